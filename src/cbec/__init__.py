@@ -1,0 +1,7 @@
+"""cbec — a cross-border e-commerce (跨境电商) clearance platform.
+
+The package is layered as DESIGN.md describes: ``params`` (dated rules data), ``messages`` (CEB codecs),
+``rules`` (pure vectorised rules), ``engine``, ``store``, ``service``, ``sim`` and the ``cli``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,161 @@
+"""Decode one CEB message into typed records (documents with head and lines) and its findings.
+
+The same column pipeline as a batch is used (a batch of one), so a parcel arriving over HTTP and ten million
+in a replay are read by one piece of code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
+from cbec.messages.envelope import DxpEnvelope
+from cbec.messages.extract import SignatureInfo
+from cbec.messages.findings import Finding
+from cbec.messages.spec import MessageSpec
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Document:
+    """One business document: its head and, for head+lines messages, its lines."""
+
+    head: Record
+    lines: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class DecodedMessage:
+    message_type: str
+    spec: MessageSpec | None
+    guid: str | None
+    version: str | None
+    encoding: str
+    documents: list[Document]
+    transfer: dict[str, str | None] | None
+    subscribes: list[dict[str, str | None]]
+    extend: dict[str, str | None] | None
+    signature: SignatureInfo | None
+    envelope: DxpEnvelope | None
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view: Decimals and times as the strings the spec uses."""
+        return {
+            "messageType": self.message_type,
+            "family": self.spec.family if self.spec else None,
+            "guid": self.guid,
+            "version": self.version,
+            "encoding": self.encoding,
+            "documents": [
+                {"head": _json_record(d.head), **({"lines": [_json_record(x) for x in d.lines]} if d.lines else {})}
+                for d in self.documents
+            ],
+            "baseTransfer": self.transfer,
+            "baseSubscribe": self.subscribes,
+            "extendMessage": self.extend,
+            "signature": None
+            if self.signature is None
+            else {
+                "present": True,
+                "signatureMethod": self.signature.signature_method,
+                "digestMethod": self.signature.digest_method,
+                "keyName": self.signature.key_name,
+                "hasCertificate": self.signature.has_certificate,
+            },
+            "envelope": None if self.envelope is None else self.envelope.__dict__ | {},
+            "errors": [f.to_dict() for f in self.errors],
+            "warnings": [f.to_dict() for f in self.warnings],
+        }
+
+
+def plain_decimal(d: Decimal) -> str:
+    """14000.00000 -> '14000', 1.50000 -> '1.5' (never exponent notation)."""
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return plain_decimal(v)
+    if isinstance(v, datetime):
+        return v.isoformat(timespec="milliseconds") if v.microsecond else v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def _json_record(r: Record) -> Record:
+    return {k: _json_value(v) for k, v in r.items() if v is not None}
+
+
+def documents_of(batch: ColumnBatch, index: int) -> list[Document]:
+    raw = batch.raw[index]
+    spec = raw.spec
+    if spec is None:
+        return []
+    heads = _records(batch.tables.get((spec.root, spec.head.name)), index)
+    docs = {int(h.pop("_doc")): Document(head=h) for h in heads}
+    if spec.lines is not None:
+        for line in _records(batch.tables.get((spec.root, spec.lines.name)), index):
+            d = int(line.pop("_doc"))
+            docs.setdefault(d, Document(head={})).lines.append(line)
+    return [docs[k] for k in sorted(docs)]
+
+
+def _records(frame: pl.DataFrame | None, index: int) -> list[Record]:
+    if frame is None:
+        return []
+    rows = frame.filter(pl.col("_msg") == index).sort("_doc", "_line").to_dicts()
+    for r in rows:
+        r.pop("_msg")
+        r.pop("_line")
+    return rows
+
+
+def message_from_batch(batch: ColumnBatch, index: int) -> DecodedMessage:
+    raw = batch.raw[index]
+    return DecodedMessage(
+        message_type=raw.message_type,
+        spec=raw.spec,
+        guid=raw.guid,
+        version=raw.version,
+        encoding=raw.encoding,
+        documents=documents_of(batch, index),
+        transfer=raw.transfer,
+        subscribes=raw.subscribes,
+        extend=raw.extend,
+        signature=raw.signature,
+        envelope=batch.envelopes.get(index),
+        findings=findings_of(batch, index),
+    )
+
+
+def decode(data: bytes, *, check_codes: bool = True) -> DecodedMessage:
+    """Decode one message (business XML or DxpMsg envelope). Never raises on bad input: see ``.errors``."""
+    return message_from_batch(decode_batch([data], check_codes=check_codes), 0)
+
+
+def decode_file(path: str | Path, *, check_codes: bool = True) -> DecodedMessage:
+    return decode(Path(path).read_bytes(), check_codes=check_codes)

@@ -1,0 +1,322 @@
+"""Walk a parsed CEB message and collect its field values as raw strings, row by row.
+
+This is the only per-element Python in the decoder, so it is kept lean: one dict lookup per leaf maps the tag
+(with the CEB namespace, or with none at all) to a column position.  Everything that is unusual — another
+namespace, an unknown element, a duplicate, elements out of XSD order — takes a slower path that records a
+warning.  Typing and field checks happen afterwards on whole columns (see :mod:`cbec.messages.fieldcheck`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from cbec.messages.findings import Finding, finding
+from cbec.messages.spec import CEB_NS, DS_NS, Entity, MessageSpec, resolve_root
+
+Row = list[str | None]
+
+
+def local_name(tag: Any) -> str:
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _namespace(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+@dataclass(slots=True)
+class SignatureInfo:
+    """What the message's ds:Signature says about itself (verification lives in :mod:`signature`)."""
+
+    present: bool
+    namespace_ok: bool = True
+    signature_method: str | None = None
+    digest_method: str | None = None
+    key_name: str | None = None
+    has_certificate: bool = False
+
+
+@dataclass(slots=True)
+class EntitySink:
+    """Rows of one entity (a head or a line kind) for one message type, across a batch."""
+
+    spec: MessageSpec
+    entity: Entity
+    role: str  # "head" or "lines"
+    tagmap: dict[str, int]
+    rows: list[Row] = field(default_factory=list)
+    msg: list[int] = field(default_factory=list)
+    doc: list[int] = field(default_factory=list)
+    line: list[int] = field(default_factory=list)
+
+
+def _tagmap(entity: Entity) -> dict[str, int]:
+    m: dict[str, int] = {}
+    for i, f in enumerate(entity.fields):
+        m["{%s}%s" % (CEB_NS, f.name)] = i  # noqa: UP031 - hot-path constant built once
+        m[f.name] = i
+    return m
+
+
+@dataclass(slots=True)
+class RawMessage:
+    """The envelope-level facts of one message, with the findings of the structural walk."""
+
+    index: int
+    spec: MessageSpec | None
+    root_name: str
+    namespace: str
+    guid: str | None = None
+    version: str | None = None
+    encoding: str = "UTF-8"
+    transfer: dict[str, str | None] | None = None
+    subscribes: list[dict[str, str | None]] = field(default_factory=list)
+    extend: dict[str, str | None] | None = None
+    signature: SignatureInfo | None = None
+    documents: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    size: int = 0
+
+    @property
+    def message_type(self) -> str:
+        return self.spec.root if self.spec else self.root_name
+
+
+class Extractor:
+    """Collects rows for many messages into per-entity sinks (one extractor per batch)."""
+
+    def __init__(self) -> None:
+        self.sinks: dict[tuple[str, str], EntitySink] = {}
+        self._envelope_maps: dict[str, dict[str, int]] = {}
+
+    def sink(self, spec: MessageSpec, role: str) -> EntitySink:
+        key = (spec.root, role)
+        s = self.sinks.get(key)
+        if s is None:
+            entity = spec.head if role == "head" else spec.lines
+            assert entity is not None
+            s = EntitySink(spec=spec, entity=entity, role=role, tagmap=_tagmap(entity))
+            self.sinks[key] = s
+        return s
+
+    # --- leaves -------------------------------------------------------------------------------------------
+    def _leaves(self, el: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> Row:
+        tagmap = sink.tagmap
+        row: Row = [None] * len(sink.entity.fields)
+        last = -1
+        for child in el:
+            i = tagmap.get(child.tag)  # type: ignore[call-overload]
+            if i is None:
+                i = self._odd_leaf(child, sink, path, raw)
+                if i is None:
+                    continue
+            text = child.text
+            if text is None and len(child):
+                raw.findings.append(finding("field.nested", f"{path}/{sink.entity.fields[i].name}",
+                                            field=sink.entity.fields[i].name))
+                continue
+            if row[i] is not None:
+                name = sink.entity.fields[i].name
+                raw.findings.append(finding("tolerated.duplicate", f"{path}/{name}", element=name))
+                continue
+            row[i] = "" if text is None else text
+            if i < last:
+                name = sink.entity.fields[i].name
+                raw.findings.append(finding("tolerated.order", f"{path}/{name}", element=name))
+            last = i
+        return row
+
+    def _odd_leaf(self, child: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> int | None:
+        tag = child.tag
+        if not isinstance(tag, str):
+            return None
+        name = local_name(tag)
+        i = sink.entity.index.get(name)
+        if i is None:
+            raw.findings.append(finding("tolerated.unknown_element", f"{path}/{name}", element=name))
+            return None
+        # a known field in a foreign namespace: accept once per namespace, remember it
+        sink.tagmap[tag] = i
+        return i
+
+    def _envelope(self, el: etree._Element, entity: Entity, path: str, raw: RawMessage) -> dict[str, str | None]:
+        values: dict[str, str | None] = {}
+        for child in el:
+            name = local_name(child.tag)
+            if not name:
+                continue
+            if entity.get(name) is None:
+                raw.findings.append(finding("tolerated.unknown_element", f"{path}/{name}", element=name))
+                continue
+            if name == "Message":
+                values[name] = etree.tostring(child, encoding="unicode")
+                continue
+            text = (child.text or "").strip()
+            values[name] = text or None
+        return values
+
+    # --- documents ------------------------------------------------------------------------------------------
+    def _document(self, el: etree._Element, spec: MessageSpec, k: int, raw: RawMessage) -> None:
+        path = f"/{spec.root}/{spec.document}[{k + 1}]"
+        head_sink = self.sink(spec, "head")
+        if not spec.wrapped:
+            head_sink.rows.append(self._leaves(el, head_sink, path, raw))
+            head_sink.msg.append(raw.index)
+            head_sink.doc.append(k)
+            head_sink.line.append(0)
+            return
+        head_seen = False
+        n_lines = 0
+        head_name, lines_name = spec.head.name, spec.lines.name if spec.lines else None
+        for part in el:
+            name = local_name(part.tag)
+            if name == head_name:
+                if head_seen:
+                    raw.findings.append(finding("tolerated.duplicate", f"{path}/{name}", element=name))
+                    continue
+                head_seen = True
+                if n_lines:
+                    raw.findings.append(finding("tolerated.order", f"{path}/{name}", element=name))
+                head_sink.rows.append(self._leaves(part, head_sink, f"{path}/{name}", raw))
+                head_sink.msg.append(raw.index)
+                head_sink.doc.append(k)
+                head_sink.line.append(0)
+            elif lines_name is not None and name == lines_name:
+                line_sink = self.sink(spec, "lines")
+                line_sink.rows.append(self._leaves(part, line_sink, f"{path}/{name}[{n_lines + 1}]", raw))
+                line_sink.msg.append(raw.index)
+                line_sink.doc.append(k)
+                line_sink.line.append(n_lines)
+                n_lines += 1
+            elif name:
+                raw.findings.append(finding("tolerated.unknown_element", f"{path}/{name}", element=name))
+        if not head_seen:
+            raw.findings.append(finding("document.head_missing", path, element=head_name))
+        if lines_name is not None:
+            if n_lines < spec.lines_min:
+                raw.findings.append(finding("document.lines_missing", path, element=lines_name))
+            if spec.lines_max is not None and n_lines > spec.lines_max:
+                raw.findings.append(
+                    finding("document.too_many_lines", path, element=lines_name, count=n_lines,
+                            limit=spec.lines_max)
+                )
+
+    # --- messages -------------------------------------------------------------------------------------------
+    def add(self, root: etree._Element, index: int, *, encoding: str = "UTF-8", size: int = 0,
+            findings: list[Finding] | None = None) -> RawMessage:
+        tag = root.tag if isinstance(root.tag, str) else ""
+        name = local_name(tag)
+        ns = _namespace(tag)
+        spec, renamed = resolve_root(name)
+        raw = RawMessage(index=index, spec=spec, root_name=name, namespace=ns, encoding=encoding, size=size,
+                         findings=list(findings or []))
+        if spec is None:
+            code = "root.unknown" if name.startswith("CEB") else "root.not_message"
+            raw.findings.append(finding(code, f"/{name}", root=name))
+            return raw
+        if renamed:
+            raw.findings.append(finding("tolerated.root_name", f"/{name}", root=name, canonical=spec.root))
+        if ns != CEB_NS:
+            raw.findings.append(finding("tolerated.namespace", f"/{spec.root}", namespace=ns or "(none)"))
+        self._attributes(root, spec, raw)
+        slots = {c.element: pos for pos, c in enumerate(spec.children)}
+        last_slot = -1
+        order_warned = False
+        for child in root:
+            cname = local_name(child.tag)
+            if not cname:
+                continue
+            pos = slots.get(cname)
+            if pos is None:
+                raw.findings.append(finding("tolerated.unknown_element", f"/{spec.root}/{cname}", element=cname))
+                continue
+            if pos < last_slot and not order_warned:
+                raw.findings.append(finding("tolerated.order", f"/{spec.root}/{cname}", element=cname))
+                order_warned = True
+            last_slot = max(last_slot, pos)
+            if cname == spec.document:
+                self._document(child, spec, raw.documents, raw)
+                raw.documents += 1
+            elif cname == "BaseTransfer":
+                if raw.transfer is not None:
+                    raw.findings.append(
+                        finding("tolerated.duplicate", f"/{spec.root}/BaseTransfer", element="BaseTransfer")
+                    )
+                    continue
+                raw.transfer = self._envelope(child, self._entity("BaseTransfer"), f"/{spec.root}/BaseTransfer",
+                                              raw)
+            elif cname == "BaseSubscribe":
+                raw.subscribes.append(
+                    self._envelope(child, self._entity("BaseSubscribe"), f"/{spec.root}/BaseSubscribe", raw)
+                )
+            elif cname == "ExtendMessage":
+                raw.extend = self._envelope(child, self._entity("ExtendMessage"), f"/{spec.root}/ExtendMessage",
+                                            raw)
+            elif cname == "Signature":
+                raw.signature = _signature_info(child)
+                if not raw.signature.namespace_ok:
+                    raw.findings.append(finding("tolerated.signature_namespace", f"/{spec.root}/Signature"))
+        self._message_checks(spec, raw)
+        return raw
+
+    def _entity(self, name: str) -> Entity:
+        from cbec.messages.spec import catalogue
+
+        return catalogue().envelope[name]
+
+    def _attributes(self, root: etree._Element, spec: MessageSpec, raw: RawMessage) -> None:
+        guid = root.get("guid")
+        version = root.get("version")
+        if not guid:
+            raw.findings.append(finding("root.attribute_missing", f"/{spec.root}/@guid", field="guid"))
+        else:
+            guid = guid.strip()
+            if len(guid) != 36 or guid != guid.upper():
+                raw.findings.append(finding("tolerated.guid", f"/{spec.root}/@guid", field="guid", value=guid))
+        raw.guid = guid
+        if not version:
+            raw.findings.append(finding("root.attribute_missing", f"/{spec.root}/@version", field="version"))
+        else:
+            version = version.strip()
+            if version.lower().startswith("v"):
+                canonical = version[1:]
+                raw.findings.append(
+                    finding("tolerated.version", f"/{spec.root}/@version", value=version, canonical=canonical)
+                )
+                version = canonical
+        raw.version = version
+
+    def _message_checks(self, spec: MessageSpec, raw: RawMessage) -> None:
+        if raw.documents < spec.documents_min:
+            raw.findings.append(finding("document.missing", f"/{spec.root}", element=spec.document))
+        if spec.documents_max is not None and raw.documents > spec.documents_max:
+            raw.findings.append(
+                finding("document.too_many", f"/{spec.root}", element=spec.document, count=raw.documents,
+                        limit=spec.documents_max)
+            )
+        if spec.kind == "data" and raw.transfer is None:
+            raw.findings.append(finding("tolerated.transfer_missing", f"/{spec.root}"))
+        if spec.signature_required and raw.signature is None:
+            # The XSD requires it; the business decision (refuse appStatus 2 unsigned) is the service's.
+            raw.findings.append(finding("signature.missing", f"/{spec.root}", severity="warning"))
+
+
+def _signature_info(el: etree._Element) -> SignatureInfo:
+    ns = _namespace(el.tag) if isinstance(el.tag, str) else ""
+    info = SignatureInfo(present=True, namespace_ok=ns == DS_NS)
+    for node in el.iter():
+        name = local_name(node.tag)
+        if name == "SignatureMethod":
+            info.signature_method = node.get("Algorithm")
+        elif name == "DigestMethod":
+            info.digest_method = node.get("Algorithm")
+        elif name == "KeyName":
+            info.key_name = (node.text or "").strip() or None
+        elif name == "X509Certificate":
+            info.has_certificate = bool((node.text or "").strip())
+    return info

@@ -130,7 +130,11 @@ def _describe_message(schema: _Schema, family: str, root_el: Any, entities: dict
             order.append({"element": "Signature", "namespace": "ds", "min": signature_min, "max": 1})
             continue
         name = schema.name(child)
-        entry = {"element": name, "min": _occurs(child, "minOccurs", 1), "max": _occurs(child, "maxOccurs", 1)}
+        entry = {
+            "element": name,
+            "min": _occurs(child, "minOccurs", 1),
+            "max": _occurs(child, "maxOccurs", 1),
+        }
         order.append(entry)
         if name in ENVELOPE_PARTS:
             entities[family].setdefault(name, schema.entity(child))

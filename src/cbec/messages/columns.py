@@ -63,21 +63,34 @@ def _parse_one(data: bytes, index: int, extractor: Extractor) -> tuple[RawMessag
     try:
         parsed = parse_untrusted(data)
     except XmlRejected as rej:
-        return RawMessage(index=index, spec=None, root_name="", namespace="", findings=rej.findings,
-                          size=len(data)), None
+        return RawMessage(
+            index=index, spec=None, root_name="", namespace="", findings=rej.findings, size=len(data)
+        ), None
     root = parsed.root
     envelope: DxpEnvelope | None = None
     warnings = parsed.warnings
     if is_envelope(root):
         envelope, inner, env_findings = unwrap(root)
         if inner is None:
-            return RawMessage(index=index, spec=None, root_name="DxpMsg", namespace="",
-                              findings=env_findings, size=len(data)), envelope
+            return RawMessage(
+                index=index,
+                spec=None,
+                root_name="DxpMsg",
+                namespace="",
+                findings=env_findings,
+                size=len(data),
+            ), envelope
         try:
             parsed = parse_untrusted(inner)
         except XmlRejected as rej:
-            return RawMessage(index=index, spec=None, root_name="DxpMsg", namespace="", findings=rej.findings,
-                              size=len(data)), envelope
+            return RawMessage(
+                index=index,
+                spec=None,
+                root_name="DxpMsg",
+                namespace="",
+                findings=rej.findings,
+                size=len(data),
+            ), envelope
         root = parsed.root
         warnings = warnings + parsed.warnings
     raw = extractor.add(root, index, encoding=parsed.encoding, size=len(data), findings=warnings)
@@ -117,18 +130,42 @@ def _problem_findings(problems: pl.DataFrame, spec: MessageSpec) -> pl.DataFrame
     for p in problems.iter_rows(named=True):
         severity: Severity | None = "warning" if lenient and p["code"] == "field.required" else None
         f = finding(
-            p["code"], p["path"], field=p["field"], value=p["value"], expected=p["expected"], table=p["table"],
-            actual=len(p["value"].strip()) if p["value"] else 0, severity=severity,
+            p["code"],
+            p["path"],
+            field=p["field"],
+            value=p["value"],
+            expected=p["expected"],
+            table=p["table"],
+            actual=len(p["value"].strip()) if p["value"] else 0,
+            severity=severity,
         )
-        rows.append({"_msg": p["_msg"], "severity": f.severity, "code": f.code, "path": f.path, "field": f.field,
-                     "message_zh": f.message_zh, "message_en": f.message_en, "dxp_code": f.dxp_code})
+        rows.append(
+            {
+                "_msg": p["_msg"],
+                "severity": f.severity,
+                "code": f.code,
+                "path": f.path,
+                "field": f.field,
+                "message_zh": f.message_zh,
+                "message_en": f.message_en,
+                "dxp_code": f.dxp_code,
+            }
+        )
     return pl.DataFrame(rows, schema=FINDING_SCHEMA)
 
 
 def _structural_findings(raws: list[RawMessage]) -> pl.DataFrame:
     rows = [
-        {"_msg": r.index, "severity": f.severity, "code": f.code, "path": f.path, "field": f.field,
-         "message_zh": f.message_zh, "message_en": f.message_en, "dxp_code": f.dxp_code}
+        {
+            "_msg": r.index,
+            "severity": f.severity,
+            "code": f.code,
+            "path": f.path,
+            "field": f.field,
+            "message_zh": f.message_zh,
+            "message_en": f.message_en,
+            "dxp_code": f.dxp_code,
+        }
         for r in raws
         for f in r.findings
     ]
@@ -178,7 +215,9 @@ def decode_batch(items: Iterable[bytes], *, check_codes: bool = True) -> ColumnB
         typed, problems = check_entity(raw_frame, sink.entity, code_sets)
         tables[(root, sink.entity.name)] = typed
         if problems.height:
-            problem_frames.append(_problem_findings(_problem_paths(problems, sink.spec, sink.role), sink.spec))
+            problem_frames.append(
+                _problem_findings(_problem_paths(problems, sink.spec, sink.role), sink.spec)
+            )
     findings = pl.concat(problem_frames) if len(problem_frames) > 1 else problem_frames[0]
     return ColumnBatch(
         messages=_messages_frame(raws, envelopes),
@@ -199,7 +238,15 @@ def findings_of(batch: ColumnBatch, index: int) -> list[Finding]:
     """The findings of one message of the batch, as objects."""
     out = []
     for row in batch.findings.filter(pl.col("_msg") == index).iter_rows(named=True):
-        out.append(Finding(severity=row["severity"], code=row["code"], path=row["path"], field=row["field"],
-                           message_zh=row["message_zh"], message_en=row["message_en"],
-                           dxp_code=row["dxp_code"] or CATALOGUE.get(row["code"], ("",))[0]))
+        out.append(
+            Finding(
+                severity=row["severity"],
+                code=row["code"],
+                path=row["path"],
+                field=row["field"],
+                message_zh=row["message_zh"],
+                message_en=row["message_en"],
+                dxp_code=row["dxp_code"] or CATALOGUE.get(row["code"], ("",))[0],
+            )
+        )
     return out

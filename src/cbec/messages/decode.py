@@ -67,7 +67,10 @@ class DecodedMessage:
             "version": self.version,
             "encoding": self.encoding,
             "documents": [
-                {"head": _json_record(d.head), **({"lines": [_json_record(x) for x in d.lines]} if d.lines else {})}
+                {
+                    "head": _json_record(d.head),
+                    **({"lines": [_json_record(x) for x in d.lines]} if d.lines else {}),
+                }
                 for d in self.documents
             ],
             "baseTransfer": self.transfer,

@@ -62,7 +62,7 @@ def _check(f: Field, text: str, path: str) -> Finding | None:
             d = Decimal(text)
         except InvalidOperation:
             return finding("field.decimal", path, field=f.name, value=text, expected=f.notation)
-        sign_, digits, exp = d.as_tuple()
+        _sign, digits, exp = d.as_tuple()
         frac = -int(exp) if int(exp) < 0 else 0
         whole = len(digits) - frac
         if frac > (f.fraction_digits or 0) or whole > (f.total_digits or 19) - (f.fraction_digits or 0):
@@ -90,8 +90,9 @@ def _fill(parent: etree._Element, entity: Entity, record: Record, path: str, pro
     known = set(entity.index)
     for extra in record.keys() - known:
         if not str(extra).startswith("_"):
-            problems.append(finding("tolerated.unknown_element", f"{path}/{extra}", element=extra,
-                                    severity="error"))
+            problems.append(
+                finding("tolerated.unknown_element", f"{path}/{extra}", element=extra, severity="error")
+            )
     for f in entity.fields:
         value = record.get(f.name)
         text = None if value is None else format_value(f, value)
@@ -122,8 +123,15 @@ def build(
     if not documents:
         problems.append(finding("document.missing", f"/{spec.root}", element=spec.document))
     if spec.documents_max is not None and len(documents) > spec.documents_max:
-        problems.append(finding("document.too_many", f"/{spec.root}", element=spec.document,
-                                count=len(documents), limit=spec.documents_max))
+        problems.append(
+            finding(
+                "document.too_many",
+                f"/{spec.root}",
+                element=spec.document,
+                count=len(documents),
+                limit=spec.documents_max,
+            )
+        )
     for k, doc in enumerate(documents):
         path = f"/{spec.root}/{spec.document}[{k + 1}]"
         _document(root, spec, doc, path, problems)
@@ -141,8 +149,9 @@ def build(
     return root
 
 
-def _document(root: etree._Element, spec: MessageSpec, doc: OutDocument, path: str,
-              problems: list[Finding]) -> None:
+def _document(
+    root: etree._Element, spec: MessageSpec, doc: OutDocument, path: str, problems: list[Finding]
+) -> None:
     if not spec.wrapped:
         _fill(root, spec.head, doc.head, path, problems)
         return
@@ -153,8 +162,15 @@ def _document(root: etree._Element, spec: MessageSpec, doc: OutDocument, path: s
     if len(doc.lines) < spec.lines_min:
         problems.append(finding("document.lines_missing", path, element=spec.lines.name))
     if spec.lines_max is not None and len(doc.lines) > spec.lines_max:
-        problems.append(finding("document.too_many_lines", path, element=spec.lines.name, count=len(doc.lines),
-                                limit=spec.lines_max))
+        problems.append(
+            finding(
+                "document.too_many_lines",
+                path,
+                element=spec.lines.name,
+                count=len(doc.lines),
+                limit=spec.lines_max,
+            )
+        )
     for j, line in enumerate(doc.lines):
         _fill(wrapper, spec.lines, line, f"{path}/{spec.lines.name}[{j + 1}]", problems)
 
@@ -172,7 +188,9 @@ def encode(
     pretty: bool = False,
 ) -> bytes:
     """Encode a message to UTF-8 bytes; messages the XSD says must be signed need a ``signer``."""
-    root = build(message_type, documents, transfer=transfer, subscribes=subscribes, guid=guid, version=version)
+    root = build(
+        message_type, documents, transfer=transfer, subscribes=subscribes, guid=guid, version=version
+    )
     spec = message_spec(message_type)
     if pretty:
         etree.indent(root, space="  ")

@@ -100,7 +100,8 @@ def wrap(
     for rid in receiver_ids or [default]:
         etree.SubElement(receivers, f"{{{DXP_NS}}}ReceiverId").text = rid
     etree.SubElement(info, f"{{{DXP_NS}}}CreatTime").text = (created or datetime.now()).strftime(
-        "%Y-%m-%dT%H:%M:%S")
+        "%Y-%m-%dT%H:%M:%S"
+    )
     etree.SubElement(info, f"{{{DXP_NS}}}MsgType").text = msg_type
     etree.SubElement(root, f"{{{DXP_NS}}}Data").text = base64.b64encode(business_xml).decode("ascii")
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

@@ -117,8 +117,13 @@ class Extractor:
                     continue
             text = child.text
             if text is None and len(child):
-                raw.findings.append(finding("field.nested", f"{path}/{sink.entity.fields[i].name}",
-                                            field=sink.entity.fields[i].name))
+                raw.findings.append(
+                    finding(
+                        "field.nested",
+                        f"{path}/{sink.entity.fields[i].name}",
+                        field=sink.entity.fields[i].name,
+                    )
+                )
                 continue
             if row[i] is not None:
                 name = sink.entity.fields[i].name
@@ -144,7 +149,9 @@ class Extractor:
         sink.tagmap[tag] = i
         return i
 
-    def _envelope(self, el: etree._Element, entity: Entity, path: str, raw: RawMessage) -> dict[str, str | None]:
+    def _envelope(
+        self, el: etree._Element, entity: Entity, path: str, raw: RawMessage
+    ) -> dict[str, str | None]:
         values: dict[str, str | None] = {}
         for child in el:
             name = local_name(child.tag)
@@ -202,19 +209,38 @@ class Extractor:
                 raw.findings.append(finding("document.lines_missing", path, element=lines_name))
             if spec.lines_max is not None and n_lines > spec.lines_max:
                 raw.findings.append(
-                    finding("document.too_many_lines", path, element=lines_name, count=n_lines,
-                            limit=spec.lines_max)
+                    finding(
+                        "document.too_many_lines",
+                        path,
+                        element=lines_name,
+                        count=n_lines,
+                        limit=spec.lines_max,
+                    )
                 )
 
     # --- messages -------------------------------------------------------------------------------------------
-    def add(self, root: etree._Element, index: int, *, encoding: str = "UTF-8", size: int = 0,
-            findings: list[Finding] | None = None) -> RawMessage:
+    def add(
+        self,
+        root: etree._Element,
+        index: int,
+        *,
+        encoding: str = "UTF-8",
+        size: int = 0,
+        findings: list[Finding] | None = None,
+    ) -> RawMessage:
         tag = root.tag if isinstance(root.tag, str) else ""
         name = local_name(tag)
         ns = _namespace(tag)
         spec, renamed = resolve_root(name)
-        raw = RawMessage(index=index, spec=spec, root_name=name, namespace=ns, encoding=encoding, size=size,
-                         findings=list(findings or []))
+        raw = RawMessage(
+            index=index,
+            spec=spec,
+            root_name=name,
+            namespace=ns,
+            encoding=encoding,
+            size=size,
+            findings=list(findings or []),
+        )
         if spec is None:
             code = "root.unknown" if name.startswith("CEB") else "root.not_message"
             raw.findings.append(finding(code, f"/{name}", root=name))
@@ -233,7 +259,9 @@ class Extractor:
                 continue
             pos = slots.get(cname)
             if pos is None:
-                raw.findings.append(finding("tolerated.unknown_element", f"/{spec.root}/{cname}", element=cname))
+                raw.findings.append(
+                    finding("tolerated.unknown_element", f"/{spec.root}/{cname}", element=cname)
+                )
                 continue
             if pos < last_slot and not order_warned:
                 raw.findings.append(finding("tolerated.order", f"/{spec.root}/{cname}", element=cname))
@@ -248,15 +276,17 @@ class Extractor:
                         finding("tolerated.duplicate", f"/{spec.root}/BaseTransfer", element="BaseTransfer")
                     )
                     continue
-                raw.transfer = self._envelope(child, self._entity("BaseTransfer"), f"/{spec.root}/BaseTransfer",
-                                              raw)
+                raw.transfer = self._envelope(
+                    child, self._entity("BaseTransfer"), f"/{spec.root}/BaseTransfer", raw
+                )
             elif cname == "BaseSubscribe":
                 raw.subscribes.append(
                     self._envelope(child, self._entity("BaseSubscribe"), f"/{spec.root}/BaseSubscribe", raw)
                 )
             elif cname == "ExtendMessage":
-                raw.extend = self._envelope(child, self._entity("ExtendMessage"), f"/{spec.root}/ExtendMessage",
-                                            raw)
+                raw.extend = self._envelope(
+                    child, self._entity("ExtendMessage"), f"/{spec.root}/ExtendMessage", raw
+                )
             elif cname == "Signature":
                 raw.signature = _signature_info(child)
                 if not raw.signature.namespace_ok:
@@ -277,7 +307,9 @@ class Extractor:
         else:
             guid = guid.strip()
             if len(guid) != 36 or guid != guid.upper():
-                raw.findings.append(finding("tolerated.guid", f"/{spec.root}/@guid", field="guid", value=guid))
+                raw.findings.append(
+                    finding("tolerated.guid", f"/{spec.root}/@guid", field="guid", value=guid)
+                )
         raw.guid = guid
         if not version:
             raw.findings.append(finding("root.attribute_missing", f"/{spec.root}/@version", field="version"))
@@ -296,8 +328,13 @@ class Extractor:
             raw.findings.append(finding("document.missing", f"/{spec.root}", element=spec.document))
         if spec.documents_max is not None and raw.documents > spec.documents_max:
             raw.findings.append(
-                finding("document.too_many", f"/{spec.root}", element=spec.document, count=raw.documents,
-                        limit=spec.documents_max)
+                finding(
+                    "document.too_many",
+                    f"/{spec.root}",
+                    element=spec.document,
+                    count=raw.documents,
+                    limit=spec.documents_max,
+                )
             )
         if spec.kind == "data" and raw.transfer is None:
             raw.findings.append(finding("tolerated.transfer_missing", f"/{spec.root}"))

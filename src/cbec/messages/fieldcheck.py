@@ -43,7 +43,9 @@ def _expected(f: Field) -> str:
 
 def _dtype(f: Field) -> pl.DataType:
     if f.type == "decimal":
-        return pl.Decimal(38 if (f.total_digits or 19) > 38 else (f.total_digits or 19), f.fraction_digits or 0)
+        return pl.Decimal(
+            38 if (f.total_digits or 19) > 38 else (f.total_digits or 19), f.fraction_digits or 0
+        )
     if f.type == "int":
         return pl.Int64()
     if f.format == "ts17":
@@ -101,7 +103,9 @@ def check_entity(
             casts.append(c.cast(pl.Int64(), strict=False))
         elif f.format is not None:
             parsed = c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
-            conds.append((c.is_not_null() & ((c.str.len_chars() != f.length) | parsed.is_null()), "field.time"))
+            conds.append(
+                (c.is_not_null() & ((c.str.len_chars() != f.length) | parsed.is_null()), "field.time")
+            )
             casts.append(parsed)
         else:
             casts.append(c)
@@ -109,19 +113,24 @@ def check_entity(
         conds.append((pl.col(f"__ws_{f.name}"), "tolerated.whitespace"))
         expr: pl.Expr | None = None
         for cond, code in reversed(conds):
-            expr = (pl.when(cond.fill_null(False)).then(pl.lit(code)).otherwise(expr if expr is not None
-                                                                                else pl.lit(None, pl.String)))
+            expr = (
+                pl.when(cond.fill_null(False))
+                .then(pl.lit(code))
+                .otherwise(expr if expr is not None else pl.lit(None, pl.String))
+            )
         if expr is not None:
             checks.append(expr.alias(f.name))
     idx = [pl.col(c) for c in INDEX_COLUMNS]
     codes = trimmed.select(*idx, *checks)
     value_cols = [f.name for f in entity.fields if f.name in codes.columns]
     if value_cols:
-        long_codes = codes.unpivot(index=list(INDEX_COLUMNS), on=value_cols, variable_name="field",
-                                   value_name="code").drop_nulls("code")
+        long_codes = codes.unpivot(
+            index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="code"
+        ).drop_nulls("code")
     else:
-        long_codes = pl.DataFrame(schema={**{c: pl.Int32() for c in INDEX_COLUMNS}, "field": pl.String(),
-                                          "code": pl.String()})
+        long_codes = pl.DataFrame(
+            schema={**{c: pl.Int32() for c in INDEX_COLUMNS}, "field": pl.String(), "code": pl.String()}
+        )
     if long_codes.height:
         values = raw.select(*idx, *[pl.col(n).cast(pl.String) for n in value_cols]).unpivot(
             index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="value"
@@ -129,14 +138,17 @@ def check_entity(
         problems = long_codes.join(values, on=[*INDEX_COLUMNS, "field"], how="left")
         specs = {f.name: f for f in entity.fields}
         problems = problems.with_columns(
-            pl.col("field").replace_strict({n: _expected(specs[n]) for n in value_cols}, default="").alias(
-                "expected"),
-            pl.col("field").replace_strict({n: _table_name(n, code_tables) for n in value_cols},
-                                           default="").alias("table"),
+            pl.col("field")
+            .replace_strict({n: _expected(specs[n]) for n in value_cols}, default="")
+            .alias("expected"),
+            pl.col("field")
+            .replace_strict({n: _table_name(n, code_tables) for n in value_cols}, default="")
+            .alias("table"),
         )
     else:
         problems = long_codes.with_columns(
-            pl.lit(None, pl.String).alias("value"), pl.lit(None, pl.String).alias("expected"),
+            pl.lit(None, pl.String).alias("value"),
+            pl.lit(None, pl.String).alias("expected"),
             pl.lit(None, pl.String).alias("table"),
         )
     typed = trimmed.select(*idx, *[e.alias(f.name) for e, f in zip(casts, entity.fields, strict=True)])

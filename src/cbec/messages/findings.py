@@ -16,7 +16,11 @@ Severity = Literal["error", "warning"]
 # code -> (DXP platform code, Chinese template, English template).  Templates take str.format(**details).
 CATALOGUE: dict[str, tuple[str, str, str]] = {
     # structure and security: the message cannot be used at all
-    "xml.malformed": ("0001", "报文不是格式正确的XML：{detail}", "The message is not well-formed XML: {detail}"),
+    "xml.malformed": (
+        "0001",
+        "报文不是格式正确的XML：{detail}",
+        "The message is not well-formed XML: {detail}",
+    ),
     "xml.too_large": (
         "0001",
         "报文大小{size}字节超过上限{limit}字节",
@@ -38,7 +42,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "The message's character encoding is unknown or does not match its declaration: {detail}",
     ),
     "xml.empty": ("0001", "报文为空", "The message is empty"),
-    "xml.schema": ("0002", "报文不符合XSD：{detail}", "The message does not validate against the XSD: {detail}"),
+    "xml.schema": (
+        "0002",
+        "报文不符合XSD：{detail}",
+        "The message does not validate against the XSD: {detail}",
+    ),
     "root.unknown": (
         "0002",
         "未知的报文类型（根节点）{root}",

@@ -27,7 +27,10 @@ C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 ALGORITHMS = {
     "rsa-sha1": ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1"),
-    "rsa-sha256": ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", "http://www.w3.org/2001/04/xmlenc#sha256"),
+    "rsa-sha256": (
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+    ),
 }
 SM2_SM3 = "http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3"
 _HASHES = {
@@ -143,8 +146,9 @@ def verify(root: etree._Element, certificate: x509.Certificate | None = None) ->
     if not isinstance(public_key, rsa.RSAPublicKey):
         return Verification(False, "certificate key is not RSA", certificate)
     try:
-        public_key.verify(base64.b64decode("".join(sig_value.split())), _c14n(info), padding.PKCS1v15(),
-                          crypto_hash())
+        public_key.verify(
+            base64.b64decode("".join(sig_value.split())), _c14n(info), padding.PKCS1v15(), crypto_hash()
+        )
     except InvalidSignature:
         return Verification(False, "signature value does not match the certificate", certificate)
     return Verification(True, "ok", certificate)

@@ -49,8 +49,8 @@ class Field:
         if self.length is not None:
             return f"C{self.length}"
         if self.max_length is not None:
-            low = self.min_length or ""
-            return f"C{low if low and low > 1 else ''}..{self.max_length}"
+            low = str(self.min_length) if self.min_length and self.min_length > 1 else ""
+            return f"C{low}..{self.max_length}"
         return "C"
 
 

@@ -1,8 +1,8 @@
 """Validation against the official XSDs.
 
 The XSDs are GACC's files; the project does not ship copies.  They are read from ``$CBEC_XSD_DIR`` or from
-``../shared/ceb-spec/xsd`` beside the checkout.  When they are absent, :func:`xsd_available` says so and callers
-fall back to the field-table checks, which are derived from the same XSDs.
+``../shared/ceb-spec/xsd`` beside the checkout.  When they are absent, :func:`xsd_available` says so and
+callers fall back to the field-table checks, which are derived from the same XSDs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from lxml import etree
 from cbec.messages.findings import Finding, finding
 from cbec.paths import ceb_spec_dir
 
-FILES = {"import": "ceb-import-202205.xsd", "export": "ceb-export-202205.xsd", "terminal": "ceb-terminal-202205.xsd"}
+FILES = {
+    "import": "ceb-import-202205.xsd",
+    "export": "ceb-export-202205.xsd",
+    "terminal": "ceb-terminal-202205.xsd",
+}
 
 
 def xsd_dir() -> Path:
@@ -41,7 +45,7 @@ def validate_tree(root: etree._Element, family: str) -> list[Finding]:
     if xs.validate(root):
         return []
     out = []
-    for err in xs.error_log:
+    for err in xs.error_log:  # type: ignore[attr-defined]
         path = err.path or "/"
         out.append(finding("xml.schema", path, detail=f"line {err.line}: {err.message}"))
     return out

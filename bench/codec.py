@@ -1,0 +1,131 @@
+"""Benchmark: CEB decode-to-columns and encode, next to lxml parse-only of the same bytes.
+
+Prints one JSON line.  The corpus is generated (seeded) import traffic — orders, payments, waybills and signed
+lists packed 1–100 documents per message — and cached under ``out/bench-corpus-<parcels>-<seed>``.
+
+    python bench/codec.py --parcels 20000 --repeat 5
+
+Figures are medians over ``--repeat`` runs of the whole corpus, in one process (single core); ``--workers 2``
+adds a run of decode-to-columns split over processes, to show what both cores give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from cbec.messages.columns import decode_batch
+from cbec.messages.decode import message_from_batch
+from cbec.messages.encode import OutDocument, encode
+from cbec.messages.safe_xml import parse_only
+from cbec.sim.generate import GeneratorConfig, write_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus(parcels: int, seed: int) -> list[bytes]:
+    folder = REPO / "out" / f"bench-corpus-{parcels}-{seed}"
+    done = folder / ".complete"
+    if not done.exists():
+        write_corpus(folder, GeneratorConfig(parcels=parcels, seed=seed))
+        done.write_text("ok")
+    return [p.read_bytes() for p in sorted(folder.rglob("*.xml"))]
+
+
+def _timed(fn: object, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def _decode_chunk(blobs: list[bytes]) -> int:
+    return decode_batch(blobs).messages.height
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--parcels", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+
+    blobs = corpus(args.parcels, args.seed)
+    n = len(blobs)
+    mb = sum(len(b) for b in blobs) / 1e6
+
+    parse_t = _timed(lambda: [parse_only(b) for b in blobs], args.repeat)
+    decode_t = _timed(lambda: decode_batch(blobs), args.repeat)
+
+    batch = decode_batch(blobs)
+    errors = batch.errors().height
+    messages = [message_from_batch(batch, i) for i in range(n)]
+    plans = [
+        (m.message_type, [OutDocument(d.head, d.lines) for d in m.documents], m.transfer) for m in messages
+    ]
+    # encode without signing: the signature is crypto, not codec work (signing is measured by issue 4)
+    unsigned = [(b, plan) for b, plan in zip(blobs, plans, strict=True) if plan[0] != "CEB621Message"]
+    encode_t = _timed(lambda: [encode(t, docs, transfer=tr) for _, (t, docs, tr) in unsigned], args.repeat)
+    enc_n = len(unsigned)
+    enc_mb = sum(len(b) for b, _ in unsigned) / 1e6
+
+    parallel = None
+    if args.workers > 1:
+        chunks = [blobs[i :: args.workers] for i in range(args.workers)]
+        with ProcessPoolExecutor(args.workers) as pool:
+            list(pool.map(_decode_chunk, chunks))  # warm the workers
+            par_t = _timed(lambda: list(pool.map(_decode_chunk, chunks)), args.repeat)
+        parallel = statistics.median(par_t)
+
+    p, d, e = statistics.median(parse_t), statistics.median(decode_t), statistics.median(encode_t)
+    docs = sum(t.height for (mt, ent), t in batch.tables.items() if ent.endswith("Head"))
+    result = {
+        "bench": "codec",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
+        "corpus": {
+            "parcels": args.parcels,
+            "messages": n,
+            "documents": docs,
+            "megabytes": round(mb, 2),
+            "decode_errors": errors,
+        },
+        "parse_only": {"messages_per_s": round(n / p), "mb_per_s": round(mb / p, 1), "seconds": round(p, 3)},
+        "decode_to_columns": {
+            "messages_per_s": round(n / d),
+            "mb_per_s": round(mb / d, 1),
+            "documents_per_s": round(docs / d),
+            "seconds": round(d, 3),
+        },
+        "decode_vs_parse_only": round(p / d, 3),
+        "encode": {
+            "messages_per_s": round(enc_n / e),
+            "mb_per_s": round(enc_mb / e, 1),
+            "seconds": round(e, 3),
+            "note": "unsigned types only (311/411/511)",
+        },
+        "decode_to_columns_parallel": None
+        if parallel is None
+        else {
+            "workers": args.workers,
+            "messages_per_s": round(n / parallel),
+            "mb_per_s": round(mb / parallel, 1),
+        },
+        "repeat": args.repeat,
+        "statistic": "median",
+    }
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The ``cbec`` command line: decode, validate, generate, and the quick start.
+
+Every command reports bad input as a result (exit code 2) rather than a traceback, and long work shows a
+progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    help="cbec — cross-border e-commerce (跨境电商) clearance platform.",
+)
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _read(path: Path) -> tuple[bytes | None, dict[str, Any] | None]:
+    try:
+        return path.read_bytes(), None
+    except OSError as exc:
+        err = {
+            "severity": "error",
+            "code": "file.unreadable",
+            "path": str(path),
+            "field": None,
+            "message_zh": f"无法读取文件：{exc.strerror}",
+            "message_en": f"Cannot read the file: {exc.strerror}",
+            "dxp_code": "",
+        }
+        return None, err
+
+
+@app.command()
+def decode(
+    files: Annotated[
+        list[Path], typer.Argument(help="CEB XML files (business messages or DxpMsg envelopes)")
+    ],
+    pretty: Annotated[bool | None, typer.Option("--pretty/--compact", help="indent the JSON")] = None,
+) -> None:
+    """Decode CEB messages and print them as JSON, one result per file, with warnings and errors."""
+    from cbec.messages.decode import decode as decode_bytes
+
+    failed = False
+    indent = 2 if (pretty if pretty is not None else len(files) == 1) else None
+    for path in files:
+        data, err = _read(path)
+        if data is None:
+            result: dict[str, Any] = {"file": str(path), "messageType": None, "errors": [err], "warnings": []}
+        else:
+            decoded = decode_bytes(data)
+            result = {"file": str(path), **decoded.to_json()}
+        if result["errors"]:
+            failed = True
+            result = {k: v for k, v in result.items() if k != "documents"} | {"decoded": False}
+        out.print_json(
+            json.dumps(result, ensure_ascii=False, default=str), indent=indent
+        ) if indent else print(json.dumps(result, ensure_ascii=False, default=str))
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="CEB XML files")],
+    strict: Annotated[
+        bool, typer.Option(help="treat every XSD deviation as an error (writer's standard)")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Check messages like the e-port's format check (XSD + field rules) and report like a CEB900 receipt."""
+    from cbec.messages.validate import validate as validate_bytes
+    from cbec.messages.xsd import xsd_available
+
+    failed = False
+    results: list[dict[str, Any]] = []
+    for path in files:
+        data, err = _read(path)
+        if data is None:
+            failed = True
+            results.append(
+                {"file": str(path), "accepted": False, "returnStatus": "-1", "errors": [err], "warnings": []}
+            )
+            continue
+        report = validate_bytes(data, strict=strict)
+        failed |= not report.accepted
+        results.append(
+            {
+                "file": str(path),
+                "messageType": report.message_type,
+                "accepted": report.accepted,
+                "xsdChecked": report.xsd_checked,
+                **report.receipt_fields(),
+                "errors": [f.to_dict() for f in report.errors],
+                "warnings": [f.to_dict() for f in report.warnings],
+            }
+        )
+    if as_json:
+        print(json.dumps(results if len(results) > 1 else results[0], ensure_ascii=False, indent=2))
+    else:
+        if not xsd_available():
+            console.print("[yellow]official XSDs not found (set CBEC_XSD_DIR): field rules only[/yellow]")
+        for r in results:
+            verdict = "[green]ACCEPTED 通过[/green]" if r["accepted"] else "[red]REFUSED 退回[/red]"
+            out.print(
+                f"[bold]{r['file']}[/bold]  {r.get('messageType') or '?'}  {verdict}"
+                + ("" if r["accepted"] else f"  returnStatus={r['returnStatus']}")
+            )
+            if r["errors"] or r["warnings"]:
+                table = Table(show_header=True, header_style="bold", expand=False)
+                for col in ("", "path", "code", "中文", "English"):
+                    table.add_column(col, overflow="fold")
+                for f in r["errors"]:
+                    table.add_row("[red]E[/red]", f["path"], f["code"], f["message_zh"], f["message_en"])
+                for f in r["warnings"]:
+                    table.add_row(
+                        "[yellow]W[/yellow]", f["path"], f["code"], f["message_zh"], f["message_en"]
+                    )
+                out.print(table)
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write messages into")] = Path(
+        "out/traffic"
+    ),
+    parcels: Annotated[int, typer.Option(min=1, help="number of parcels (4 documents each)")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same documents")] = 1,
+    day: Annotated[str, typer.Option(help="trading day, YYYY-MM-DD")] = "2026-11-11",
+) -> None:
+    """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files."""
+    from cbec.sim.generate import GeneratorConfig, write_corpus
+
+    try:
+        start = datetime.combine(date.fromisoformat(day), datetime.min.time())
+    except ValueError:
+        console.print(f"[red]--day must be YYYY-MM-DD, got {day!r}[/red]")
+        raise typer.Exit(2) from None
+    config = GeneratorConfig(parcels=parcels, seed=seed, day=start)
+    with _progress() as progress:
+        task = progress.add_task("generating parcels", total=parcels)
+        counts = write_corpus(out_dir, config, progress=lambda n: progress.advance(task, n))
+    out.print(json.dumps({"out": str(out_dir), "parcels": parcels, "files": counts}, ensure_ascii=False))
+
+
+def _iter_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*.xml") if p.is_file()) if path.is_dir() else [path]
+
+
+@app.command()
+def quickstart(
+    parcels: Annotated[int, typer.Option(min=1, help="parcels to generate")] = 2000,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("out/quickstart"),
+    seed: Annotated[int, typer.Option()] = 1,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Generate a day of sample traffic, decode it all to columns, and check it against the official XSDs."""
+    from cbec.messages.columns import decode_batch
+    from cbec.messages.xsd import validate_bytes, xsd_available
+    from cbec.sim.generate import GeneratorConfig, write_corpus
+
+    config = GeneratorConfig(parcels=parcels, seed=seed)
+    with _progress() as progress:
+        task = progress.add_task("generating parcels", total=parcels)
+        write_corpus(out_dir, config, progress=lambda n: progress.advance(task, n))
+        files = _iter_files(out_dir)
+        task2 = progress.add_task("decoding messages", total=len(files))
+        t0 = time.perf_counter()
+        blobs = []
+        for f in files:
+            blobs.append(f.read_bytes())
+            progress.advance(task2)
+        batch = decode_batch(blobs)
+        seconds = time.perf_counter() - t0
+        xsd_errors = 0
+        checked = 0
+        if xsd_available():
+            task3 = progress.add_task("XSD check (every 10th)", total=len(files[::10]))
+            for f, data in zip(files[::10], blobs[::10], strict=True):
+                family = (
+                    "import"
+                    if f.parent.name in {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
+                    else "export"
+                )
+                xsd_errors += len(validate_bytes(data, family))
+                checked += 1
+                progress.advance(task3)
+    summary = {
+        "parcels": parcels,
+        "messages": len(files),
+        "megabytes": round(sum(len(b) for b in blobs) / 1e6, 2),
+        "documents": {f"{k[0]}/{k[1]}": v.height for k, v in sorted(batch.tables.items())},
+        "errors": int(batch.errors().height),
+        "warnings": int(batch.findings.height - batch.errors().height),
+        "decode_seconds": round(seconds, 3),
+        "messages_per_second": round(len(files) / seconds, 1) if seconds else None,
+        "xsd_checked": checked,
+        "xsd_errors": xsd_errors,
+        "out": str(out_dir),
+    }
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        table = Table(title="cbec quick start", show_header=False)
+        for k, v in summary.items():
+            table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))
+        out.print(table)
+    raise typer.Exit(0 if summary["errors"] == 0 and xsd_errors == 0 else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -106,35 +106,33 @@ class Extractor:
 
     # --- leaves -------------------------------------------------------------------------------------------
     def _leaves(self, el: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> Row:
-        tagmap = sink.tagmap
+        get = sink.tagmap.get
         row: Row = [None] * len(sink.entity.fields)
         last = -1
         for child in el:
-            i = tagmap.get(child.tag)  # type: ignore[call-overload]
+            i = get(child.tag)  # type: ignore[call-overload]
             if i is None:
                 i = self._odd_leaf(child, sink, path, raw)
                 if i is None:
                     continue
+            if row[i] is not None:
+                self._leaf_duplicate(sink, i, path, raw)
+                continue
             text = child.text
             if text is None and len(child):
-                raw.findings.append(
-                    finding(
-                        "field.nested",
-                        f"{path}/{sink.entity.fields[i].name}",
-                        field=sink.entity.fields[i].name,
-                    )
-                )
-                continue
-            if row[i] is not None:
                 name = sink.entity.fields[i].name
-                raw.findings.append(finding("tolerated.duplicate", f"{path}/{name}", element=name))
+                raw.findings.append(finding("field.nested", f"{path}/{name}", field=name))
                 continue
-            row[i] = "" if text is None else text
+            row[i] = text
             if i < last:
                 name = sink.entity.fields[i].name
                 raw.findings.append(finding("tolerated.order", f"{path}/{name}", element=name))
             last = i
         return row
+
+    def _leaf_duplicate(self, sink: EntitySink, i: int, path: str, raw: RawMessage) -> None:
+        name = sink.entity.fields[i].name
+        raw.findings.append(finding("tolerated.duplicate", f"{path}/{name}", element=name))
 
     def _odd_leaf(self, child: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> int | None:
         tag = child.tag

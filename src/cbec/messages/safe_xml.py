@@ -90,18 +90,7 @@ def _normalise_encoding(data: bytes) -> tuple[bytes, str, list[Finding]]:
         decl = _DECL_ANY_RE.match(body)
         return (body[decl.end() :] if decl else body), declared.upper(), warnings
     if declared in {"utf-8", "utf8"}:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # Real senders sometimes declare UTF-8 and send GBK; read it if it is valid GB18030, and say so.
-            try:
-                text = data.decode("gb18030")
-            except UnicodeDecodeError:
-                raise XmlRejected([finding("xml.encoding", "/", detail=f"declared UTF-8: {exc}")]) from exc
-            warnings.append(finding("tolerated.encoding", "/", declared="UTF-8", used="GB18030"))
-            body = text.encode("utf-8")
-            decl = _DECL_ANY_RE.match(body)
-            return (body[decl.end() :] if decl else body), "GB18030", warnings
+        # Checked by libxml2 while parsing; see _gbk_declared_utf8 for the fallback.
         return data, "UTF-8", warnings
     try:
         codecs.lookup(declared)
@@ -114,6 +103,22 @@ def _normalise_encoding(data: bytes) -> tuple[bytes, str, list[Finding]]:
     body = text.encode("utf-8")
     decl = _DECL_ANY_RE.match(body)
     return (body[decl.end() :] if decl else body), declared.upper(), warnings
+
+
+def _gbk_declared_utf8(body: bytes) -> bytes | None:
+    """Real senders sometimes declare UTF-8 and send GBK: re-encode such bytes, if they are valid GB18030."""
+    try:
+        body.decode("utf-8")
+        return None  # the bytes are fine; the parse failed for another reason
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = body.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    utf8 = text.encode("utf-8")
+    decl = _DECL_ANY_RE.match(utf8)
+    return utf8[decl.end() :] if decl else utf8
 
 
 def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
@@ -132,6 +137,14 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
+        if encoding == "UTF-8":
+            retry = _gbk_declared_utf8(body)
+            if retry is not None:
+                parsed = parse_untrusted(retry, limit=limit)
+                parsed.warnings.insert(0, finding("tolerated.encoding", "/", declared="UTF-8", used="GB18030"))
+                parsed.encoding = "GB18030"
+                parsed.size = size
+                return parsed
         text = str(exc)
         if "depth" in text.lower():
             raise XmlRejected([finding("xml.too_deep", "/", limit=MAX_DEPTH)]) from exc

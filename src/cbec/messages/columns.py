@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from cbec.messages.codes import CodeSets
 from cbec.messages.envelope import DxpEnvelope, is_envelope, unwrap
 from cbec.messages.extract import EntitySink, Extractor, RawMessage
 from cbec.messages.fieldcheck import INDEX_COLUMNS, check_entity, empty_frame
@@ -32,7 +33,7 @@ FINDING_SCHEMA = {
 }
 
 
-def _code_sets() -> dict[str, frozenset[str]]:
+def _code_sets() -> CodeSets:
     from cbec.messages.codes import field_code_sets
 
     return field_code_sets()
@@ -119,16 +120,21 @@ def _problem_paths(problems: pl.DataFrame, spec: MessageSpec, role: str) -> pl.D
     return problems.with_columns(path.alias("path"))
 
 
-def _problem_findings(problems: pl.DataFrame, spec: MessageSpec) -> pl.DataFrame:
+def _problem_findings(problems: pl.DataFrame, spec: MessageSpec, strict_codes: bool) -> pl.DataFrame:
     """Turn problem rows into finding rows (message text formatted per row: problems are few).
 
-    Receipts are issued by customs, not sent to us for a decision: a missing required field there (the
-    official CEB792 sample lacks ``gseqno``) is reported as a warning, since refusing to read it helps nobody.
+    Receipts are issued by customs, not sent to us for a decision: a missing required field or an odd code
+    there (the official CEB792 sample lacks ``gseqno``) is a warning, since refusing to read it helps nobody.
+    Code-table violations in data messages are errors only when ``strict_codes`` (the format check); a plain
+    decode reports them as warnings, as the official samples carry placeholder codes.
     """
     rows = []
     lenient = spec.kind == "receipt"
+    softened = (
+        {"field.required", "field.code"} if lenient else ({"field.code"} if not strict_codes else set())
+    )
     for p in problems.iter_rows(named=True):
-        severity: Severity | None = "warning" if lenient and p["code"] == "field.required" else None
+        severity: Severity | None = "warning" if p["code"] in softened else None
         f = finding(
             p["code"],
             p["path"],
@@ -197,8 +203,13 @@ def _messages_frame(raws: list[RawMessage], envelopes: dict[int, DxpEnvelope]) -
     )
 
 
-def decode_batch(items: Iterable[bytes], *, check_codes: bool = True) -> ColumnBatch:
-    """Decode many messages into typed column tables, with every finding."""
+def decode_batch(
+    items: Iterable[bytes], *, check_codes: bool = True, strict_codes: bool = False
+) -> ColumnBatch:
+    """Decode many messages into typed column tables, with every finding.
+
+    ``strict_codes`` makes a value outside a complete code table an error (as the format check does).
+    """
     extractor = Extractor()
     raws: list[RawMessage] = []
     envelopes: dict[int, DxpEnvelope] = {}
@@ -216,7 +227,7 @@ def decode_batch(items: Iterable[bytes], *, check_codes: bool = True) -> ColumnB
         tables[(root, sink.entity.name)] = typed
         if problems.height:
             problem_frames.append(
-                _problem_findings(_problem_paths(problems, sink.spec, sink.role), sink.spec)
+                _problem_findings(_problem_paths(problems, sink.spec, sink.role), sink.spec, strict_codes)
             )
     findings = pl.concat(problem_frames) if len(problem_frames) > 1 else problem_frames[0]
     return ColumnBatch(

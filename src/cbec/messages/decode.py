@@ -155,9 +155,9 @@ def message_from_batch(batch: ColumnBatch, index: int) -> DecodedMessage:
     )
 
 
-def decode(data: bytes, *, check_codes: bool = True) -> DecodedMessage:
+def decode(data: bytes, *, check_codes: bool = True, strict_codes: bool = False) -> DecodedMessage:
     """Decode one message (business XML or DxpMsg envelope). Never raises on bad input: see ``.errors``."""
-    return message_from_batch(decode_batch([data], check_codes=check_codes), 0)
+    return message_from_batch(decode_batch([data], check_codes=check_codes, strict_codes=strict_codes), 0)
 
 
 def decode_file(path: str | Path, *, check_codes: bool = True) -> DecodedMessage:

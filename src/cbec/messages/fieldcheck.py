@@ -9,16 +9,12 @@ value) that the caller turns into findings.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 
+from cbec.messages.codes import FIELD_TABLES, CodeSets
 from cbec.messages.spec import TIME_PATTERNS, Entity, Field
 
 INDEX_COLUMNS = ("_msg", "_doc", "_line")
-
-# Fields checked against a code table: field name -> table name (see cbec.params.codes).
-CodeLookup = Callable[[str], frozenset[str] | None]
 
 
 def _decimal_regex(f: Field) -> str:
@@ -64,7 +60,7 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
 
 
 def check_entity(
-    raw: pl.DataFrame, entity: Entity, code_tables: dict[str, frozenset[str]] | None = None
+    raw: pl.DataFrame, entity: Entity, code_tables: CodeSets | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (typed frame, problems frame) for one entity's string columns.
 
@@ -93,7 +89,8 @@ def check_entity(
                 conds.append((n < f.min_length, "field.length"))
             table = code_tables.get(f.name)
             if table is not None:
-                conds.append((~c.is_in(list(table)), "field.code"))
+                codes, strict = table
+                conds.append((~c.is_in(list(codes)), "field.code" if strict else "tolerated.code"))
             casts.append(c)
         elif f.type == "decimal":
             conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
@@ -155,5 +152,5 @@ def check_entity(
     return typed, problems
 
 
-def _table_name(field_name: str, code_tables: dict[str, frozenset[str]]) -> str:
-    return field_name if field_name in code_tables else ""
+def _table_name(field_name: str, code_tables: CodeSets) -> str:
+    return FIELD_TABLES[field_name][0] if field_name in code_tables else ""

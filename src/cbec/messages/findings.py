@@ -126,6 +126,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "{field} should hold a simple value but contains child elements",
     ),
     # tolerated deviations (warnings)
+    "tolerated.code": (
+        "",
+        "{field}的值“{value}”不在本系统的{table}代码表中（该表不完整），予以接受",
+        "{field} value '{value}' is not in cbec's {table} code table (a partial table); accepted",
+    ),
     "tolerated.namespace": (
         "",
         "根节点命名空间为“{namespace}”，应为CEB命名空间",

@@ -141,7 +141,9 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
             retry = _gbk_declared_utf8(body)
             if retry is not None:
                 parsed = parse_untrusted(retry, limit=limit)
-                parsed.warnings.insert(0, finding("tolerated.encoding", "/", declared="UTF-8", used="GB18030"))
+                parsed.warnings.insert(
+                    0, finding("tolerated.encoding", "/", declared="UTF-8", used="GB18030")
+                )
                 parsed.encoding = "GB18030"
                 parsed.size = size
                 return parsed

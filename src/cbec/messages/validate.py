@@ -33,7 +33,7 @@ class ValidationReport:
 
 def validate(data: bytes, *, strict: bool = False) -> ValidationReport:
     """``strict``: every XSD violation is an error (the writer's standard); default reads like the e-port."""
-    decoded: DecodedMessage = decode(data)
+    decoded: DecodedMessage = decode(data, strict_codes=True)
     errors = list(decoded.errors)
     warnings = list(decoded.warnings)
     checked = False

@@ -18,8 +18,9 @@ from cbec.messages.spec import CEB_NS, DS_NS, Entity, MessageSpec, resolve_root
 
 Row = list[str | None]
 
+_fast_leaves: Any
 try:  # the optional C walk (see _fastleaves.pyx); same results, a fraction of the cost
-    from cbec.messages._fastleaves import leaves as _fast_leaves
+    from cbec.messages._fastleaves import leaves as _fast_leaves  # type: ignore[import-not-found,no-redef]
 except ImportError:  # pragma: no cover - depends on the build
     _fast_leaves = None
 
@@ -128,6 +129,7 @@ class Extractor:
     def _leaves(self, el: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> Row:
         if _fast_leaves is None or not self.accelerated:
             return self._leaves_python(el, sink, path, raw)
+        row: Row
         row, events = _fast_leaves(el, sink.names, len(sink.entity.fields))
         if events:
             for kind, name_b, _i in events:

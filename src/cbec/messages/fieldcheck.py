@@ -118,10 +118,10 @@ def check_entity(
         if expr is not None:
             checks.append(expr.alias(f.name))
     idx = [pl.col(c) for c in INDEX_COLUMNS]
-    codes = trimmed.select(*idx, *checks)
-    value_cols = [f.name for f in entity.fields if f.name in codes.columns]
+    verdicts = trimmed.select(*idx, *checks)
+    value_cols = [f.name for f in entity.fields if f.name in verdicts.columns]
     if value_cols:
-        long_codes = codes.unpivot(
+        long_codes = verdicts.unpivot(
             index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="code"
         ).drop_nulls("code")
     else:

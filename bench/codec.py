@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from cbec.messages.columns import decode_batch
-from cbec.messages.decode import message_from_batch
+from cbec.messages.decode import messages_from_batch
 from cbec.messages.encode import OutDocument, encode
 from cbec.messages.safe_xml import parse_only
 from cbec.sim.generate import GeneratorConfig, write_corpus
@@ -69,7 +69,7 @@ def main() -> int:
 
     batch = decode_batch(blobs)
     errors = batch.errors().height
-    messages = [message_from_batch(batch, i) for i in range(n)]
+    messages = messages_from_batch(batch)
     plans = [
         (m.message_type, [OutDocument(d.head, d.lines) for d in m.documents], m.transfer) for m in messages
     ]

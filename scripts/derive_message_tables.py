@@ -84,6 +84,8 @@ def _leaf(el: Any) -> dict[str, Any]:
                 field.setdefault("enumeration", []).append(value)
             elif key == "pattern":
                 field["pattern"] = value
+    if el.get("fixed") is not None:
+        field["fixed"] = el.get("fixed")
     doc = _doc(el)
     fmt = _time_format(name, doc, field.get("length"))
     if fmt:

@@ -61,7 +61,7 @@ def leaves(_Element el, dict names, Py_ssize_t n):
                 else:
                     nested = False
                     value = _text(c, &nested)
-                    if value is None and nested:
+                    if nested:
                         if events is None:
                             events = []
                         events.append(("nested", key, i))

@@ -155,6 +155,60 @@ def message_from_batch(batch: ColumnBatch, index: int) -> DecodedMessage:
     )
 
 
+def messages_from_batch(batch: ColumnBatch) -> list[DecodedMessage]:
+    """Every message of a batch as records, in one pass over each table (not one filter per message)."""
+    heads: dict[int, dict[int, Document]] = {}
+    for (root, entity), frame in batch.tables.items():
+        spec = next((r.spec for r in batch.raw if r.spec is not None and r.spec.root == root), None)
+        if spec is None or entity != spec.head.name:
+            continue
+        for rec in frame.sort("_msg", "_doc").to_dicts():
+            m, d = int(rec.pop("_msg")), int(rec.pop("_doc"))
+            rec.pop("_line")
+            heads.setdefault(m, {})[d] = Document(head=rec)
+    for (root, entity), frame in batch.tables.items():
+        spec = next((r.spec for r in batch.raw if r.spec is not None and r.spec.root == root), None)
+        if spec is None or spec.lines is None or entity != spec.lines.name:
+            continue
+        for rec in frame.sort("_msg", "_doc", "_line").to_dicts():
+            m, d = int(rec.pop("_msg")), int(rec.pop("_doc"))
+            rec.pop("_line")
+            heads.setdefault(m, {}).setdefault(d, Document(head={})).lines.append(rec)
+    by_msg: dict[int, list[Finding]] = {}
+    for row in batch.findings.iter_rows(named=True):
+        by_msg.setdefault(row["_msg"], []).append(
+            Finding(
+                row["severity"],
+                row["code"],
+                row["path"],
+                row["field"],
+                row["message_zh"],
+                row["message_en"],
+                row["dxp_code"] or "",
+            )
+        )
+    out = []
+    for raw in batch.raw:
+        docs = heads.get(raw.index, {})
+        out.append(
+            DecodedMessage(
+                message_type=raw.message_type,
+                spec=raw.spec,
+                guid=raw.guid,
+                version=raw.version,
+                encoding=raw.encoding,
+                documents=[docs[k] for k in sorted(docs)],
+                transfer=raw.transfer,
+                subscribes=raw.subscribes,
+                extend=raw.extend,
+                signature=raw.signature,
+                envelope=batch.envelopes.get(raw.index),
+                findings=by_msg.get(raw.index, []),
+            )
+        )
+    return out
+
+
 def decode(data: bytes, *, check_codes: bool = True, strict_codes: bool = False) -> DecodedMessage:
     """Decode one message (business XML or DxpMsg envelope). Never raises on bad input: see ``.errors``."""
     return message_from_batch(decode_batch([data], check_codes=check_codes, strict_codes=strict_codes), 0)

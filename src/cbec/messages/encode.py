@@ -21,6 +21,7 @@ from cbec.messages.signature import SigningIdentity, sign
 from cbec.messages.spec import CEB_NS, TIME_PATTERNS, Entity, Field, MessageSpec, catalogue, message_spec
 
 Record = Mapping[str, Any]
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # xs:int
 
 
 class EncodeError(ValueError):
@@ -69,9 +70,16 @@ def _check(f: Field, text: str, path: str) -> Finding | None:
             return finding("field.decimal", path, field=f.name, value=text, expected=f.notation)
         return None
     if f.type == "int":
-        if not text.lstrip("+-").isdigit() or (f.total_digits and len(text.lstrip("+-")) > f.total_digits):
+        digits = text.lstrip("+-")
+        if (
+            not digits.isdigit()
+            or (f.total_digits and len(digits) > f.total_digits)
+            or not INT_MIN <= int(text) <= INT_MAX
+        ):
             return finding("field.integer", path, field=f.name, value=text, expected=f.notation)
         return None
+    if f.fixed is not None and text != f.fixed:
+        return finding("field.fixed", path, field=f.name, value=text, expected=f.fixed)
     if f.length is not None and n != f.length:
         return finding("field.length", path, field=f.name, actual=n, expected=f.notation)
     if f.max_length is not None and n > f.max_length:
@@ -95,12 +103,19 @@ def _fill(parent: etree._Element, entity: Entity, record: Record, path: str, pro
             )
     for f in entity.fields:
         value = record.get(f.name)
-        text = None if value is None else format_value(f, value)
-        if text is None or text.strip() == "":
-            if f.required:
-                problems.append(finding("field.required", f"{path}/{f.name}", field=f.name))
+        where = f"{path}/{f.name}"
+        try:
+            text = None if value is None else format_value(f, value)
+        except (ValueError, TypeError, ArithmeticError):
+            code = "field.decimal" if f.type == "decimal" else "field.integer" if f.type == "int" else "field.time"
+            problems.append(finding(code, where, field=f.name, value=str(value), expected=f.notation))
             continue
-        problem = _check(f, text, f"{path}/{f.name}")
+        if text is None or (text.strip() == "" and f.min_length != 0):
+            # an element the XSD allows to be empty (minLength 0) is written empty rather than dropped
+            if f.required:
+                problems.append(finding("field.required", where, field=f.name))
+            continue
+        problem = _check(f, text, where)
         if problem:
             problems.append(problem)
             continue

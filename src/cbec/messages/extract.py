@@ -158,7 +158,7 @@ class Extractor:
                 self._leaf_duplicate(sink, i, path, raw)
                 continue
             text = child.text
-            if text is None and len(child):
+            if len(child):  # a leaf with element children (mixed or indented): not a simple value
                 name = sink.entity.fields[i].name
                 raw.findings.append(finding("field.nested", f"{path}/{name}", field=name))
                 continue

@@ -15,6 +15,7 @@ from cbec.messages.codes import FIELD_TABLES, CodeSets
 from cbec.messages.spec import TIME_PATTERNS, Entity, Field
 
 INDEX_COLUMNS = ("_msg", "_doc", "_line")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # xs:int
 
 
 def _decimal_regex(f: Field) -> str:
@@ -32,6 +33,8 @@ def _int_regex(f: Field) -> str:
 
 
 def _expected(f: Field) -> str:
+    if f.fixed is not None:
+        return f.fixed
     if f.format:
         return {"ts14": "YYYYMMDDhhmmss", "ts17": "YYYYMMDDhhmmssSSS", "date8": "YYYYMMDD"}[f.format]
     return f.notation
@@ -87,6 +90,8 @@ def check_entity(
                 conds.append((n > f.max_length, "field.length"))
             if f.min_length is not None and f.min_length > 1:
                 conds.append((n < f.min_length, "field.length"))
+            if f.fixed is not None:
+                conds.append((c != f.fixed, "field.fixed"))
             table = code_tables.get(f.name)
             if table is not None:
                 codes, strict = table
@@ -96,8 +101,10 @@ def check_entity(
             conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
             casts.append(c.cast(_dtype(f), strict=False))
         elif f.type == "int":
-            conds.append((~c.str.contains(_int_regex(f)), "field.integer"))
-            casts.append(c.cast(pl.Int64(), strict=False))
+            as_int = c.cast(pl.Int64(), strict=False)
+            out_of_range = (as_int < INT_MIN) | (as_int > INT_MAX)
+            conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
+            casts.append(as_int)
         elif f.format is not None:
             parsed = c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
             conds.append(

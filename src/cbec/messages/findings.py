@@ -115,6 +115,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "{field}的值“{value}”不是合法时间（格式{expected}）",
         "{field} value '{value}' is not a valid time (format {expected})",
     ),
+    "field.fixed": (
+        "0002",
+        "{field}的值“{value}”不符合规定值“{expected}”",
+        "{field} value '{value}' differs from the value the XSD fixes, '{expected}'",
+    ),
     "field.code": (
         "0002",
         "{field}的值“{value}”不在代码表{table}中",

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from cbec.messages.encode import OutDocument, encode, new_guid
 from cbec.messages.findings import Finding
+from cbec.messages.safe_xml import best_effort_text
 
 RETURN_INFO_LIMIT = 5000
 
@@ -39,7 +40,7 @@ def build_format_receipt(
     now: datetime | None = None,
 ) -> bytes:
     """Encode a CEB900Message for a refused message."""
-    original_text = original.decode("utf-8", errors="replace")
+    original_text = best_effort_text(original)
     head = {
         "guid": new_guid(),
         "returnStatus": return_status(errors),

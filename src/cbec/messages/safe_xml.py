@@ -23,7 +23,6 @@ MAX_DEPTH = 256
 
 _DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"'][^>]*\?>", re.S)
 _DECL_ANY_RE = re.compile(rb"^\s*<\?xml[^>]*\?>", re.S)
-_FIRST_ELEMENT_RE = re.compile(rb"<[A-Za-z_]")
 _CHINESE_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "euc-cn", "x-gbk", "gb_2312-80", "csgb2312"}
 _UTF8_BOM = codecs.BOM_UTF8
 
@@ -34,8 +33,15 @@ def max_message_bytes() -> int:
     return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_BYTES
 
 
+class _RefuseAll(etree.Resolver):
+    """Defence in depth: even if a DTD slipped past the check, nothing outside the message is ever read."""
+
+    def resolve(self, system_url: str, public_id: str, context: object) -> None:  # type: ignore[override]
+        raise XmlRejected([finding("xml.dtd_forbidden", "/")])
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -45,6 +51,8 @@ def _parser() -> etree.XMLParser:
         remove_pis=True,
         collect_ids=False,
     )
+    parser.resolvers.add(_RefuseAll())
+    return parser
 
 
 _PARSER = _parser()
@@ -130,9 +138,9 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
     if not data.strip():
         raise XmlRejected([finding("xml.empty", "/")])
     body, encoding, warnings = _normalise_encoding(data)
-    first = _FIRST_ELEMENT_RE.search(body)
-    prolog = body[: first.start()] if first else body
-    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
+    # Anywhere in the bytes, not only in a prolog we would have to parse ourselves (a comment can hide a '<'):
+    # a CEB message never needs a DTD, and the text cannot occur unescaped outside comments and CDATA.
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise XmlRejected([finding("xml.dtd_forbidden", "/")])
     try:
         root = etree.fromstring(body, _PARSER)
@@ -159,6 +167,23 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
     if docinfo.internalDTD is not None or docinfo.doctype:
         raise XmlRejected([finding("xml.dtd_forbidden", "/")])
     return ParsedXml(root=root, encoding=encoding, warnings=warnings, size=size)
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def best_effort_text(data: bytes) -> str:
+    """The message as text for quoting back (CEB900 ``oriBizMessage``): its own encoding when it can be read,
+    else replacement characters; characters XML cannot carry are replaced too."""
+    try:
+        body, _encoding, _w = _normalise_encoding(data)
+        text = body.decode("utf-8")
+    except (XmlRejected, UnicodeDecodeError):
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")
+    return _XML_INVALID.sub("\ufffd", text)
 
 
 def parse_only(data: bytes) -> etree._Element:

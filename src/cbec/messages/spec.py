@@ -38,6 +38,7 @@ class Field:
     total_digits: int | None = None
     fraction_digits: int | None = None
     format: TimeFormat | None = None
+    fixed: str | None = None  # the XSD's fixed="" value (import currency is always 142)
 
     @property
     def notation(self) -> str:
@@ -117,6 +118,7 @@ def _entity(name: str, raw: list[dict[str, Any]]) -> Entity:
             total_digits=f.get("total_digits"),
             fraction_digits=f.get("fraction_digits"),
             format=f.get("format"),
+            fixed=f.get("fixed"),
         )
         for f in raw
     )

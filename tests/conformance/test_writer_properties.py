@@ -388,20 +388,12 @@ def _encode_order(
             "/CEB311Message/Order[1]/OrderHead/goodsValue",
         ),
         pytest.param(
-            {"goodsValue": "12a"},
-            {},
-            "field.decimal",
-            "/CEB311Message/Order[1]/OrderHead/goodsValue"
+            {"goodsValue": "12a"}, {}, "field.decimal", "/CEB311Message/Order[1]/OrderHead/goodsValue"
         ),
         ({"appTime": "2016-03-08"}, {}, "field.length", "/CEB311Message/Order[1]/OrderHead/appTime"),
         ({"orderNo": None}, {}, "field.required", "/CEB311Message/Order[1]/OrderHead/orderNo"),
         ({"orderNo": "   "}, {}, "field.required", "/CEB311Message/Order[1]/OrderHead/orderNo"),
-        pytest.param(
-            {},
-            {"gnum": "x"},
-            "field.integer",
-            "/CEB311Message/Order[1]/OrderList[1]/gnum"
-        ),
+        pytest.param({}, {"gnum": "x"}, "field.integer", "/CEB311Message/Order[1]/OrderList[1]/gnum"),
         ({"madeUp": 1}, {}, "tolerated.unknown_element", "/CEB311Message/Order[1]/OrderHead/madeUp"),
     ],
     ids=[

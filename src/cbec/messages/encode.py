@@ -63,9 +63,9 @@ def _check(f: Field, text: str, path: str) -> Finding | None:
             d = Decimal(text)
         except InvalidOperation:
             return finding("field.decimal", path, field=f.name, value=text, expected=f.notation)
-        _sign, digits, exp = d.as_tuple()
+        _sign, mantissa, exp = d.as_tuple()
         frac = -int(exp) if int(exp) < 0 else 0
-        whole = len(digits) - frac
+        whole = len(mantissa) - frac
         if frac > (f.fraction_digits or 0) or whole > (f.total_digits or 19) - (f.fraction_digits or 0):
             return finding("field.decimal", path, field=f.name, value=text, expected=f.notation)
         return None
@@ -107,7 +107,7 @@ def _fill(parent: etree._Element, entity: Entity, record: Record, path: str, pro
         try:
             text = None if value is None else format_value(f, value)
         except (ValueError, TypeError, ArithmeticError):
-            code = "field.decimal" if f.type == "decimal" else "field.integer" if f.type == "int" else "field.time"
+            code = {"decimal": "field.decimal", "int": "field.integer"}.get(f.type, "field.time")
             problems.append(finding(code, where, field=f.name, value=str(value), expected=f.notation))
             continue
         if text is None or (text.strip() == "" and f.min_length != 0):

@@ -505,7 +505,7 @@ EXTRACT_VARIANTS = {
     "nested-pretty": lambda t: t.replace("<ceb:note>test</ceb:note>", NESTED_VARIANTS["pretty-printed"], 1),
     "nested-mixed": pytest.param(
         lambda t: t.replace("<ceb:note>test</ceb:note>", NESTED_VARIANTS["mixed"], 1),
-            ),
+    ),
 }
 
 

@@ -16,7 +16,7 @@ import polars as pl
 from cbec.messages.codes import CodeSets
 from cbec.messages.envelope import DxpEnvelope, is_envelope, unwrap
 from cbec.messages.extract import EntitySink, Extractor, RawMessage
-from cbec.messages.fieldcheck import INDEX_COLUMNS, check_entity, empty_frame
+from cbec.messages.fieldcheck import check_entity, empty_frame
 from cbec.messages.findings import CATALOGUE, Finding, Severity, finding
 from cbec.messages.safe_xml import XmlRejected, parse_untrusted
 from cbec.messages.spec import MessageSpec
@@ -99,13 +99,7 @@ def _parse_one(data: bytes, index: int, extractor: Extractor) -> tuple[RawMessag
 
 
 def _sink_frame(sink: EntitySink) -> pl.DataFrame:
-    names = sink.entity.names
-    frame = pl.DataFrame(sink.rows, schema={n: pl.String() for n in names}, orient="row")
-    return frame.with_columns(
-        pl.Series("_msg", sink.msg, pl.Int32()),
-        pl.Series("_doc", sink.doc, pl.Int32()),
-        pl.Series("_line", sink.line, pl.Int32()),
-    ).select(*INDEX_COLUMNS, *names)
+    return sink.frame()
 
 
 def _problem_paths(problems: pl.DataFrame, spec: MessageSpec, role: str) -> pl.DataFrame:

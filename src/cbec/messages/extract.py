@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+import pyarrow as pa
 from lxml import etree
 
 from cbec.messages.findings import Finding, finding
@@ -18,11 +20,18 @@ from cbec.messages.spec import CEB_NS, DS_NS, Entity, MessageSpec, resolve_root
 
 Row = list[str | None]
 
-_fast_leaves: Any
+_fast_walk: Any
+_ColumnSink: Any
 try:  # the optional C walk (see _fastleaves.pyx); same results, a fraction of the cost
-    from cbec.messages._fastleaves import leaves as _fast_leaves  # type: ignore[import-not-found,no-redef]
+    from cbec.messages._fastleaves import ColumnSink as _ColumnSink  # type: ignore[import-not-found,no-redef]
+    from cbec.messages._fastleaves import walk as _fast_walk  # type: ignore[import-not-found,no-redef]
 except ImportError:  # pragma: no cover - depends on the build
-    _fast_leaves = None
+    _fast_walk = None
+    _ColumnSink = None
+
+
+def accelerator_available() -> bool:
+    return _fast_walk is not None
 
 
 _LOCAL: dict[Any, str] = {}
@@ -67,6 +76,29 @@ class EntitySink:
     msg: list[int] = field(default_factory=list)
     doc: list[int] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
+    columns: Any = None  # a C ColumnSink when the accelerator walks; else values are in ``rows``
+
+    def frame(self) -> pl.DataFrame:
+        """The collected values as String columns, with the _msg/_doc/_line keys first."""
+        names = self.entity.names
+        if self.columns is not None:
+            n = self.columns.nrows
+            arrays = [
+                pa.LargeStringArray.from_buffers(
+                    n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(valid), nulls
+                )
+                for offsets, data, valid, nulls in self.columns.export()
+            ]
+            values = pl.from_arrow(pa.Table.from_arrays(arrays, names=names))
+            assert isinstance(values, pl.DataFrame)
+            values = values.with_columns(pl.col(c).cast(pl.String) for c in names)
+        else:
+            values = pl.DataFrame(self.rows, schema={c: pl.String() for c in names}, orient="row")
+        return values.with_columns(
+            pl.Series("_msg", self.msg, pl.Int32()),
+            pl.Series("_doc", self.doc, pl.Int32()),
+            pl.Series("_line", self.line, pl.Int32()),
+        ).select("_msg", "_doc", "_line", *names)
 
 
 def _tagmap(entity: Entity) -> dict[str, int]:
@@ -121,30 +153,13 @@ class Extractor:
                 role=role,
                 tagmap=_tagmap(entity),
                 names={f.name.encode(): i for i, f in enumerate(entity.fields)},
+                columns=_ColumnSink(entity.names) if self.accelerated and _ColumnSink else None,
             )
             self.sinks[key] = s
         return s
 
     # --- leaves -------------------------------------------------------------------------------------------
     def _leaves(self, el: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> Row:
-        if _fast_leaves is None or not self.accelerated:
-            return self._leaves_python(el, sink, path, raw)
-        row: Row
-        row, events = _fast_leaves(el, sink.names, len(sink.entity.fields))
-        if events:
-            for kind, name_b, _i in events:
-                name = name_b.decode()
-                if kind == "unknown":
-                    raw.findings.append(finding("tolerated.unknown_element", f"{path}/{name}", element=name))
-                elif kind == "duplicate":
-                    raw.findings.append(finding("tolerated.duplicate", f"{path}/{name}", element=name))
-                elif kind == "nested":
-                    raw.findings.append(finding("field.nested", f"{path}/{name}", field=name))
-                else:
-                    raw.findings.append(finding("tolerated.order", f"{path}/{name}", element=name))
-        return row
-
-    def _leaves_python(self, el: etree._Element, sink: EntitySink, path: str, raw: RawMessage) -> Row:
         get = sink.tagmap.get
         row: Row = [None] * len(sink.entity.fields)
         last = -1
@@ -287,49 +302,137 @@ class Extractor:
         if ns != CEB_NS:
             raw.findings.append(finding("tolerated.namespace", f"/{spec.root}", namespace=ns or "(none)"))
         self._attributes(root, spec, raw)
+        if _fast_walk is not None and self.accelerated:
+            sequence = self._documents_fast(root, spec, raw)
+        else:
+            sequence = self._documents_python(root, spec, raw)
         slots = {c.element: pos for pos, c in enumerate(spec.children)}
         last_slot = -1
         order_warned = False
-        for child in root:
-            cname = local_name(child.tag)
-            if not cname:
-                continue
-            pos = slots.get(cname)
-            if pos is None:
+        for position, cname in sequence:
+            slot = slots.get(cname)
+            if slot is None:
                 raw.findings.append(
                     finding("tolerated.unknown_element", f"/{spec.root}/{cname}", element=cname)
                 )
                 continue
-            if pos < last_slot and not order_warned:
+            if slot < last_slot and not order_warned:
                 raw.findings.append(finding("tolerated.order", f"/{spec.root}/{cname}", element=cname))
                 order_warned = True
-            last_slot = max(last_slot, pos)
-            if cname == spec.document:
-                self._document(child, spec, raw.documents, raw)
-                raw.documents += 1
-            elif cname == "BaseTransfer":
-                if raw.transfer is not None:
-                    raw.findings.append(
-                        finding("tolerated.duplicate", f"/{spec.root}/BaseTransfer", element="BaseTransfer")
-                    )
-                    continue
-                raw.transfer = self._envelope(
-                    child, self._entity("BaseTransfer"), f"/{spec.root}/BaseTransfer", raw
-                )
-            elif cname == "BaseSubscribe":
-                raw.subscribes.append(
-                    self._envelope(child, self._entity("BaseSubscribe"), f"/{spec.root}/BaseSubscribe", raw)
-                )
-            elif cname == "ExtendMessage":
-                raw.extend = self._envelope(
-                    child, self._entity("ExtendMessage"), f"/{spec.root}/ExtendMessage", raw
-                )
-            elif cname == "Signature":
-                raw.signature = _signature_info(child)
-                if not raw.signature.namespace_ok:
-                    raw.findings.append(finding("tolerated.signature_namespace", f"/{spec.root}/Signature"))
+            last_slot = max(last_slot, slot)
+            if cname != spec.document:
+                self._envelope_part(root[position], cname, spec, raw)
         self._message_checks(spec, raw)
         return raw
+
+    def _documents_python(
+        self, root: etree._Element, spec: MessageSpec, raw: RawMessage
+    ) -> list[tuple[int, str]]:
+        """Read the documents; return (position, name) of the root's children in order (documents once)."""
+        sequence: list[tuple[int, str]] = []
+        for position, child in enumerate(root):
+            cname = local_name(child.tag)
+            if not cname:
+                continue
+            if cname == spec.document:
+                if raw.documents == 0 or sequence[-1][1] != cname:
+                    sequence.append((position, cname))
+                self._document(child, spec, raw.documents, raw)
+                raw.documents += 1
+            else:
+                sequence.append((position, cname))
+        return sequence
+
+    def _documents_fast(
+        self, root: etree._Element, spec: MessageSpec, raw: RawMessage
+    ) -> list[tuple[int, str]]:
+        head = self.sink(spec, "head")
+        lines = self.sink(spec, "lines") if spec.lines is not None else None
+        n_head, n_line = len(head.doc), len(lines.doc) if lines else 0
+        docs, others, first_doc, events = _fast_walk(
+            root,
+            spec.document.encode(),
+            spec.wrapped,
+            spec.head.name.encode(),
+            spec.lines.name.encode() if spec.lines is not None else None,
+            head.names,
+            head.columns,
+            lines.names if lines else {},
+            lines.columns if lines else _ColumnSink([]),
+            spec.lines_min,
+            -1 if spec.lines_max is None else spec.lines_max,
+            head.doc,
+            lines.doc if lines else [],
+            lines.line if lines else [],
+        )
+        raw.documents = docs
+        added = len(head.doc) - n_head
+        head.msg.extend([raw.index] * added)
+        head.line.extend([0] * added)
+        if lines is not None:
+            lines.msg.extend([raw.index] * (len(lines.doc) - n_line))
+        for kind, k, part, j, name_b in events:
+            self._walk_event(spec, raw, kind, k, part, j, name_b.decode())
+        # lxml counts only elements here too (comments and PIs were removed by the parser)
+        sequence = [(pos, name.decode()) for pos, name in others]
+        if first_doc >= 0:
+            sequence.append((first_doc, spec.document))
+            sequence.sort()
+        return sequence
+
+    def _walk_event(
+        self, spec: MessageSpec, raw: RawMessage, kind: str, k: int, part: str, j: int, name: str
+    ) -> None:
+        doc_path = f"/{spec.root}/{spec.document}[{k + 1}]"
+        if part == "head":
+            path = f"{doc_path}/{spec.head.name}" if spec.wrapped else doc_path
+        elif part == "lines":
+            assert spec.lines is not None
+            path = f"{doc_path}/{spec.lines.name}[{j + 1}]"
+        else:
+            path = doc_path
+        add = raw.findings.append
+        if kind == "unknown":
+            add(finding("tolerated.unknown_element", f"{path}/{name}", element=name))
+        elif kind == "duplicate":
+            add(finding("tolerated.duplicate", f"{path}/{name}", element=name))
+        elif kind == "nested":
+            add(finding("field.nested", f"{path}/{name}", field=name))
+        elif kind == "order":
+            add(finding("tolerated.order", f"{path}/{name}", element=name))
+        elif kind == "head_duplicate":
+            add(finding("tolerated.duplicate", f"{path}/{name}", element=name))
+        elif kind == "head_order":
+            add(finding("tolerated.order", f"{path}/{name}", element=name))
+        elif kind == "head_missing":
+            add(finding("document.head_missing", path, element=name))
+        elif kind == "lines_missing":
+            add(finding("document.lines_missing", path, element=name))
+        elif kind == "lines_too_many":
+            add(finding("document.too_many_lines", path, element=name, count=j, limit=spec.lines_max))
+
+    def _envelope_part(self, child: etree._Element, cname: str, spec: MessageSpec, raw: RawMessage) -> None:
+        if cname == "BaseTransfer":
+            if raw.transfer is not None:
+                raw.findings.append(
+                    finding("tolerated.duplicate", f"/{spec.root}/BaseTransfer", element="BaseTransfer")
+                )
+                return
+            raw.transfer = self._envelope(
+                child, self._entity("BaseTransfer"), f"/{spec.root}/BaseTransfer", raw
+            )
+        elif cname == "BaseSubscribe":
+            raw.subscribes.append(
+                self._envelope(child, self._entity("BaseSubscribe"), f"/{spec.root}/BaseSubscribe", raw)
+            )
+        elif cname == "ExtendMessage":
+            raw.extend = self._envelope(
+                child, self._entity("ExtendMessage"), f"/{spec.root}/ExtendMessage", raw
+            )
+        elif cname == "Signature":
+            raw.signature = _signature_info(child)
+            if not raw.signature.namespace_ok:
+                raw.findings.append(finding("tolerated.signature_namespace", f"/{spec.root}/Signature"))
 
     def _entity(self, name: str) -> Entity:
         from cbec.messages.spec import catalogue

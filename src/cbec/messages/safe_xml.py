@@ -135,7 +135,7 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
     limit = max_message_bytes() if limit is None else limit
     if size > limit:
         raise XmlRejected([finding("xml.too_large", "/", size=size, limit=limit)])
-    if not data.strip():
+    if not data or data.isspace():
         raise XmlRejected([finding("xml.empty", "/")])
     body, encoding, warnings = _normalise_encoding(data)
     # Anywhere in the bytes, not only in a prolog we would have to parse ourselves (a comment can hide a '<'):

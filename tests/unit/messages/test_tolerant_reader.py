@@ -476,9 +476,9 @@ def _extract(text: str, accelerated: bool) -> tuple[list[list[str | None]], list
     raw = extractor.add(parse_untrusted(text.encode("utf-8")).root, 0)
     # compared as the field checks see them: trimmed, empty -> None
     rows = [
-        [(v.strip() or None) if v is not None else None for v in row]
+        [(v.strip() or None) if v is not None else None for v in row[3:]]
         for sink in extractor.sinks.values()
-        for row in sink.rows
+        for row in sink.frame().iter_rows()
     ]
     return rows, [(f.code, f.path) for f in raw.findings]
 
@@ -486,7 +486,7 @@ def _extract(text: str, accelerated: bool) -> tuple[list[list[str | None]], list
 def _accelerator_available() -> bool:
     from cbec.messages import extract
 
-    return getattr(extract, "_fast_leaves", None) is not None
+    return extract.accelerator_available()
 
 
 EXTRACT_VARIANTS = {

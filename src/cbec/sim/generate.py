@@ -44,6 +44,44 @@ class GeneratorConfig:
     docs_per_message: tuple[int, int] = (1, 100)
     bonded_share: float = 0.4  # share of 1210 parcels
     repeat_buyer_share: float = 0.6
+    # planted faults: name -> share of parcels (see FAULTS); empty = clean traffic
+    faults: dict[str, float] = field(default_factory=dict)
+
+
+# fault -> (expected list status, expected code, rule) — the ground truth written to the manifest
+FAULTS: dict[str, tuple[int, str | None, str | None]] = {
+    "amount_mismatch": (100, "-621001", "M2"),
+    "payer_not_buyer": (100, "-621001", "M5"),
+    "bad_id": (100, "-621001", "V1"),
+    "off_list": (100, "-621001", "V2"),
+    "over_single_limit": (100, "-621005", "T"),
+    "duplicate_list": (100, "-621004", "D"),
+    "missing_payment": (2, None, None),
+    "over_quota": (100, "-621018", "Q"),
+}
+DEFAULT_FAULTS = {
+    "amount_mismatch": 0.01,
+    "payer_not_buyer": 0.01,
+    "bad_id": 0.005,
+    "off_list": 0.005,
+    "over_single_limit": 0.005,
+    "duplicate_list": 0.005,
+    "missing_payment": 0.005,
+    "over_quota": 0.01,
+}
+ANNUAL_LIMIT = Decimal(26000)
+
+
+@dataclass
+class Planted:
+    """Ground truth for one list: what was planted and what customs should answer."""
+
+    list_key: str
+    list_guid: str
+    fault: str
+    status: int
+    code: str | None
+    rule: str | None
 
 
 @dataclass
@@ -55,6 +93,9 @@ class Parcel:
     waybill: OutDocument
     inventory: OutDocument
     sender: dict[str, Party]
+    fault: str = "clean"
+    extra_lists: list[OutDocument] = field(default_factory=list)  # duplicates
+    omit: frozenset[str] = frozenset()  # message types not sent (missing documents)
 
 
 def _money(x: Decimal) -> Decimal:
@@ -72,6 +113,9 @@ class TrafficGenerator:
         self.products, self.off_list = build_catalogue(self.rng)
         self.buyers: list[Buyer] = []
         self._serial = 0
+        self.manifest: list[Planted] = []
+        self._whales: list[Buyer] = []
+        self._whale_used: dict[str, Decimal] = {}
 
     def _buyer(self) -> Buyer:
         if self.buyers and self.rng.random() < self.config.repeat_buyer_share:
@@ -99,13 +143,15 @@ class TrafficGenerator:
         when = self.config.day + timedelta(seconds=rng.uniform(0, 86_399))
         platform, ebc, pay = cast["platform"], cast["ebc"], cast["pay"]
         logi, agent = cast["logistics"], cast["agent"]
-        buyer = self._buyer()
+        fault = self._pick_fault()
+        buyer = self._whale() if fault == "over_quota" else self._buyer()
         bonded = rng.random() < self.config.bonded_share
         items: list[tuple[Product, Decimal, Decimal]] = []
         for _ in range(rng.choices((1, 2, 3, 4), weights=(60, 25, 10, 5))[0]):
             product = rng.choice(self.products)
             qty = Decimal(rng.choices((1, 2, 3, 6), weights=(70, 20, 7, 3))[0])
             items.append((product, qty, product.price(rng)))
+        items = self._shape_basket(items, fault)
         order_no = f"{platform.code[:4]}{when:%Y%m%d}{n:08d}"
         logistics_no = f"{logi.code[-3:]}{when:%y%m%d}{n:09d}"
         goods_value = sum((_money(q * p) for _, q, p in items), Decimal(0))
@@ -268,11 +314,12 @@ class TrafficGenerator:
         }
         if bonded:
             inventory.update({"emsNo": ems, "areaCode": _zone_ent, "areaName": zone_name})
-        return Parcel(
+        parcel = Parcel(
             order=OutDocument(order, order_lines),
             payment=OutDocument(payment),
             waybill=OutDocument(waybill),
             inventory=OutDocument(inventory, inv_lines),
+            fault=fault,
             sender={
                 "CEB311Message": platform,
                 "CEB411Message": pay,
@@ -280,6 +327,97 @@ class TrafficGenerator:
                 "CEB621Message": agent,
             },
         )
+        self._plant(parcel, buyer, goods_value + freight)
+        return parcel
+
+    # --- faults --------------------------------------------------------------------------------------------
+    def _pick_fault(self) -> str:
+        r = self.rng.random()
+        for name, share in self.config.faults.items():
+            if r < share:
+                return name
+            r -= share
+        return "clean"
+
+    def _whale(self) -> Buyer:
+        """Heavy buyers who will run through their annual quota within the day."""
+        if len(self._whales) < 3 or self.rng.random() < 0.1:
+            self._whales.append(make_buyer(self.rng))
+        return self.rng.choice(self._whales)
+
+    def _shape_basket(
+        self, items: list[tuple[Product, Decimal, Decimal]], fault: str
+    ) -> list[tuple[Product, Decimal, Decimal]]:
+        rng = self.rng
+        if fault == "over_single_limit":
+            # several items together over CNY 5,000
+            product = rng.choice(self.products)
+            return [
+                (product, Decimal(2), Decimal("1800.00")),
+                (rng.choice(self.products), Decimal(1), Decimal("1600.00")),
+            ]
+        if fault == "over_quota":
+            # one item just under the single limit, so only the annual quota can refuse it
+            product = rng.choice(self.products)
+            return [(product, Decimal(1), Decimal(str(rng.randint(4200, 4850))))]
+        if fault in {
+            "clean",
+            "amount_mismatch",
+            "payer_not_buyer",
+            "bad_id",
+            "duplicate_list",
+            "missing_payment",
+        }:
+            # ordinary shoppers stay within the single-transaction limit (one pricey item alone may exceed it:
+            # that is the lawful full-rate case); the limit itself is tested by the planted faults
+            while len(items) > 1 and sum((q * p for _, q, p in items), Decimal(0)) > Decimal(4900):
+                items = items[:-1]
+            if len(items) == 1 and items[0][1] > 1 and items[0][1] * items[0][2] > Decimal(4900):
+                items = [(items[0][0], Decimal(1), items[0][2])]
+        if fault == "off_list" and self.off_list:
+            items = list(items)
+            product = rng.choice(self.off_list)
+            items[0] = (product, Decimal(1), product.price(rng))
+        return items
+
+    def _plant(self, parcel: Parcel, buyer: Buyer, dutiable: Decimal) -> None:
+        fault = parcel.fault
+        inv, order, pay = parcel.inventory.head, parcel.order.head, parcel.payment.head
+        key = f"{inv['ebpCode']}|{inv['orderNo']}"
+        if fault == "amount_mismatch":
+            assert isinstance(pay, dict)
+            pay["amountPaid"] = pay["amountPaid"] + Decimal("1.00")
+        elif fault == "payer_not_buyer":
+            other = make_buyer(self.rng)
+            assert isinstance(pay, dict)
+            pay["payerName"], pay["payerIdNumber"] = other.name, other.id_number
+        elif fault == "bad_id":
+            good = str(inv["buyerIdNumber"])
+            wrong = good[:17] + ("0" if good[17] != "0" else "1")
+            for head in (inv, order, pay):
+                assert isinstance(head, dict)
+                head["buyerIdNumber" if "buyerIdNumber" in head else "payerIdNumber"] = wrong
+        elif fault == "duplicate_list":
+            twin = dict(inv)
+            twin["guid"] = _guid(self.rng)
+            parcel.extra_lists.append(OutDocument(twin, parcel.inventory.lines))
+            self.manifest.append(Planted(key, str(twin["guid"]), fault, *FAULTS[fault]))
+            self.manifest.append(Planted(key, str(inv["guid"]), "clean", 800, None, None))
+            return
+        elif fault == "missing_payment":
+            parcel.omit = frozenset({"CEB411Message"})
+        elif fault == "over_quota":
+            used = self._whale_used.get(buyer.id_number, Decimal(0))
+            if used + dutiable > ANNUAL_LIMIT:
+                self.manifest.append(Planted(key, str(inv["guid"]), fault, *FAULTS[fault]))
+            else:
+                self._whale_used[buyer.id_number] = used + dutiable
+                self.manifest.append(Planted(key, str(inv["guid"]), "quota_within", 800, None, None))
+            return
+        if fault == "clean":
+            self.manifest.append(Planted(key, str(inv["guid"]), fault, 800, None, None))
+        else:
+            self.manifest.append(Planted(key, str(inv["guid"]), fault, *FAULTS[fault]))
 
     def messages(self, identity: SigningIdentity | None = None) -> Iterator[tuple[str, bytes]]:
         """Yield (message type, XML bytes), packing parcels into messages of 1..100 documents."""
@@ -299,24 +437,34 @@ class TrafficGenerator:
             "CEB511Message": lambda p: p.waybill,
             "CEB621Message": lambda p: p.inventory,
         }
-        for mtype, get in getters.items():
+        order = list(getters)
+        if self.rng.random() < 0.1:  # some batches arrive out of order: the lists first
+            order = order[::-1]
+        for mtype in order:
+            get = getters[mtype]
             sender = parcels[0].sender[mtype]
+            docs = [get(p) for p in parcels if mtype not in p.omit]
+            if mtype == "CEB621Message":
+                docs += [twin for p in parcels for twin in p.extra_lists]
+            if not docs:
+                continue
             transfer = {
                 "copCode": sender.code,
                 "copName": sender.name,
                 "dxpMode": "DXP",
                 "dxpId": sender.dxp_id,
             }
-            yield (
-                mtype,
-                encode(
+            for chunk in range(0, len(docs), 100):
+                yield (
                     mtype,
-                    [get(p) for p in parcels],
-                    transfer=transfer,
-                    guid=_guid(self.rng),
-                    signer=identity if mtype == "CEB621Message" else None,
-                ),
-            )
+                    encode(
+                        mtype,
+                        docs[chunk : chunk + 100],
+                        transfer=transfer,
+                        guid=_guid(self.rng),
+                        signer=identity if mtype == "CEB621Message" else None,
+                    ),
+                )
 
 
 def write_corpus(
@@ -333,8 +481,19 @@ def write_corpus(
         k = counts.get(mtype, 0)
         (folder / f"{k:07d}.xml").write_bytes(data)
         counts[mtype] = k + 1
-        if progress and mtype == "CEB621Message":
-            new_done = gen._serial
-            progress(new_done - done)
-            done = new_done
+        if progress and gen._serial > done:
+            progress(gen._serial - done)
+            done = gen._serial
+    write_manifest(out / "manifest.csv", gen.manifest)
     return counts
+
+
+def write_manifest(path: Path, planted: list[Planted]) -> None:
+    """The ground truth of a generated corpus: one row per list, with the answer customs should give."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["list_key", "list_guid", "fault", "expected_status", "expected_code", "rule"])
+        for p in planted:
+            w.writerow([p.list_key, p.list_guid, p.fault, p.status, p.code or "", p.rule or ""])

@@ -1,0 +1,461 @@
+"""One clearance step: a batch of new documents plus the current state in, decisions and state changes out.
+
+This is the functional core of import clearance.  It touches no database and no file: the shell loads the
+state it needs (documents still waiting, business keys already declared, the buyers' used quota), calls
+:func:`run_step`, and commits what comes back in one transaction.  Every rule inside is a Polars expression
+over whole columns, so one parcel and a million go through the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+
+from cbec.engine.normalize import Documents
+from cbec.params.dated import ParameterSet
+from cbec.rules import decide as D
+from cbec.rules.matching import VIOLATION_SCHEMA, MatchingTolerance, check_sets, link_sets
+from cbec.rules.quota import admit
+from cbec.rules.risk import select
+from cbec.rules.validation import validate_lists, validate_payments
+
+# kind -> (business key column, duplicate code, Chinese, English)
+DUPLICATE_CODES = {
+    "orders": (
+        "order_key",
+        "-301010",
+        "已存在相同编号的订单",
+        "an order with the same number already exists",
+    ),
+    "payments": (
+        "order_key",
+        "-401007",
+        "已存在相同编号的支付单",
+        "a payment with the same number already exists",
+    ),
+    "waybills": (
+        "waybill_key",
+        "-504015",
+        "已存在相同编号的运单",
+        "a waybill with the same number already exists",
+    ),
+    "lists": (
+        "list_key",
+        "-621004",
+        "该订单的清单已经申报过，请勿重复申报",
+        "a list has already been declared for this order",
+    ),
+}
+RECEIPT_SCHEMA = pl.Schema(
+    {
+        "kind": pl.String(),
+        "guid": pl.String(),
+        "business_key": pl.String(),
+        "sender": pl.String(),
+        "status": pl.Int32(),
+        "code": pl.String(),
+        "reason_zh": pl.String(),
+        "reason_en": pl.String(),
+    }
+)
+
+TaxFn = Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
+
+
+@dataclass
+class StepState:
+    """What the shell loads before a step."""
+
+    waiting: Documents
+    existing_keys: dict[str, set[str]] = field(default_factory=dict)  # kind -> business keys already stored
+    quota_used: pl.DataFrame | None = None  # buyer_key, year, used (Decimal)
+    next_invt_seq: int = 1
+
+
+@dataclass
+class StepResult:
+    decisions: pl.DataFrame  # one row per list decided or still waiting
+    receipts: pl.DataFrame  # order/payment/waybill/list receipts to emit (RECEIPT_SCHEMA + extras)
+    waiting: Documents  # documents to keep waiting
+    quota_movements: pl.DataFrame  # buyer_key, year, list_key, amount
+    tax_lines: pl.DataFrame
+    tax_lists: pl.DataFrame
+    released_lines: pl.DataFrame = field(default_factory=pl.DataFrame)
+    next_invt_seq: int = 1
+
+
+def buyer_key(id_numbers: pl.Series) -> pl.Series:
+    """SHA-256 of the upper-cased ID number: the quota key, so the number itself is never stored there.
+
+    Hashing runs once per distinct buyer (Python at the edge; a batch has far fewer buyers than lines).
+    """
+    uniq = id_numbers.drop_nulls().unique().to_list()
+    mapping = {v: hashlib.sha256(v.upper().encode()).hexdigest() for v in uniq}
+    return id_numbers.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, pl.DataFrame]:
+    """Drop repeated guids silently (idempotent) and refuse clashing business keys with the spec's codes."""
+    refusals = []
+    frames = {}
+    for kind in ("orders", "payments", "waybills", "lists"):
+        frame: pl.DataFrame = getattr(new, kind)
+        if frame.height == 0:
+            frames[kind] = frame
+            continue
+        key, code, zh, en = DUPLICATE_CODES[kind]
+        frame = frame.unique("guid", keep="first", maintain_order=True).sort("seq")
+        known = existing.get(kind, set())
+        clash = pl.col(key).is_in(list(known)) | pl.col(key).is_duplicated() & (
+            pl.int_range(pl.len()).over(key) > 0
+        )
+        dup = frame.filter(clash)
+        if dup.height:
+            refusals.append(
+                dup.select(
+                    pl.lit(kind).alias("kind"),
+                    pl.col("guid"),
+                    pl.col(key).alias("business_key"),
+                    pl.col("sender"),
+                    pl.lit(D.REFUSED, pl.Int32).alias("status"),
+                    pl.lit(code).alias("code"),
+                    pl.lit(zh).alias("reason_zh"),
+                    pl.lit(en).alias("reason_en"),
+                )
+            )
+        frames[kind] = frame.filter(~clash)
+    ok_lists = frames["lists"]
+    ok_orders = frames["orders"]
+    docs = Documents(
+        orders=ok_orders,
+        order_lines=new.order_lines.join(ok_orders.select("guid"), on="guid", how="semi")
+        if new.order_lines.height and ok_orders.height
+        else new.order_lines.head(0),
+        payments=frames["payments"],
+        waybills=frames["waybills"],
+        lists=ok_lists,
+        list_lines=new.list_lines.join(
+            ok_lists.select(pl.col("guid").alias("list_guid")), on="list_guid", how="semi"
+        )
+        if new.list_lines.height and ok_lists.height
+        else new.list_lines.head(0),
+    )
+    receipts = (
+        pl.concat([r.cast(RECEIPT_SCHEMA) for r in refusals])
+        if refusals
+        else pl.DataFrame(schema=RECEIPT_SCHEMA)
+    )
+    return docs, receipts
+
+
+def _param_by_date(params: ParameterSet, name: str, dates: pl.Series) -> pl.DataFrame:
+    """A (declDate, value) table for the distinct dates present — parameters joined, not looked up per row."""
+    out = {"declDate": [], name: []}  # type: ignore[var-annotated]
+    for d in dates.drop_nulls().unique().to_list():
+        out["declDate"].append(d)
+        out[name].append(params.decimal_at(name, d))
+    return pl.DataFrame(out, schema={"declDate": pl.Date(), name: pl.Decimal(19, 5)})
+
+
+def run_step(
+    new: Documents,
+    state: StepState,
+    *,
+    now: datetime,
+    params: ParameterSet,
+    hs: pl.DataFrame,
+    tax: TaxFn,
+    tolerance: MatchingTolerance | None = None,
+) -> StepResult:
+    """Clear what can be cleared; keep the rest waiting."""
+    fresh, receipts = _dedupe(new, state.existing_keys)
+    docs = state.waiting.concat(fresh) if not state.waiting.empty else fresh
+    lists = docs.lists
+    if lists.height == 0:
+        return _only_waiting(docs, fresh, receipts, state)
+    links = link_sets(lists, docs.orders, docs.payments, docs.waybills)
+    lists = lists.join(links.drop("waybill_key"), on="list_key", how="left")
+    today = now.date()
+    expiry = timedelta(hours=float(params.decimal_at("import.matching.expiry_hours", today)))
+    complete = lists.filter(pl.col("complete"))
+    complete_keys = complete.select("list_key")
+    c_lines = docs.list_lines.join(complete_keys, on="list_key", how="semi")
+
+    violations = [
+        validate_lists(complete, c_lines, hs),
+        validate_payments(
+            docs.payments.join(complete_keys.rename({"list_key": "order_key"}), on="order_key", how="semi")
+        ),
+        check_sets(complete, c_lines, docs.orders, docs.order_lines, docs.payments, docs.waybills, tolerance),
+    ]
+    refused_so_far = pl.concat([v.cast(VIOLATION_SCHEMA) for v in violations]).select("list_key").unique()
+
+    # tax and the single-transaction limit, for lists still in the running
+    taxable = complete.join(refused_so_far, on="list_key", how="anti")
+    t_lines_in = c_lines.join(
+        taxable.select("list_key", "freight", "insuredFee", "declTime"), on="list_key", how="semi"
+    ).join(
+        taxable.select("list_key", "freight", "insuredFee", pl.col("declTime").alias("declDate")),
+        on="list_key",
+        how="left",
+        suffix="_head",
+    )
+    tax_lines, tax_lists = tax(t_lines_in, taxable)
+    over = tax_lists.filter(~pl.col("admissible"))
+    violations.append(
+        over.select(
+            "list_key",
+            pl.lit("T").alias("rule"),
+            pl.col("reject_code").alias("code"),
+            "reason_zh",
+            "reason_en",
+        )
+    )
+
+    # annual quota, in arrival order, for lists still in the running
+    admissible = tax_lists.filter(pl.col("admissible")).select(
+        "list_key", pl.col("dutiable_value").alias("amount")
+    )
+    cand = taxable.join(admissible, on="list_key", how="inner").with_columns(
+        buyer_key(taxable.join(admissible, on="list_key", how="inner")["buyerIdNumber"]).alias("buyer_key"),
+        pl.col("declTime").dt.year().alias("year"),
+    )
+    limits = _param_by_date(params, "import.retail.annual_limit", cand["declTime"])
+    cand = cand.join(limits.rename({"declDate": "declTime"}), on="declTime", how="left").rename(
+        {"import.retail.annual_limit": "annual_limit"}
+    )
+    used = (
+        state.quota_used
+        if state.quota_used is not None
+        else pl.DataFrame(schema={"buyer_key": pl.String(), "year": pl.Int32(), "used": pl.Decimal(19, 5)})
+    )
+    cand = cand.join(
+        used.with_columns(pl.col("year").cast(pl.Int32)), on=["buyer_key", "year"], how="left"
+    ).with_columns(
+        pl.col("used").fill_null(Decimal(0)).cast(pl.Decimal(19, 5)).alias("used_before"),
+        pl.col("year").cast(pl.Int32),
+    )
+    judged = admit(
+        cand.select("list_key", "buyer_key", "year", "seq", "amount", "used_before", "annual_limit")
+    )
+    over_quota = judged.filter(~pl.col("quota_ok"))
+    violations.append(
+        over_quota.select(
+            "list_key",
+            pl.lit("Q").alias("rule"),
+            pl.lit("-621018").alias("code"),
+            pl.format(
+                "订购人已用额度{}，本次购买{}将超过年度限额{}", "used_at", "amount", "annual_limit"
+            ).alias("reason_zh"),
+            pl.format(
+                "the buyer has used {} of the annual limit {}; this purchase of {} would exceed it",
+                "used_at",
+                "annual_limit",
+                "amount",
+            ).alias("reason_en"),
+        )
+    )
+
+    all_violations = pl.concat([v.cast(VIOLATION_SCHEMA) for v in violations])
+    inspection = float(params.decimal_at("import.risk.inspection_rate", today))
+    review = float(params.decimal_at("import.risk.manual_review_rate", today))
+    lists = select(lists, inspection_rate=inspection, review_rate=review)
+    expired = (pl.lit(now) - pl.col("received_at").cast(pl.Datetime("us"))) > pl.lit(expiry)
+    lists = lists.with_columns(expired.alias("_expired"))
+    decided = D.decide(lists.drop("_expired"), all_violations, expired=lists["_expired"])
+
+    # invtNo for lists that entered customs' system: 4-digit customs + year + I + 9-digit serial (18)
+    entered = decided.filter(pl.col("status").is_in([D.RELEASED, D.INSPECTION, D.REVIEW]))
+    seq0 = state.next_invt_seq
+    entered = entered.with_columns(
+        pl.format(
+            "{}{}I{}",
+            pl.col("customsCode"),
+            pl.col("declTime").dt.year(),
+            (pl.int_range(pl.len()) + seq0).cast(pl.String).str.zfill(9),
+        ).alias("invtNo")
+    )
+    decided = decided.join(entered.select("list_key", "invtNo"), on="list_key", how="left", suffix="_new")
+    if "invtNo_new" in decided.columns:
+        decided = decided.with_columns(pl.coalesce("invtNo_new", "invtNo").alias("invtNo")).drop("invtNo_new")
+
+    movements = (
+        judged.filter(pl.col("quota_ok"))
+        .join(entered.select("list_key"), on="list_key", how="semi")
+        .select("buyer_key", "year", "list_key", "amount")
+    )
+
+    receipts = pl.concat([receipts, _set_receipts(decided, docs, fresh)], how="diagonal_relaxed")
+    waiting = _still_waiting(docs, decided)
+    return StepResult(
+        decisions=decided,
+        receipts=receipts,
+        waiting=waiting,
+        quota_movements=movements,
+        tax_lines=tax_lines.join(entered.select("list_key"), on="list_key", how="semi"),
+        tax_lists=tax_lists.join(entered.select("list_key", "invtNo"), on="list_key", how="inner"),
+        released_lines=c_lines.join(entered.select("list_key"), on="list_key", how="semi"),
+        next_invt_seq=seq0 + entered.height,
+    )
+
+
+def _set_receipts(decided: pl.DataFrame, docs: Documents, fresh: Documents) -> pl.DataFrame:
+    """Receipts for lists and for the order/payment/waybill of each decided set."""
+    final = decided.filter(pl.col("status") != D.WAITING)
+    parts = [
+        final.select(
+            pl.lit("lists").alias("kind"),
+            "guid",
+            pl.col("list_key").alias("business_key"),
+            "sender",
+            pl.col("status").cast(pl.Int32),
+            "code",
+            "reason_zh",
+            "reason_en",
+        )
+    ]
+    # new lists still waiting get their first receipt (2: declaring) now
+    waiting_new = decided.filter(pl.col("status") == D.WAITING).join(
+        fresh.lists.select("guid"), on="guid", how="semi"
+    )
+    parts.append(
+        waiting_new.select(
+            pl.lit("lists").alias("kind"),
+            "guid",
+            pl.col("list_key").alias("business_key"),
+            "sender",
+            pl.lit(D.WAITING, pl.Int32).alias("status"),
+            pl.lit(None, pl.String).alias("code"),
+            pl.lit("电子口岸已接收，等待三单齐全").alias("reason_zh"),
+            pl.lit("received; waiting for the order, payment and waybill").alias("reason_en"),
+        )
+    )
+    complete = final.filter(pl.col("complete"))
+    matched_fail = pl.col("rule").is_not_null() & pl.col("rule").str.starts_with("M")
+    doc_status = pl.when(matched_fail).then(pl.lit(D.REFUSED)).otherwise(pl.lit(D.ACCEPTED)).cast(pl.Int32)
+    doc_code = pl.when(matched_fail).then(pl.col("code"))
+    doc_zh = pl.when(matched_fail).then(pl.col("reason_zh")).otherwise(pl.lit("三单对碰成功"))
+    doc_en = pl.when(matched_fail).then(pl.col("reason_en")).otherwise(pl.lit("matched with its list"))
+    keyed = complete.select(
+        "list_key",
+        "waybill_key",
+        doc_status.alias("status"),
+        doc_code.alias("code"),
+        doc_zh.alias("reason_zh"),
+        doc_en.alias("reason_en"),
+    )
+    for kind, key, frame in (
+        ("orders", "order_key", docs.orders),
+        ("payments", "order_key", docs.payments),
+        ("waybills", "waybill_key", docs.waybills),
+    ):
+        if frame.height == 0:
+            continue
+        join_key = "list_key" if key == "order_key" else "waybill_key"
+        parts.append(
+            frame.select("guid", pl.col(key).alias(join_key), "sender")
+            .join(
+                keyed.select(join_key, "status", "code", "reason_zh", "reason_en"), on=join_key, how="inner"
+            )
+            .select(
+                pl.lit(kind).alias("kind"),
+                "guid",
+                pl.col(join_key).alias("business_key"),
+                "sender",
+                "status",
+                "code",
+                "reason_zh",
+                "reason_en",
+            )
+        )
+    # new order/payment/waybill documents not decided yet: acknowledged as waiting (2)
+    for kind, key in (("orders", "order_key"), ("payments", "order_key"), ("waybills", "waybill_key")):
+        frame = getattr(fresh, kind)
+        if frame.height == 0:
+            continue
+        join_key = "list_key" if key == "order_key" else "waybill_key"
+        done = keyed.select(join_key)
+        pending = frame.join(done.rename({join_key: key}), on=key, how="anti")
+        parts.append(
+            pending.select(
+                pl.lit(kind).alias("kind"),
+                "guid",
+                pl.col(key).alias("business_key"),
+                "sender",
+                pl.lit(D.WAITING, pl.Int32).alias("status"),
+                pl.lit(None, pl.String).alias("code"),
+                pl.lit("电子口岸已接收，等待清单").alias("reason_zh"),
+                pl.lit("received; waiting for its list").alias("reason_en"),
+            )
+        )
+    return pl.concat([p.cast(RECEIPT_SCHEMA) for p in parts])
+
+
+def _still_waiting(docs: Documents, decided: pl.DataFrame) -> Documents:
+    done = decided.filter(pl.col("status") != D.WAITING)
+    done_sets = done.filter(pl.col("complete"))
+    return Documents(
+        orders=docs.orders.join(
+            done_sets.select(pl.col("list_key").alias("order_key")), on="order_key", how="anti"
+        ),
+        order_lines=docs.order_lines.join(
+            done_sets.select(pl.col("list_key").alias("order_key")), on="order_key", how="anti"
+        )
+        if docs.order_lines.height
+        else docs.order_lines,
+        payments=docs.payments.join(
+            done_sets.select(pl.col("list_key").alias("order_key")), on="order_key", how="anti"
+        ),
+        waybills=docs.waybills.join(done_sets.select("waybill_key"), on="waybill_key", how="anti"),
+        lists=docs.lists.join(done.select("list_key"), on="list_key", how="anti"),
+        list_lines=docs.list_lines.join(done.select("list_key"), on="list_key", how="anti")
+        if docs.list_lines.height
+        else docs.list_lines,
+    )
+
+
+def _only_waiting(docs: Documents, fresh: Documents, receipts: pl.DataFrame, state: StepState) -> StepResult:
+    empty = pl.DataFrame()
+    ack = _set_receipts(
+        pl.DataFrame(
+            schema={
+                "list_key": pl.String(),
+                "guid": pl.String(),
+                "sender": pl.String(),
+                "status": pl.Int32(),
+                "code": pl.String(),
+                "rule": pl.String(),
+                "reason_zh": pl.String(),
+                "reason_en": pl.String(),
+                "complete": pl.Boolean(),
+                "waybill_key": pl.String(),
+            }
+        ),
+        docs,
+        fresh,
+    )
+    return StepResult(
+        decisions=pl.DataFrame(schema={c: pl.String() for c in D.DECISION_COLUMNS}),
+        receipts=pl.concat([receipts, ack], how="diagonal_relaxed"),
+        waiting=docs,
+        quota_movements=pl.DataFrame(
+            schema={
+                "buyer_key": pl.String(),
+                "year": pl.Int32(),
+                "list_key": pl.String(),
+                "amount": pl.Decimal(19, 5),
+            }
+        ),
+        tax_lines=empty,
+        tax_lists=empty,
+        next_invt_seq=state.next_invt_seq,
+    )
+
+
+def _today(now: datetime) -> date:
+    return now.date()

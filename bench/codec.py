@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -82,7 +83,8 @@ def main() -> int:
     parallel = None
     if args.workers > 1:
         chunks = [blobs[i :: args.workers] for i in range(args.workers)]
-        with ProcessPoolExecutor(args.workers) as pool:
+        # spawn, not fork: a forked child inherits Polars' thread pool in whatever state it was and can hang
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             list(pool.map(_decode_chunk, chunks))  # warm the workers
             par_t = _timed(lambda: list(pool.map(_decode_chunk, chunks)), args.repeat)
         parallel = statistics.median(par_t)

@@ -2,11 +2,11 @@
 
 The record encoder (:mod:`cbec.messages.encode`) builds an element tree per message, which costs a few
 microseconds per field in Python.  Clearance answers millions of documents with receipts, so receipts are
-written here as Polars string expressions instead: each field is formatted (decimals in plain notation, times in
-the spec's formats), XML-escaped and wrapped in its element, per column.  Strictness is kept: the values are run
-through the same field checks as the reader (:func:`cbec.messages.fieldcheck.check_entity`) before anything is
-written, and a problem raises :class:`EncodeError`.  The conformance tests validate the output against the
-official XSDs.
+written here as Polars string expressions instead: each field is formatted (decimals in plain notation,
+times in the spec's formats), XML-escaped and wrapped in its element, per column.  Strictness is kept: the
+values go through the same field checks as the reader (:func:`cbec.messages.fieldcheck.check_entity`)
+before anything is written, and a problem raises :class:`EncodeError`.  The conformance tests validate the
+output against the official XSDs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _DECIMAL_TRAILING = r"(\.\d*?)0+$"
 def _text(f: Field, dtype: pl.DataType) -> pl.Expr:
     """The spec's text form of a column (null stays null)."""
     c = pl.col(f.name)
-    if isinstance(dtype, pl.Datetime) or isinstance(dtype, pl.Date):
+    if isinstance(dtype, pl.Datetime | pl.Date):
         pattern = {"ts17": "%Y%m%d%H%M%S%.3f", "ts14": "%Y%m%d%H%M%S", "date8": "%Y%m%d"}.get(
             f.format or "", "%Y%m%d%H%M%S"
         )

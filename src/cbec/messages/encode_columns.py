@@ -123,3 +123,114 @@ def encode_receipts_by(message_type: str, frame: pl.DataFrame, key: str) -> dict
     for (value,), part in frame.group_by([key], maintain_order=True):
         out[str(value)] = encode_receipts(message_type, part)
     return out
+
+
+def _transfer_xml(transfer: dict[str, str | None]) -> str:
+    from xml.sax.saxutils import escape
+
+    from cbec.messages.spec import catalogue
+
+    entity = catalogue().envelope["BaseTransfer"]
+    missing = [f.name for f in entity.fields if f.required and not transfer.get(f.name)]
+    if missing:
+        raise EncodeError([finding("field.required", f"/BaseTransfer/{m}", field=m) for m in missing])
+    inner = "".join(
+        f"<ceb:{f.name}>{escape(str(transfer[f.name]))}</ceb:{f.name}>"
+        for f in entity.fields
+        if transfer.get(f.name)
+    )
+    return f"<ceb:BaseTransfer>{inner}</ceb:BaseTransfer>"
+
+
+def encode_documents(
+    message_type: str,
+    heads: pl.DataFrame,
+    lines: pl.DataFrame | None = None,
+    *,
+    transfers: dict[int, dict[str, str | None]],
+    signer: object | None = None,
+) -> list[tuple[int, bytes]]:
+    """Encode data messages from columns: ``heads`` has ``_msg`` (which message) and ``_doc`` (document
+    id, unique per message), ``lines`` the same keys; ``transfers`` gives each message's BaseTransfer.
+
+    Returns ``(_msg, bytes)`` per message.  Messages the XSD requires to be signed need ``signer`` (a
+    :class:`cbec.messages.signature.SigningIdentity`).
+    """
+    from lxml import etree
+
+    from cbec.messages.safe_xml import parse_only
+    from cbec.messages.signature import SigningIdentity, sign
+
+    spec = message_spec(message_type)
+    if spec.kind != "data":
+        raise ValueError(f"{message_type} is not a data message")
+    if spec.signature_required and signer is None:
+        raise EncodeError([finding("signature.missing", f"/{spec.root}")])
+    sizes = heads.group_by("_msg").len()
+    limit = spec.documents_max or MAX_DOCUMENTS
+    if sizes.height and sizes["len"].max() > limit:  # type: ignore[operator]
+        raise EncodeError(
+            [
+                finding(
+                    "document.too_many",
+                    f"/{spec.root}",
+                    element=spec.document,
+                    count=sizes["len"].max(),
+                    limit=limit,
+                )
+            ]
+        )
+    head_xml = entity_xml(heads.drop("_msg", "_doc"), spec.head).select(
+        heads["_msg"], heads["_doc"], pl.col("_xml").alias("_head")
+    )
+    if spec.wrapped:
+        body = head_xml
+        if spec.lines is not None:
+            if lines is None or lines.height == 0:
+                lines_xml = pl.DataFrame(
+                    schema={"_msg": heads.schema["_msg"], "_doc": heads.schema["_doc"], "_lines": pl.String()}
+                )
+            else:
+                lx = entity_xml(lines.drop("_msg", "_doc"), spec.lines).select(
+                    lines["_msg"], lines["_doc"], pl.col("_xml")
+                )
+                lines_xml = lx.group_by("_msg", "_doc", maintain_order=True).agg(
+                    pl.col("_xml").str.join("").alias("_lines")
+                )
+            body = head_xml.join(lines_xml, on=["_msg", "_doc"], how="left")
+            counts = body.with_columns(pl.col("_lines").is_null().alias("_no_lines"))
+            if spec.lines_min and counts["_no_lines"].any():
+                raise EncodeError(
+                    [finding("document.lines_missing", f"/{spec.root}", element=spec.lines.name)]
+                )
+        else:
+            body = body.with_columns(pl.lit("").alias("_lines"))
+        docs = body.select(
+            "_msg",
+            pl.concat_str(
+                [
+                    pl.lit(f"<ceb:{spec.document}>"),
+                    pl.col("_head"),
+                    pl.col("_lines").fill_null(""),
+                    pl.lit(f"</ceb:{spec.document}>"),
+                ]
+            ).alias("_doc_xml"),
+        )
+    else:
+        docs = head_xml.select("_msg", pl.col("_head").alias("_doc_xml"))
+    per_msg = docs.group_by("_msg", maintain_order=True).agg(pl.col("_doc_xml").str.join(""))
+    out: list[tuple[int, bytes]] = []
+    for msg, body_xml in per_msg.iter_rows():
+        guid = str(uuid.uuid4()).upper()
+        text = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" '
+            f'version="1.0">{body_xml}{_transfer_xml(transfers[msg])}</ceb:{spec.root}>'
+        )
+        data = text.encode()
+        if signer is not None:
+            assert isinstance(signer, SigningIdentity)
+            root = parse_only(data)
+            sign(root, signer)
+            data = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+        out.append((msg, data))
+    return out

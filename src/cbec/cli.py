@@ -232,6 +232,83 @@ def quickstart(
     raise typer.Exit(0 if summary["errors"] == 0 and xsd_errors == 0 else 1)
 
 
+@app.command()
+def clear(
+    path: Annotated[Path, typer.Argument(help="directory or zip of CEB import messages")],
+    outbox: Annotated[Path, typer.Option(help="directory the receipts are written to")] = Path("out/outbox"),
+    database: Annotated[
+        str | None, typer.Option(help="database URL (default: $CBEC_DATABASE_URL or var/cbec.db)")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="messages per batch (one transaction each)")] = 200,
+    now: Annotated[
+        str | None, typer.Option(help="clock for expiry and receipts, YYYY-MM-DDTHH:MM:SS")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Clear CEB import messages: match, check, tax, quota, decide, store, and write the receipts."""
+    from cbec.engine.clear import Clearer, iter_inputs
+    from cbec.params import default_parameters
+    from cbec.params.hs import load_cbec_hs
+    from cbec.store.db import connect
+
+    if not path.exists():
+        console.print(f"[red]{path} does not exist / 路径不存在[/red]")
+        raise typer.Exit(2)
+    clock = None
+    if now:
+        try:
+            clock = datetime.fromisoformat(now)
+        except ValueError:
+            console.print(f"[red]--now must be YYYY-MM-DDTHH:MM:SS, got {now!r}[/red]")
+            raise typer.Exit(2) from None
+    engine = connect(database)
+    clearer = Clearer(
+        engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=outbox, now=clock
+    )
+    files = list(iter_inputs(path))
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("clearing messages", total=len(files))
+        for i in range(0, len(files), batch):
+            part = files[i : i + batch]
+            clearer.clear_batch(part)
+            progress.advance(task, len(part))
+    clearer.summary.seconds = time.perf_counter() - t0
+    summary = clearer.summary.to_json() | {"outbox": str(outbox), "database": str(engine.url)}
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title="cbec clear — 清单核放结果", show_header=False)
+    for k in (
+        "messages",
+        "repeated_messages",
+        "refused_messages",
+        "lists_decided",
+        "released",
+        "inspection",
+        "manual_review",
+        "refused",
+        "waiting",
+        "tax_total",
+        "receipts",
+        "seconds",
+        "parcels_per_s",
+        "outbox",
+        "database",
+    ):
+        table.add_row(k, str(summary[k]))
+    out.print(table)
+    if summary["refusals"] or summary["duplicates"]:
+        reasons = Table(title="refusals by rule and code — 退单原因", show_header=True)
+        for col in ("rule", "code", "count"):
+            reasons.add_column(col)
+        for r in summary["refusals"]:
+            reasons.add_row(str(r["rule"]), str(r["code"]), str(r["count"]))
+        for code, n in summary["duplicates"].items():
+            reasons.add_row("D", code, str(n))
+        out.print(reasons)
+
+
 def main() -> None:
     try:
         app()
@@ -239,6 +316,14 @@ def main() -> None:
         console.print("interrupted")
         sys.exit(130)
 
+
+def _register_tax() -> None:
+    from cbec.commands.tax import tax as tax_command
+
+    app.command(name="tax")(tax_command)
+
+
+_register_tax()
 
 if __name__ == "__main__":
     main()

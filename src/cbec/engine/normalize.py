@@ -51,8 +51,39 @@ class Documents:
         return all(getattr(self, f.name).height == 0 for f in fields(self))
 
 
-def _empty(columns: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(schema={c: pl.String() for c in columns})
+KEYS = {
+    "orders": ["order_key"],
+    "order_lines": ["order_key", "guid"],
+    "payments": ["order_key"],
+    "waybills": ["waybill_key"],
+    "lists": ["list_key", "waybill_key"],
+    "list_lines": ["list_key", "list_guid"],
+}
+
+
+def empty_kind(kind: str) -> pl.DataFrame:
+    """An empty frame with every column a kind has, so joins and filters need no special case."""
+    from cbec.messages.fieldcheck import empty_frame
+    from cbec.messages.spec import message_spec
+
+    mtype, entity_name = SOURCES[kind]
+    spec = message_spec(mtype)
+    entity = spec.head if spec.head.name == entity_name else spec.lines
+    assert entity is not None
+    frame = empty_frame(entity)
+    extra = {
+        "msg_guid": pl.String(),
+        "sender": pl.String(),
+        "sender_dxp": pl.String(),
+        "received_at": pl.Datetime("us"),
+        "seq": pl.Int64(),
+    }
+    extra.update({k: pl.String() for k in KEYS[kind] if k not in frame.columns})
+    return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in extra.items())
+
+
+def empty_documents() -> Documents:
+    return Documents(*(empty_kind(k) for k in KINDS))
 
 
 def from_batch(
@@ -70,25 +101,25 @@ def from_batch(
     for kind, key in SOURCES.items():
         table = batch.tables.get(key)
         if table is None or table.height == 0:
-            out[kind] = _empty(["_msg", "_doc", "_line"])
+            out[kind] = empty_kind(kind)
             continue
         if skip:
             table = table.filter(~pl.col("_msg").is_in(list(skip)))
         table = table.join(meta, on="_msg", how="left").with_columns(
-            pl.lit(received_at).alias("received_at"),
+            pl.lit(received_at).cast(pl.Datetime("us")).alias("received_at"),
             (pl.lit(seq_base) + pl.col("_msg").cast(pl.Int64) * 1000 + pl.col("_doc").cast(pl.Int64)).alias(
                 "seq"
             ),
         )
         out[kind] = table
     o, ol, p, w, li, ll = (out[k] for k in KINDS)
-    if o.height:
+    if "order_key" not in o.columns:
         o = o.with_columns(order_key().alias("order_key"))
-    if p.height:
+    if "order_key" not in p.columns:
         p = p.with_columns(order_key().alias("order_key"))
-    if w.height:
+    if "waybill_key" not in w.columns:
         w = w.with_columns(waybill_key().alias("waybill_key"))
-    if li.height:
+    if "list_key" not in li.columns:
         li = li.with_columns(order_key().alias("list_key"), waybill_key().alias("waybill_key"))
     # lines inherit the business key of their head (same message, same document)
     if ol.height and o.height:

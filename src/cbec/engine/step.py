@@ -440,7 +440,7 @@ def _only_waiting(docs: Documents, fresh: Documents, receipts: pl.DataFrame, sta
         fresh,
     )
     return StepResult(
-        decisions=pl.DataFrame(schema={c: pl.String() for c in D.DECISION_COLUMNS}),
+        decisions=pl.DataFrame(schema=D.EMPTY_DECISIONS),
         receipts=pl.concat([receipts, ack], how="diagonal_relaxed"),
         waiting=docs,
         quota_movements=pl.DataFrame(

@@ -33,6 +33,19 @@ RULE_ORDER = [
     "Q",
 ]
 DECISION_COLUMNS = ["list_key", "status", "code", "rule", "reason_zh", "reason_en"]
+EMPTY_DECISIONS = pl.Schema(
+    {
+        "list_key": pl.String(),
+        "guid": pl.String(),
+        "status": pl.Int32(),
+        "code": pl.String(),
+        "rule": pl.String(),
+        "reason_zh": pl.String(),
+        "reason_en": pl.String(),
+        "complete": pl.Boolean(),
+        "invtNo": pl.String(),
+    }
+)
 
 WAITING, REFUSED, ACCEPTED, REVIEW, CONCLUDED, INSPECTION, RELEASED = 2, 100, 120, 300, 399, 500, 800
 
@@ -106,10 +119,35 @@ def decide(
         .otherwise(pl.lit(RELEASED))
     )
     expired_refusal = ~refused & ~pl.col("complete") & pl.col("_expired")
-    return frame.with_columns(
+    decided = frame.with_columns(
         status.alias("status"),
         pl.when(expired_refusal).then(pl.lit("-621003")).otherwise(pl.col("code")).alias("code"),
         pl.when(expired_refusal).then(pl.lit("E")).otherwise(pl.col("rule")).alias("rule"),
         pl.when(expired_refusal).then(missing_zh).otherwise(pl.col("reason_zh")).alias("reason_zh"),
         pl.when(expired_refusal).then(missing_en).otherwise(pl.col("reason_en")).alias("reason_en"),
     ).drop("_expired")
+    s = pl.col("status")
+    return decided.with_columns(
+        pl.coalesce(
+            pl.col("reason_zh"),
+            pl.when(s == RELEASED)
+            .then(pl.lit("海关放行"))
+            .when(s == INSPECTION)
+            .then(pl.lit("布控查验"))
+            .when(s == REVIEW)
+            .then(pl.lit("转人工审核"))
+            .when(s == WAITING)
+            .then(pl.lit("等待三单齐全")),
+        ).alias("reason_zh"),
+        pl.coalesce(
+            pl.col("reason_en"),
+            pl.when(s == RELEASED)
+            .then(pl.lit("released by customs"))
+            .when(s == INSPECTION)
+            .then(pl.lit("selected for inspection"))
+            .when(s == REVIEW)
+            .then(pl.lit("sent to manual review"))
+            .when(s == WAITING)
+            .then(pl.lit("waiting for the order, payment and waybill")),
+        ).alias("reason_en"),
+    )

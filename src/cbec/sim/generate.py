@@ -402,20 +402,20 @@ class TrafficGenerator:
             twin["guid"] = _guid(self.rng)
             parcel.extra_lists.append(OutDocument(twin, parcel.inventory.lines))
             self.manifest.append(Planted(key, str(twin["guid"]), fault, *FAULTS[fault]))
-            self.manifest.append(Planted(key, str(inv["guid"]), "clean", 800, None, None))
-            return
+            fault = "clean"  # the first of the pair is an ordinary list
         elif fault == "missing_payment":
             parcel.omit = frozenset({"CEB411Message"})
-        elif fault == "over_quota":
+        if fault in {"clean", "over_quota"}:
+            # every list that should clear counts against its buyer's annual quota, so an ordinary frequent
+            # buyer can run out too: the manifest says so rather than expecting a release
             used = self._whale_used.get(buyer.id_number, Decimal(0))
             if used + dutiable > ANNUAL_LIMIT:
-                self.manifest.append(Planted(key, str(inv["guid"]), fault, *FAULTS[fault]))
+                self.manifest.append(Planted(key, str(inv["guid"]), "over_quota", *FAULTS["over_quota"]))
             else:
                 self._whale_used[buyer.id_number] = used + dutiable
-                self.manifest.append(Planted(key, str(inv["guid"]), "quota_within", 800, None, None))
+                label = "quota_within" if fault == "over_quota" else "clean"
+                self.manifest.append(Planted(key, str(inv["guid"]), label, 800, None, None))
             return
-        if fault == "clean":
-            self.manifest.append(Planted(key, str(inv["guid"]), fault, 800, None, None))
         else:
             self.manifest.append(Planted(key, str(inv["guid"]), fault, *FAULTS[fault]))
 

@@ -44,8 +44,11 @@ def _cands(rows: list[tuple[str, int, str, str]], limit: str = "26000") -> pl.Da
             "used_before": [Decimal(r[3]) for r in rows],
             "annual_limit": [Decimal(limit)] * len(rows),
         },
-        schema_overrides={"amount": pl.Decimal(19, 5), "used_before": pl.Decimal(19, 5),
-                          "annual_limit": pl.Decimal(19, 5)},
+        schema_overrides={
+            "amount": pl.Decimal(19, 5),
+            "used_before": pl.Decimal(19, 5),
+            "annual_limit": pl.Decimal(19, 5),
+        },
     )
 
 
@@ -61,8 +64,10 @@ def test_quota_limit_is_inclusive() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=12),
-       st.integers(min_value=0, max_value=26000))
+@given(
+    st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=12),
+    st.integers(min_value=0, max_value=26000),
+)
 def test_quota_matches_the_sequential_definition(amounts: list[int], used: int) -> None:
     rows = [(f"l{i}", i, str(a), str(used)) for i, a in enumerate(amounts)]
     out = admit(_cands(rows)).sort("seq")

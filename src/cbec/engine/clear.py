@@ -1,0 +1,525 @@
+"""Batch clearance: a directory or zip of CEB import messages in, the receipts customs would send out.
+
+The imperative shell around :func:`cbec.engine.step.run_step`.  For each batch of messages it keeps the order
+the design requires: the raw messages are committed to the inbox first (idempotent by guid); then the batch is
+decoded and cleared, and everything that follows from it — documents, decisions, quota movements, tax bills,
+receipts — is committed in one transaction; only then are receipt files written.  A crash at any point loses
+nothing: an inbox message not marked processed is processed again on the next run, and a committed batch is
+never processed twice.  Documents still waiting for their partners are rebuilt at start-up from the inbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+
+from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
+from cbec.engine.step import StepResult, StepState, buyer_key, run_step
+from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
+from cbec.messages.encode_columns import encode_receipts
+from cbec.messages.format_receipt import build_format_receipt
+from cbec.params.dated import ParameterSet
+from cbec.rules import decide as D
+from cbec.rules.tax import assess, list_totals
+from cbec.store import batches as batches_repo
+from cbec.store import decisions as decisions_repo
+from cbec.store import documents as documents_repo
+from cbec.store import inbox as inbox_repo
+from cbec.store import outbox as outbox_repo
+from cbec.store import quota as quota_repo
+from cbec.store import tax as tax_repo
+from cbec.store._common import Outcome
+from cbec.store.schema import inbox as inbox_table
+
+KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}
+RECEIPT_TYPES = {
+    "orders": "CEB312Message",
+    "payments": "CEB412Message",
+    "waybills": "CEB512Message",
+    "lists": "CEB622Message",
+}
+IMPORT_TYPES = {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
+
+
+def iter_inputs(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of every .xml file under a directory, or in a zip archive, in name order."""
+    if path.is_dir():
+        for p in sorted(path.rglob("*.xml")):
+            yield str(p.relative_to(path)), p.read_bytes()
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for name in sorted(n for n in zf.namelist() if n.lower().endswith(".xml")):
+                yield name, zf.read(name)
+    else:
+        yield path.name, path.read_bytes()
+
+
+@dataclass
+class ClearSummary:
+    messages: int = 0
+    repeated_messages: int = 0
+    refused_messages: int = 0
+    lists: dict[int, int] = field(default_factory=dict)  # status -> count
+    refusals: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, code) -> count
+    duplicates: dict[str, int] = field(default_factory=dict)  # code -> count
+    tax_total: Decimal = Decimal(0)
+    receipts: int = 0
+    seconds: float = 0.0
+    waiting: int = 0
+
+    @property
+    def released(self) -> int:
+        return self.lists.get(D.RELEASED, 0)
+
+    @property
+    def parcels(self) -> int:
+        return sum(v for k, v in self.lists.items() if k != D.WAITING)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "repeated_messages": self.repeated_messages,
+            "refused_messages": self.refused_messages,
+            "lists_decided": self.parcels,
+            "released": self.released,
+            "inspection": self.lists.get(D.INSPECTION, 0),
+            "manual_review": self.lists.get(D.REVIEW, 0),
+            "refused": self.lists.get(D.REFUSED, 0),
+            "waiting": self.waiting,
+            "refusals": [
+                {"rule": r, "code": c, "count": n}
+                for (r, c), n in sorted(self.refusals.items(), key=lambda x: -x[1])
+            ],
+            "duplicates": self.duplicates,
+            "tax_total": str(self.tax_total),
+            "receipts": self.receipts,
+            "seconds": round(self.seconds, 3),
+            "parcels_per_s": round(self.parcels / self.seconds, 1) if self.seconds else None,
+        }
+
+
+def make_tax(
+    params: ParameterSet, hs: pl.DataFrame
+) -> Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]:
+    def tax(lines: pl.DataFrame, _lists: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if lines.height == 0:
+            empty = pl.DataFrame(
+                schema={
+                    "list_key": pl.String(),
+                    "admissible": pl.Boolean(),
+                    "reject_code": pl.String(),
+                    "reason_zh": pl.String(),
+                    "reason_en": pl.String(),
+                    "dutiable_value": pl.Decimal(19, 5),
+                }
+            )
+            return lines, empty
+        taxed = assess(lines, on="declDate", params=params, hs=hs)
+        return taxed, list_totals(taxed)
+
+    return tax
+
+
+def _fen(value: Any) -> int:
+    return int((Decimal(str(value)) * 100).quantize(Decimal(1))) if value is not None else 0
+
+
+class Clearer:
+    """Clears batches of messages against one store; keeps documents still waiting between batches."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        params: ParameterSet,
+        hs: pl.DataFrame,
+        outbox: Path | None,
+        now: datetime | None = None,
+    ) -> None:
+        self.engine = engine
+        self.params = params
+        self.hs = hs
+        self.outbox = outbox
+        self.now = now
+        self.tax = make_tax(params, hs)
+        self.summary = ClearSummary()
+        self.seq = 0
+        self.next_invt = 1
+        self.waiting = self._rebuild_waiting()
+        self.waiting_before_docs = self.waiting
+
+    # --- state ------------------------------------------------------------------------------------------
+    def _rebuild_waiting(self) -> Documents:
+        """Documents waiting for their partners, rebuilt by re-decoding the inbox messages that hold them."""
+        with self.engine.connect() as conn:
+            rows = documents_repo.waiting(conn, KIND_NAMES.values())
+            from sqlalchemy import func
+
+            from cbec.store.schema import decision as decision_table
+
+            count = conn.execute(
+                select(func.count()).select_from(decision_table).where(decision_table.c.invt_no.is_not(None))
+            ).scalar_one()
+            self.next_invt = int(count) + 1
+            if not rows:
+                return empty_documents()
+            ids = sorted({r.inbox_id for r in rows})
+            raws = conn.execute(
+                select(inbox_table.c.id, inbox_table.c.raw, inbox_table.c.received_at).where(
+                    inbox_table.c.id.in_(ids)
+                )
+            ).all()
+        guids = {r.guid for r in rows}
+        batch = decode_batch([r.raw for r in raws])
+        docs = from_batch(batch, received_at=min(r.received_at for r in raws), seq_base=-(10**12))
+        return _filter_guids(docs, guids)
+
+    # --- one batch --------------------------------------------------------------------------------------
+    def clear_batch(self, named: list[tuple[str, bytes]]) -> StepResult | None:
+        now = self.now or datetime.now(UTC).replace(tzinfo=None)
+        blobs = [b for _, b in named]
+        batch = decode_batch(blobs)
+        meta = batch.messages
+        items = []
+        for i, data in enumerate(blobs):
+            row = meta.row(i, named=True)
+            guid = row["guid"] or hashlib.sha256(data).hexdigest()
+            items.append(
+                inbox_repo.InboxItem(
+                    guid=guid[:64],
+                    message_type=(row["message_type"] or "unknown")[:32],
+                    raw=data,
+                    sender=row["copCode"],
+                    dxp_id=row["dxpId"],
+                )
+            )
+        with self.engine.begin() as conn:  # 1. the raw messages, committed before anything else
+            accepted = inbox_repo.accept(conn, items)
+        skip = {o.index for o in accepted if o.outcome != Outcome.NEW}
+        self.summary.messages += len(blobs)
+        self.summary.repeated_messages += len(skip)
+        inbox_ids = {o.index: o.id for o in accepted}
+        refused = batch.rejected() - skip
+        not_import = (
+            {i for i in range(len(blobs)) if meta["message_type"][i] not in IMPORT_TYPES} - skip - refused
+        )
+        self.summary.refused_messages += len(refused)
+        docs = from_batch(batch, received_at=now, seq_base=self.seq, rejected=skip | refused | not_import)
+        self.seq += 10**9
+
+        with self.engine.connect() as conn:
+            existing = {
+                kind: set(
+                    documents_repo.by_business_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
+                )
+                for kind in ("orders", "payments", "waybills", "lists")
+            }
+            quota_used = self._quota(conn, docs)
+        self.waiting_before_docs = self.waiting
+        state = StepState(
+            waiting=self.waiting, existing_keys=existing, quota_used=quota_used, next_invt_seq=self.next_invt
+        )
+        result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
+        self.next_invt = result.next_invt_seq
+        receipts = self._receipt_messages(result, batch, blobs, docs, refused, now)
+        with self.engine.begin() as conn:  # 2. everything that follows from the batch, in one transaction
+            batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
+            self._store_documents(conn, docs, result, inbox_ids, now)
+            decisions_repo.record(conn, self._decisions(result, batch_id, now))
+            quota_repo.apply(
+                conn,
+                [
+                    quota_repo.QuotaMovement(
+                        buyer_key=r["buyer_key"],
+                        year=int(r["year"]),
+                        list_key=r["list_key"],
+                        kind="accept",
+                        amount_fen=_fen(r["amount"]),
+                    )
+                    for r in result.quota_movements.iter_rows(named=True)
+                ],
+            )
+            tax_repo.record_bills(conn, self._bills(result))
+            outbox_repo.enqueue(conn, receipts)
+            inbox_repo.mark_processed(
+                conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id
+            )
+            batches_repo.finish(conn, batch_id, len(blobs))
+        self.waiting = result.waiting
+        self._deliver()
+        self._count(result)
+        return result
+
+    def _quota(self, conn: Any, docs: Documents) -> pl.DataFrame:
+        lists = (
+            pl.concat([f for f in (self.waiting.lists, docs.lists) if f.height], how="diagonal_relaxed")
+            if (self.waiting.lists.height or docs.lists.height)
+            else pl.DataFrame()
+        )
+        schema = {"buyer_key": pl.String(), "year": pl.Int32(), "used": pl.Decimal(19, 5)}
+        if lists.height == 0:
+            return pl.DataFrame(schema=schema)
+        keyed = lists.select(
+            buyer_key(lists["buyerIdNumber"]).alias("buyer_key"), pl.col("declTime").dt.year().alias("year")
+        ).unique()
+        rows = []
+        for (year,), part in keyed.group_by(["year"]):
+            used = quota_repo.used(conn, part["buyer_key"].to_list(), int(year))
+            rows += [{"buyer_key": k, "year": int(year), "used": Decimal(v) / 100} for k, v in used.items()]
+        return pl.DataFrame(rows, schema=schema)
+
+    def _store_documents(
+        self, conn: Any, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
+    ) -> None:
+        final = result.receipts.select("kind", "guid", "status").unique(["kind", "guid"], keep="last")
+        new_rows: list[documents_repo.NewDocument] = []
+        for kind in ("orders", "payments", "waybills", "lists"):
+            frame: pl.DataFrame = getattr(docs, kind)
+            if frame.height == 0:
+                continue
+            key = "list_key" if kind == "lists" else ("waybill_key" if kind == "waybills" else "order_key")
+            status = frame.join(final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left")
+            heads = status.select(
+                "guid",
+                pl.col(key).alias("business_key"),
+                "_msg",
+                pl.col("status").fill_null(D.WAITING),
+                pl.col("appType"),
+                pl.struct(pl.all().exclude("_msg", "_doc", "_line", "received_at", "seq", "status"))
+                .struct.json_encode()
+                .alias("payload"),
+            )
+            for r in heads.iter_rows(named=True):
+                new_rows.append(
+                    documents_repo.NewDocument(
+                        kind=KIND_NAMES[kind],
+                        guid=r["guid"],
+                        business_key=r["business_key"],
+                        inbox_id=inbox_ids[r["_msg"]],
+                        payload=r["payload"],
+                        status=int(r["status"]),
+                        app_type=r["appType"] or "1",
+                        received_at=now.replace(tzinfo=UTC),
+                    )
+                )
+        documents_repo.insert_documents(conn, new_rows)
+        # documents that waited in earlier batches and are decided now
+        new_guids = {d.guid for d in new_rows}
+        for kind in ("orders", "payments", "waybills", "lists"):
+            part = final.filter((pl.col("kind") == kind) & (pl.col("status") != D.WAITING))
+            old = [g for g in part["guid"].to_list() if g not in new_guids]
+            for status in part.filter(pl.col("guid").is_in(old))["status"].unique().to_list():
+                guids = part.filter((pl.col("status") == status) & pl.col("guid").is_in(old))[
+                    "guid"
+                ].to_list()
+                _set_status_by_guid(conn, KIND_NAMES[kind], guids, int(status))
+
+    def _decisions(self, result: StepResult, batch_id: int, now: datetime) -> list[decisions_repo.Decision]:
+        out = []
+        for r in result.decisions.filter(pl.col("status") != D.WAITING).iter_rows(named=True):
+            out.append(
+                decisions_repo.Decision(
+                    list_key=r["list_key"],
+                    status=int(r["status"]),
+                    rule=r["rule"] or "release",
+                    reason_zh=r["reason_zh"] or "放行",
+                    reason_en=r["reason_en"] or "released",
+                    invt_no=r.get("invtNo"),
+                    code=r["code"],
+                    batch_id=batch_id,
+                    decided_at=now.replace(tzinfo=UTC),
+                )
+            )
+        return out
+
+    def _bills(self, result: StepResult) -> list[tax_repo.TaxBill]:
+        if result.tax_lists.height == 0:
+            return []
+        return [
+            tax_repo.TaxBill(
+                tax_no=f"T{r['invtNo']}",
+                invt_no=r["invtNo"],
+                list_key=r["list_key"],
+                customs_tax_fen=_fen(r["duty"]),
+                vat_fen=_fen(r["vat"]),
+                ct_fen=_fen(r["ct"]),
+            )
+            for r in result.tax_lists.iter_rows(named=True)
+        ]
+
+    def _receipt_messages(
+        self,
+        result: StepResult,
+        batch: ColumnBatch,
+        blobs: list[bytes],
+        docs: Documents,
+        refused: set[int],
+        now: datetime,
+    ) -> list[outbox_repo.Receipt]:
+        out: list[outbox_repo.Receipt] = []
+        rec = result.receipts
+        docs_info = self._doc_fields(result, docs)
+        for kind, mtype in RECEIPT_TYPES.items():
+            part = rec.filter(pl.col("kind") == kind)
+            if part.height == 0:
+                continue
+            frame = part.join(docs_info[kind], on="guid", how="left").with_columns(
+                pl.col("status").cast(pl.String).alias("returnStatus"),
+                pl.lit(now).alias("returnTime"),
+                pl.concat_str(
+                    [pl.col("code").fill_null(""), pl.col("reason_zh"), pl.lit(" / "), pl.col("reason_en")]
+                )
+                .str.strip_chars()
+                .str.slice(0, 1000)
+                .alias("returnInfo"),
+            )
+            for (recipient,), group in frame.group_by(["sender"], maintain_order=True):
+                for xml in encode_receipts(mtype, group):
+                    out.append(
+                        outbox_repo.Receipt(
+                            message_type=mtype,
+                            recipient=str(recipient or "unknown"),
+                            business_key=str(recipient or ""),
+                            doc_guid=_root_guid(xml),
+                            status=0,
+                            xml=xml,
+                        )
+                    )
+        for i in sorted(refused):
+            errors = [f for f in findings_of(batch, i) if f.severity == "error"]
+            raw = batch.raw[i]
+            xml = build_format_receipt(errors, blobs[i], message_type=raw.message_type)
+            out.append(
+                outbox_repo.Receipt(
+                    message_type="CEB900Message",
+                    recipient=str(batch.messages["copCode"][i] or "unknown"),
+                    business_key="",
+                    doc_guid=_root_guid(xml),
+                    status=0,
+                    xml=xml,
+                )
+            )
+        return out
+
+    def _doc_fields(self, result: StepResult, docs: Documents) -> dict[str, pl.DataFrame]:
+        """The identifying fields each receipt type repeats from its document (new, waiting or duplicate)."""
+        wanted = {
+            "orders": ["ebpCode", "ebcCode", "orderNo"],
+            "payments": ["payCode", "payTransactionId"],
+            "waybills": ["logisticsCode", "logisticsNo"],
+            "lists": ["customsCode", "ebpCode", "ebcCode", "agentCode", "copNo", "orderNo", "declTime"],
+        }
+        out: dict[str, pl.DataFrame] = {}
+        for kind, cols in wanted.items():
+            frames = [
+                f.select("guid", *cols)
+                for f in (getattr(self.waiting_before_docs, kind), getattr(docs, kind))
+                if f.height
+            ]
+            table = (
+                pl.concat(frames, how="diagonal_relaxed").unique("guid")
+                if frames
+                else empty_kind(kind).select("guid", *cols)
+            )
+            if kind == "lists":
+                invt = (
+                    result.decisions.select("guid", "invtNo")
+                    if "invtNo" in result.decisions.columns
+                    else (pl.DataFrame(schema={"guid": pl.String(), "invtNo": pl.String()}))
+                )
+                table = (
+                    table.join(invt, on="guid", how="left")
+                    .with_columns(
+                        pl.coalesce(pl.col("copNo"), pl.col("orderNo").str.slice(0, 20)).alias("copNo"),
+                        # 电子口岸标识编号 (pre-entry no.): B + declaration date + 9 digits from the guid
+                        pl.concat_str(
+                            [
+                                pl.lit("B"),
+                                pl.col("declTime").dt.strftime("%Y%m%d"),
+                                (pl.col("guid").hash(seed=7) % 1_000_000_000).cast(pl.String).str.zfill(9),
+                            ]
+                        ).alias("preNo"),
+                    )
+                    .drop("orderNo", "declTime")
+                )
+            out[kind] = table
+        return out
+
+    def _deliver(self) -> None:
+        if self.outbox is None:
+            return
+        while True:
+            with self.engine.begin() as conn:
+                rows = outbox_repo.undelivered(conn, limit=1000)
+                if not rows:
+                    return
+                for r in rows:
+                    folder = self.outbox / r.recipient
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / f"{r.message_type}-{r.doc_guid}.xml").write_bytes(r.xml)
+                outbox_repo.mark_delivered(conn, [r.id for r in rows])
+                self.summary.receipts += len(rows)
+
+    def _count(self, result: StepResult) -> None:
+        s = self.summary
+        for r in result.decisions.group_by("status").len().iter_rows():
+            s.lists[int(r[0])] = s.lists.get(int(r[0]), 0) + int(r[1])
+        s.lists.pop(D.WAITING, None)
+        s.waiting = result.waiting.lists.height
+        for r in (
+            result.decisions.filter(pl.col("status") == D.REFUSED).group_by("rule", "code").len().iter_rows()
+        ):
+            s.refusals[(r[0], r[1])] = s.refusals.get((r[0], r[1]), 0) + int(r[2])
+        dups = result.receipts.filter(pl.col("code").is_in(["-301010", "-401007", "-504015", "-621004"]))
+        for r in dups.group_by("code").len().iter_rows():
+            s.duplicates[r[0]] = s.duplicates.get(r[0], 0) + int(r[1])
+        if result.tax_lists.height:
+            s.tax_total += Decimal(str(result.tax_lists["tax_total"].sum()))
+
+
+def _keys(frame: pl.DataFrame, kind: str) -> list[str]:
+    if frame.height == 0:
+        return []
+    col = {"lists": "list_key", "waybills": "waybill_key"}.get(kind, "order_key")
+    return frame[col].unique().to_list()
+
+
+def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
+    g = list(guids)
+
+    def keep(frame: pl.DataFrame, col: str = "guid") -> pl.DataFrame:
+        return frame.filter(pl.col(col).is_in(g)) if frame.height else frame
+
+    return Documents(
+        orders=keep(docs.orders),
+        order_lines=keep(docs.order_lines),
+        payments=keep(docs.payments),
+        waybills=keep(docs.waybills),
+        lists=keep(docs.lists),
+        list_lines=keep(docs.list_lines, "list_guid"),
+    )
+
+
+def _root_guid(xml: bytes) -> str:
+    start = xml.find(b'guid="') + 6
+    return xml[start : start + 36].decode()
+
+
+def _set_status_by_guid(conn: Any, kind: str, guids: list[str], status: int) -> None:
+    from sqlalchemy import update
+
+    from cbec.store.schema import document
+
+    if guids:
+        conn.execute(
+            update(document).where(document.c.kind == kind, document.c.guid.in_(guids)).values(status=status)
+        )

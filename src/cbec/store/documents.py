@@ -1,0 +1,186 @@
+"""Trade documents (order, payment, waybill, list, cancellation, return …) and their CEB status.
+
+Two unique keys make processing idempotent and catch repeated declarations:
+
+* ``(kind, guid)``: the same document delivered twice is stored once (a *repeat*);
+* ``(kind, business_key)``: a different document with a business key already in use (e.g. ``ebpCode|orderNo``)
+  is a *duplicate* declaration, which customs rejects.
+
+:func:`insert_documents` classifies a whole batch with one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
+and one lookup of the rows that were not inserted, so a batch with duplicates in it is neither aborted nor
+processed row by row.  Payloads are JSON text prepared by the caller (e.g. serialised by Polars in one go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
+from cbec.store.schema import document
+
+#: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
+WAITING = 2
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    kind: str
+    guid: str
+    business_key: str
+    inbox_id: int
+    """The inbox message the document came in: every document traces back to raw bytes."""
+    payload: str
+    """The document as JSON text."""
+    status: int = WAITING
+    app_type: str = "1"
+    received_at: datetime | None = None
+    """Default: when :func:`insert_documents` runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class InsertOutcome:
+    index: int
+    """Position of the row in the sequence given to :func:`insert_documents`."""
+    outcome: Outcome
+    """NEW, REPEAT (same guid and key), DUPLICATE (key held by another guid) or CONFLICT (guid reused
+    with another key)."""
+    id: int
+    """The stored row: the new one, or the existing one repeated or clashed with."""
+    stored_guid: str
+    stored_business_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    id: int
+    kind: str
+    guid: str
+    business_key: str
+    inbox_id: int
+    received_at: datetime
+    status: int
+    app_type: str
+    payload: str
+
+
+def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[InsertOutcome]:
+    """Insert what is new; classify every row, in input order, without aborting on clashes.
+
+    Only rows returned by the INSERT count as new, so two processes inserting the same documents at once
+    both get a correct answer.  Within one call the first of several rows sharing a guid or business key
+    wins, as it would had they arrived one after the other.
+    """
+    if not rows:
+        return []
+    now = utcnow()
+    params = []
+    for row in rows:
+        check_len("kind", row.kind, 16)
+        check_len("guid", row.guid, 64)
+        check_len("business_key", row.business_key, 200)
+        params.append(
+            {
+                "kind": row.kind,
+                "guid": row.guid,
+                "business_key": row.business_key,
+                "inbox_id": row.inbox_id,
+                "received_at": row.received_at or now,
+                "status": row.status,
+                "app_type": row.app_type,
+                "payload": row.payload,
+            }
+        )
+    # No conflict target: either unique key (guid or business key) makes the row a no-op.
+    returned = bulk_insert(
+        conn,
+        document,
+        params,
+        on_conflict=lambda stmt: stmt.on_conflict_do_nothing(),
+        returning=[document.c.id, document.c.kind, document.c.guid],
+    )
+    inserted: dict[tuple[str, str], int] = {(kind, guid): id_ for id_, kind, guid in returned}
+
+    # The first row of each inserted (kind, guid) is new; every other row ran into a stored one.
+    new_rows: set[int] = set()
+    claimed: set[tuple[str, str]] = set()
+    for index, row in enumerate(rows):
+        ident = (row.kind, row.guid)
+        if ident in inserted and ident not in claimed:
+            claimed.add(ident)
+            new_rows.add(index)
+    others = [row for index, row in enumerate(rows) if index not in new_rows]
+
+    # Look up what those ran into (rows inserted by this call included), by guid and by business key.
+    by_guid: dict[tuple[str, str], tuple[int, str, str]] = {}
+    by_key: dict[tuple[str, str], tuple[int, str, str]] = {}
+    cols = (document.c.id, document.c.kind, document.c.guid, document.c.business_key)
+    for kind in sorted({row.kind for row in others}):
+        for column, values in (
+            (document.c.guid, {r.guid for r in others if r.kind == kind}),
+            (document.c.business_key, {r.business_key for r in others if r.kind == kind}),
+        ):
+            for part in chunks(sorted(values)):
+                for id_, k, guid, key in conn.execute(
+                    select(*cols).where(document.c.kind == kind, column.in_(part))
+                ):
+                    by_guid[(k, guid)] = (id_, guid, key)
+                    by_key[(k, key)] = (id_, guid, key)
+
+    outcomes = []
+    for index, row in enumerate(rows):
+        ident = (row.kind, row.guid)
+        if index in new_rows:
+            outcomes.append(InsertOutcome(index, Outcome.NEW, inserted[ident], row.guid, row.business_key))
+            continue
+        if ident in by_guid:
+            id_, guid, key = by_guid[ident]
+            outcome = Outcome.REPEAT if key == row.business_key else Outcome.CONFLICT
+        elif (row.kind, row.business_key) in by_key:
+            id_, guid, key = by_key[(row.kind, row.business_key)]
+            outcome = Outcome.DUPLICATE
+        else:  # pragma: no cover - only the two unique keys can make the INSERT skip a row
+            raise RuntimeError(f"document {ident} was neither inserted nor found")
+        outcomes.append(InsertOutcome(index, outcome, id_, guid, key))
+    return outcomes
+
+
+def by_business_keys(conn: Connection, kind: str, keys: Iterable[str]) -> dict[str, DocumentRow]:
+    """The stored documents of one kind for these business keys (absent keys are left out)."""
+    found: dict[str, DocumentRow] = {}
+    for part in chunks(sorted(set(keys))):
+        stmt = select(document).where(document.c.kind == kind, document.c.business_key.in_(part))
+        for row in conn.execute(stmt):
+            found[row.business_key] = DocumentRow(**row._mapping)
+    return found
+
+
+def waiting(conn: Connection, kinds: Iterable[str], *, limit: int | None = None) -> list[DocumentRow]:
+    """Documents still waiting (status 2), oldest first: what a new batch must be matched against."""
+    stmt = (
+        select(document)
+        .where(document.c.kind.in_(sorted(set(kinds))), document.c.status == WAITING)
+        .order_by(document.c.id)
+        .limit(limit)
+    )
+    return [DocumentRow(**row._mapping) for row in conn.execute(stmt)]
+
+
+def set_status(conn: Connection, kind: str, ids_or_keys: Sequence[int] | Sequence[str], status: int) -> int:
+    """Set the CEB status of documents given by id (ints) or business key (strs); return how many changed."""
+    if not ids_or_keys:
+        return 0
+    ids = [v for v in ids_or_keys if isinstance(v, int)]
+    keys = [v for v in ids_or_keys if isinstance(v, str)]
+    if ids and keys:
+        raise TypeError("ids_or_keys must be all ids (int) or all business keys (str)")
+    column = document.c.id if ids else document.c.business_key
+    values: list[int] | list[str] = sorted(set(ids)) if ids else sorted(set(keys))
+    changed = 0
+    for part in chunks(values):
+        stmt = update(document).where(document.c.kind == kind, column.in_(part)).values(status=status)
+        changed += conn.execute(stmt).rowcount
+    return changed

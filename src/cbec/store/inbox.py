@@ -1,0 +1,184 @@
+"""The inbox: every message exactly as received, stored before anything else happens.
+
+The inbox is the source of truth: every other table can be rebuilt from it (see :func:`cbec.store.rebuild`).
+It is keyed by the CEB message root guid, so a sender retrying after a timeout is answered from what is
+already stored instead of being processed twice.  A guid arriving again with *different* bytes is never
+stored: silently keeping either version would lose the other, so it is reported as a conflict.
+
+Callers commit :func:`accept` on its own (``with engine.begin() as conn: accept(conn, items)``) before
+acknowledging the sender; processing happens in a later transaction that ends with :func:`mark_processed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
+from cbec.store.schema import inbox
+
+ACCEPTED = "accepted"
+PROCESSED = "processed"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One message as it arrived.  ``guid`` is the CEB root guid (use the sha256 hex if it has none)."""
+
+    guid: str
+    message_type: str
+    raw: bytes
+    sender: str | None = None
+    dxp_id: str | None = None
+    received_at: datetime | None = None
+    """When the message arrived; default: when :func:`accept` runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptOutcome:
+    index: int
+    """Position of the item in the sequence given to :func:`accept`."""
+    guid: str
+    outcome: Outcome
+    """NEW, REPEAT (same guid, same bytes) or CONFLICT (same guid, different bytes: not stored)."""
+    id: int
+    """The inbox row holding this guid: the new one, or the one stored earlier."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: int
+    guid: str
+    message_type: str
+    sender: str | None
+    dxp_id: str | None
+    received_at: datetime
+    sha256: str
+    raw: bytes
+    status: str
+    processed_at: datetime | None
+    batch_id: int | None
+
+
+def accept(conn: Connection, items: Sequence[InboxItem]) -> list[AcceptOutcome]:
+    """Store new messages; report, for every item in order, whether it was new, a repeat or a conflict.
+
+    Safe under concurrency: the unique guid decides, and only rows returned by the INSERT count as new.
+    """
+    if not items:
+        return []
+    now = utcnow()
+    params = []
+    digests = []
+    for item in items:
+        check_len("guid", item.guid, 64)
+        check_len("message_type", item.message_type, 32)
+        digest = hashlib.sha256(item.raw).hexdigest()
+        digests.append(digest)
+        params.append(
+            {
+                "guid": item.guid,
+                "message_type": item.message_type,
+                "sender": item.sender,
+                "dxp_id": item.dxp_id,
+                "received_at": item.received_at or now,
+                "sha256": digest,
+                "raw": item.raw,
+                "status": ACCEPTED,
+                "processed_at": None,
+                "batch_id": None,
+            }
+        )
+    rows = bulk_insert(
+        conn,
+        inbox,
+        params,
+        on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=[inbox.c.guid]),
+        returning=[inbox.c.id, inbox.c.guid],
+    )
+    inserted: dict[str, int] = {guid: id_ for id_, guid in rows}
+
+    # An item not inserted by this call repeats a guid stored before; a later item with a guid inserted
+    # by this call repeats the first one (rows are inserted in order).
+    missing = sorted({item.guid for item in items if item.guid not in inserted})
+    stored: dict[str, tuple[int, str]] = {}
+    for part in chunks(missing):
+        found = conn.execute(select(inbox.c.guid, inbox.c.id, inbox.c.sha256).where(inbox.c.guid.in_(part)))
+        stored.update({guid: (id_, sha) for guid, id_, sha in found})
+
+    first: dict[str, str] = {}
+    outcomes = []
+    for index, (item, digest) in enumerate(zip(items, digests, strict=True)):
+        if item.guid in inserted:
+            id_ = inserted[item.guid]
+            if item.guid not in first:
+                first[item.guid] = digest
+                outcomes.append(AcceptOutcome(index, item.guid, Outcome.NEW, id_))
+                continue
+            sha = first[item.guid]
+        else:
+            id_, sha = stored[item.guid]
+        outcome = Outcome.REPEAT if sha == digest else Outcome.CONFLICT
+        outcomes.append(AcceptOutcome(index, item.guid, outcome, id_))
+    return outcomes
+
+
+def pending(conn: Connection, limit: int = 1000) -> list[InboxRow]:
+    """Accepted messages not yet processed, oldest first (by arrival order in the inbox)."""
+    stmt = select(inbox).where(inbox.c.status == ACCEPTED).order_by(inbox.c.id).limit(limit)
+    return [InboxRow(**row._mapping) for row in conn.execute(stmt)]
+
+
+def by_guids(conn: Connection, guids: Sequence[str]) -> dict[str, InboxRow]:
+    """Stored messages by guid, for answering "what happened to my message?"."""
+    found: dict[str, InboxRow] = {}
+    for part in chunks(sorted(set(guids))):
+        for row in conn.execute(select(inbox).where(inbox.c.guid.in_(part))):
+            found[row.guid] = InboxRow(**row._mapping)
+    return found
+
+
+def mark_processed(
+    conn: Connection,
+    ids: Sequence[int],
+    batch_id: int | None,
+    *,
+    status: str = PROCESSED,
+    at: datetime | None = None,
+) -> int:
+    """Close messages (``processed`` or ``refused``) inside the processing transaction; return how many.
+
+    Only messages still ``accepted`` change.  A count lower than ``len(ids)`` means another worker
+    processed some of them first: roll back rather than commit a second set of effects.
+    """
+    if status not in (PROCESSED, REFUSED):
+        raise ValueError(f"status must be {PROCESSED!r} or {REFUSED!r}, not {status!r}")
+    values = {"status": status, "processed_at": at or utcnow(), "batch_id": batch_id}
+    changed = 0
+    for part in chunks(sorted(set(ids))):
+        result = conn.execute(
+            update(inbox).where(inbox.c.id.in_(part), inbox.c.status == ACCEPTED).values(values)
+        )
+        changed += result.rowcount
+    return changed
+
+
+def replay_all(conn: Connection, *, page_size: int = 500) -> Iterator[InboxRow]:
+    """Every stored message in arrival order, whatever its status, fetched page by page.
+
+    Pages are read by id (keyset), so memory stays bounded however large the inbox is and no server-side
+    cursor has to stay open between pages.
+    """
+    last = 0
+    while True:
+        stmt = select(inbox).where(inbox.c.id > last).order_by(inbox.c.id).limit(page_size)
+        rows = [InboxRow(**row._mapping) for row in conn.execute(stmt)]
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id

@@ -1,0 +1,106 @@
+"""The outbox: receipts written in the transaction that commits their decision, delivered afterwards.
+
+Writing the receipt with the decision (instead of sending it from the processing code) is what guarantees
+that no receipt announces a decision that was rolled back, and that no committed decision goes unanswered.
+``UNIQUE(message_type, doc_guid, status)`` makes re-processing harmless: the same answer is queued once.
+Delivery is at least once (a crash between sending and :func:`mark_delivered` sends again); receivers
+recognise a repeat by the receipt's own guid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from cbec.store._common import bulk_insert, check_len, chunks, utcnow
+from cbec.store.schema import receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_type: str
+    recipient: str
+    """copCode or DXP id of whoever must receive it."""
+    business_key: str
+    doc_guid: str
+    """guid of the document this receipt answers."""
+    status: int
+    xml: bytes
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRow:
+    id: int
+    message_type: str
+    recipient: str
+    business_key: str
+    doc_guid: str
+    status: int
+    created_at: datetime
+    xml: bytes
+    delivered_at: datetime | None
+
+
+def enqueue(conn: Connection, receipts: Sequence[Receipt]) -> int:
+    """Queue receipts not queued before; return how many were new (repeats are skipped silently)."""
+    if not receipts:
+        return 0
+    now = utcnow()
+    params = []
+    for r in receipts:
+        check_len("message_type", r.message_type, 32)
+        check_len("recipient", r.recipient, 64)
+        check_len("business_key", r.business_key, 200)
+        check_len("doc_guid", r.doc_guid, 64)
+        params.append(
+            {
+                "message_type": r.message_type,
+                "recipient": r.recipient,
+                "business_key": r.business_key,
+                "doc_guid": r.doc_guid,
+                "status": r.status,
+                "created_at": r.created_at or now,
+                "xml": r.xml,
+                "delivered_at": None,
+            }
+        )
+    key = [receipt.c.message_type, receipt.c.doc_guid, receipt.c.status]
+    return len(
+        bulk_insert(
+            conn,
+            receipt,
+            params,
+            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=key),
+            returning=[receipt.c.id],
+        )
+    )
+
+
+def undelivered(conn: Connection, limit: int = 100, *, skip_locked: bool = False) -> list[ReceiptRow]:
+    """Receipts not yet delivered, oldest first.
+
+    ``skip_locked`` lets several PostgreSQL delivery workers share the queue (``FOR UPDATE SKIP LOCKED``:
+    each takes rows the others are not holding); SQLite ignores it, having a single writer anyway.
+    """
+    stmt = select(receipt).where(receipt.c.delivered_at.is_(None)).order_by(receipt.c.id).limit(limit)
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [ReceiptRow(**row._mapping) for row in conn.execute(stmt)]
+
+
+def mark_delivered(conn: Connection, ids: Sequence[int], at: datetime | None = None) -> int:
+    """Record delivery; return how many receipts changed (already delivered ones keep their first time)."""
+    when = at or utcnow()
+    changed = 0
+    for part in chunks(sorted(set(ids))):
+        stmt = (
+            update(receipt)
+            .where(receipt.c.id.in_(part), receipt.c.delivered_at.is_(None))
+            .values(delivered_at=when)
+        )
+        changed += conn.execute(stmt).rowcount
+    return changed

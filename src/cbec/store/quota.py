@@ -1,0 +1,111 @@
+"""The annual per-buyer quota (CNY 26,000 a year): a ledger of movements and a running total, in fen.
+
+Every movement is keyed by ``(list_key, kind)``, so a list accepted twice, or cancelled twice, counts once.
+The running total is changed only by the movements this call actually inserted (``RETURNING``), with an
+atomic ``INSERT … ON CONFLICT DO UPDATE SET used_fen = quota.used_fen + excluded.used_fen``: never
+read-modify-write, so two processes applying movements for the same buyer at the same time cannot lose an
+update.  ``quota.used_fen`` always equals the sum of that buyer-year's movements.
+
+``buyer_key`` must be a 64-hex-digit hash of the buyer's ID number: the number itself never reaches this
+table, and values that do not look like a hash are refused.  (Chinese ID numbers are few enough to be
+brute-forced from a plain SHA-256; the caller should use a keyed hash such as HMAC-SHA-256 with an
+operator secret.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
+from cbec.store.schema import QUOTA_MOVEMENT_KINDS, quota, quota_movement
+
+_BUYER_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaMovement:
+    buyer_key: str
+    year: int
+    list_key: str
+    kind: str
+    """``accept`` (amount ≥ 0), ``cancel`` or ``return`` (amount ≤ 0)."""
+    amount_fen: int
+    created_at: datetime | None = None
+
+
+def _check(m: QuotaMovement) -> None:
+    if not _BUYER_KEY.fullmatch(m.buyer_key):
+        raise ValueError("buyer_key must be 64 lowercase hex digits (a hash), never the ID number itself")
+    check_len("list_key", m.list_key, 200)
+    if m.kind not in QUOTA_MOVEMENT_KINDS:
+        raise ValueError(f"kind must be one of {QUOTA_MOVEMENT_KINDS}, not {m.kind!r}")
+    if (m.kind == "accept" and m.amount_fen < 0) or (m.kind != "accept" and m.amount_fen > 0):
+        raise ValueError(f"{m.kind} movement of {m.amount_fen} fen for {m.list_key!r}: wrong sign")
+
+
+def used(conn: Connection, buyer_keys: Iterable[str], year: int) -> dict[str, int]:
+    """Fen used in ``year`` by each buyer asked about (0 for buyers with no movement)."""
+    keys = sorted(set(buyer_keys))
+    found = dict.fromkeys(keys, 0)
+    for part in chunks(keys):
+        stmt = select(quota.c.buyer_key, quota.c.used_fen).where(
+            quota.c.year == year, quota.c.buyer_key.in_(part)
+        )
+        found.update({key: int(fen) for key, fen in conn.execute(stmt)})
+    return found
+
+
+def apply(conn: Connection, movements: Sequence[QuotaMovement]) -> int:
+    """Record new movements and add them to the totals; return how many were new.
+
+    Totals are updated in ``(buyer_key, year)`` order so that two PostgreSQL transactions touching the
+    same buyers lock their rows in the same order and cannot deadlock.
+    """
+    if not movements:
+        return 0
+    now = utcnow()
+    params = []
+    for m in movements:
+        _check(m)
+        params.append(
+            {
+                "buyer_key": m.buyer_key,
+                "year": m.year,
+                "list_key": m.list_key,
+                "kind": m.kind,
+                "amount_fen": m.amount_fen,
+                "created_at": m.created_at or now,
+            }
+        )
+    returned = bulk_insert(
+        conn,
+        quota_movement,
+        params,
+        on_conflict=lambda stmt: stmt.on_conflict_do_nothing(
+            index_elements=[quota_movement.c.list_key, quota_movement.c.kind]
+        ),
+        returning=[quota_movement.c.buyer_key, quota_movement.c.year, quota_movement.c.amount_fen],
+    )
+    deltas: dict[tuple[str, int], int] = defaultdict(int)
+    for buyer_key, year, amount in returned:
+        deltas[(buyer_key, year)] += int(amount)
+    totals = [
+        {"buyer_key": buyer_key, "year": year, "used_fen": delta, "updated_at": now}
+        for (buyer_key, year), delta in sorted(deltas.items())
+    ]
+    bulk_insert(conn, quota, totals, on_conflict=_add_to_total)
+    return len(returned)
+
+
+def _add_to_total(stmt: Upsert) -> Upsert:
+    """``ON CONFLICT (buyer_key, year) DO UPDATE SET used_fen = quota.used_fen + excluded.used_fen``."""
+    return stmt.on_conflict_do_update(
+        index_elements=[quota.c.buyer_key, quota.c.year],
+        set_={"used_fen": quota.c.used_fen + stmt.excluded.used_fen, "updated_at": stmt.excluded.updated_at},
+    )

@@ -1,0 +1,228 @@
+"""The import-clearance tables, as one SQLAlchemy Core ``MetaData``.
+
+This module is the *intended* schema; the Alembic revisions in ``migrations/versions`` are what actually
+builds a database, and a test checks that the two agree.  Types are chosen to mean the same thing on SQLite
+and PostgreSQL 15:
+
+* money is ``BIGINT`` fen (1/100 CNY), never NUMERIC/REAL, because SQLite stores NUMERIC as floating point;
+* timestamps are ``UtcDateTime``: timezone-aware UTC in Python whatever the backend stores;
+* surrogate keys are ``BIGINT`` on PostgreSQL but ``INTEGER`` on SQLite, where only ``INTEGER PRIMARY KEY``
+  is an alias of the rowid and therefore auto-increments;
+* constraint and index names come from a naming convention so that later migrations can address them by
+  name on both backends (SQLite needs names for Alembic's batch mode).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Surrogate primary key type: see the module docstring for why SQLite gets INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC on the Python side.
+
+    SQLite has no timezone-aware type and returns naive values; PostgreSQL's ``timestamptz`` returns values
+    in the session time zone.  Normalising here means callers never compare naive with aware datetimes,
+    and naive input is refused because its meaning (local? UTC?) cannot be known.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: cbec.store stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers always give datetime here
+            raise TypeError(f"expected datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Inbox statuses: the store accepts, the engine processes or refuses.
+INBOX_STATUSES = ("accepted", "processed", "refused")
+QUOTA_MOVEMENT_KINDS = ("accept", "cancel", "return")
+TAX_BILL_STATUSES = (1, 2, 3)
+
+
+def _in(column: str, values: tuple[str, ...] | tuple[int, ...]) -> str:
+    rendered = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values)
+    return f"{column} IN ({rendered})"
+
+
+# One run of the engine over a batch of inbox messages.
+batch = Table(
+    "batch",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("messages", Integer, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+# Every message exactly as received; append-only, the source of truth for replay.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("guid", String(64), nullable=False),  # CEB message root guid
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(32), nullable=True),  # copCode of the sending enterprise
+    Column("dxp_id", String(64), nullable=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("processed_at", UtcDateTime(), nullable=True),
+    Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
+    UniqueConstraint("guid"),
+    CheckConstraint(_in("status", INBOX_STATUSES), name="status"),
+    Index(None, "status", "id"),
+)
+
+# Decoded trade documents (order, payment, waybill, list, …) and their current status.
+document = Table(
+    "document",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("guid", String(64), nullable=False),
+    Column("business_key", String(200), nullable=False),
+    Column("inbox_id", BigInteger, ForeignKey("inbox.id"), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("status", Integer, nullable=False),  # CEB returnStatus
+    Column("app_type", String(1), nullable=False),
+    Column("payload", Text, nullable=False),  # the document as JSON
+    UniqueConstraint("kind", "guid"),
+    UniqueConstraint("kind", "business_key"),
+    Index(None, "kind", "status"),
+    Index(None, "inbox_id"),
+)
+
+# Every decision taken on an inventory list, with the rule and reason that explain it.
+decision = Table(
+    "decision",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("list_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("code", String(16), nullable=True),  # official (negative) business code
+    Column("rule", String(64), nullable=False),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
+    Index(None, "list_key"),
+)
+
+# The outbox: receipts written with their decision, delivered afterwards.
+receipt = Table(
+    "receipt",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_type", String(32), nullable=False),
+    Column("recipient", String(64), nullable=False),  # copCode or DXP id
+    Column("business_key", String(200), nullable=False),
+    Column("doc_guid", String(64), nullable=False),  # guid of the document answered
+    Column("status", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("message_type", "doc_guid", "status"),
+    Index(None, "business_key"),
+    Index(
+        "ix_receipt_undelivered",
+        "id",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+)
+
+# Annual CBEC amount used per buyer, in fen; the sum of quota_movement.
+quota = Table(
+    "quota",
+    metadata,
+    Column("buyer_key", String(64), nullable=False),  # hash of the buyer id number, never the number
+    Column("year", Integer, nullable=False),
+    Column("used_fen", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("buyer_key", "year"),
+)
+
+# The quota ledger: one row per list and kind of movement, so applying twice counts once.
+quota_movement = Table(
+    "quota_movement",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("buyer_key", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("list_key", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),  # signed: accept > 0, cancel/return < 0
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("list_key", "kind"),
+    CheckConstraint(_in("kind", QUOTA_MOVEMENT_KINDS), name="kind"),
+    Index(None, "buyer_key", "year"),
+)
+
+# Electronic tax bills (CEB816) issued for released lists.
+tax_bill = Table(
+    "tax_bill",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tax_no", String(50), nullable=False),
+    Column("invt_no", String(32), nullable=False),
+    Column("list_key", String(200), nullable=False),
+    Column("customs_tax_fen", BigInteger, nullable=False),
+    Column("vat_fen", BigInteger, nullable=False),
+    Column("ct_fen", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),  # 1 generated, 2 summarised, 3 void
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tax_no"),
+    CheckConstraint(_in("status", TAX_BILL_STATUSES), name="status"),
+    Index(None, "list_key"),
+)
+
+#: Tables whose content is derived from the inbox by the engine (emptied by ``rebuild``).
+DERIVED_TABLES: tuple[Table, ...] = (quota_movement, quota, tax_bill, decision, document)

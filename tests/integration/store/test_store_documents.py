@@ -1,0 +1,119 @@
+"""Document inserts classify a whole batch (new, repeat, duplicate, conflict) without aborting it."""
+
+from __future__ import annotations
+
+import pytest
+from _store_testlib import order, snapshot, stored_message
+from sqlalchemy import Engine, exc
+
+from cbec.store import Outcome, documents
+
+
+def test_batch_with_new_repeated_and_clashing_rows(engine: Engine) -> None:
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+        before = documents.insert_documents(conn, [order(msg, "G-OLD", "NO-OLD"), order(msg, "G-X", "NO-X")])
+    assert [o.outcome for o in before] == [Outcome.NEW, Outcome.NEW]
+    old_id = before[0].id
+    untouched = snapshot(engine)
+
+    batch = [
+        order(msg, "G-1", "NO-1"),  # new
+        order(msg, "G-OLD", "NO-OLD"),  # same document again: repeat
+        order(msg, "G-2", "NO-OLD"),  # another guid declaring an order no. already declared: duplicate
+        order(msg, "G-3", "NO-3"),  # new
+        order(msg, "G-4", "NO-1"),  # duplicate of a row earlier in this same batch
+        order(msg, "G-3", "NO-3"),  # repeat of a row earlier in this batch
+        order(msg, "G-X", "NO-OTHER"),  # guid reused for another order: conflict
+        order(msg, "G-OLD", "NO-OLD", kind="payment"),  # other kind: keys are per kind, so new
+    ]
+    with engine.begin() as conn:
+        outcomes = documents.insert_documents(conn, batch)
+    assert [o.outcome for o in outcomes] == [
+        Outcome.NEW,
+        Outcome.REPEAT,
+        Outcome.DUPLICATE,
+        Outcome.NEW,
+        Outcome.DUPLICATE,
+        Outcome.REPEAT,
+        Outcome.CONFLICT,
+        Outcome.NEW,
+    ]
+    assert outcomes[1].id == old_id and outcomes[2].id == old_id and outcomes[2].stored_guid == "G-OLD"
+    assert outcomes[4].id == outcomes[0].id and outcomes[4].stored_guid == "G-1"
+    assert outcomes[6].stored_business_key == "1105910159|NO-X"
+
+    # Nothing else changed: the old rows are as they were, and exactly the three new rows were added.
+    after = snapshot(engine)
+    assert after["document"][: len(untouched["document"])] == untouched["document"]
+    assert {k: v for k, v in after.items() if k != "document"} == {
+        k: v for k, v in untouched.items() if k != "document"
+    }
+    added = after["document"][len(untouched["document"]) :]
+    assert sorted((row[1], row[2]) for row in added) == [
+        ("order", "G-1"),
+        ("order", "G-3"),
+        ("payment", "G-OLD"),
+    ]
+
+
+def test_lookups_waiting_and_status(engine: Engine) -> None:
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+        outcomes = documents.insert_documents(
+            conn,
+            [
+                order(msg, "O-1", "1"),
+                order(msg, "O-2", "2"),
+                order(msg, "P-1", "1", kind="payment"),
+                order(msg, "W-1", "1", kind="waybill", status=120),
+            ],
+        )
+    with engine.connect() as conn:
+        found = documents.by_business_keys(conn, "order", ["1105910159|1", "1105910159|404"])
+        assert list(found) == ["1105910159|1"] and found["1105910159|1"].guid == "O-1"
+        assert [d.guid for d in documents.waiting(conn, ["order", "payment", "waybill"])] == [
+            "O-1",
+            "O-2",
+            "P-1",
+        ]
+        assert [d.guid for d in documents.waiting(conn, ["order"], limit=1)] == ["O-1"]
+    with engine.begin() as conn:
+        assert documents.set_status(conn, "order", [outcomes[0].id], 120) == 1
+        assert documents.set_status(conn, "payment", ["1105910159|1"], 120) == 1
+        assert documents.set_status(conn, "order", [], 120) == 0
+        with pytest.raises(TypeError):
+            documents.set_status(conn, "order", [1, "x"], 120)  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        assert [d.guid for d in documents.waiting(conn, ["order", "payment"])] == ["O-2"]
+
+
+def test_document_must_come_from_a_stored_message(engine: Engine) -> None:
+    """The foreign key to the inbox is enforced (SQLite needs PRAGMA foreign_keys=ON for that)."""
+    with pytest.raises(exc.IntegrityError), engine.begin() as conn:
+        documents.insert_documents(conn, [order(987654, "G", "1")])
+
+
+@pytest.mark.slow
+def test_bulk_insert_speed(engine: Engine) -> None:
+    """50,000 documents in one call; prints the rate (the assertion is only a generous sanity bound)."""
+    import time
+
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+    rows = [order(msg, f"BULK-{i:06d}", f"{i:08d}") for i in range(50_000)]
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        outcomes = documents.insert_documents(conn, rows)
+    elapsed = time.perf_counter() - start
+    print(
+        f"\n{engine.dialect.name}: inserted 50,000 documents in {elapsed:.2f} s ({50_000 / elapsed:,.0f}/s)"
+    )
+    assert all(o.outcome is Outcome.NEW for o in outcomes)
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        again = documents.insert_documents(conn, rows)
+    elapsed_again = time.perf_counter() - start
+    print(f"{engine.dialect.name}: re-classified 50,000 repeats in {elapsed_again:.2f} s")
+    assert all(o.outcome is Outcome.REPEAT for o in again)
+    assert elapsed < 30

@@ -30,6 +30,7 @@ from cbec.messages.format_receipt import build_format_receipt
 from cbec.params.dated import ParameterSet
 from cbec.rules import decide as D
 from cbec.rules.tax import assess, list_totals
+from cbec.store import Outcome
 from cbec.store import batches as batches_repo
 from cbec.store import decisions as decisions_repo
 from cbec.store import documents as documents_repo
@@ -37,7 +38,6 @@ from cbec.store import inbox as inbox_repo
 from cbec.store import outbox as outbox_repo
 from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
-from cbec.store._common import Outcome
 from cbec.store.schema import inbox as inbox_table
 
 KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}

@@ -447,13 +447,24 @@ def _legal_quantities(frame: pl.DataFrame) -> list[pl.Expr]:
 
 
 def _quantity(basis: QuantityBasis) -> pl.Expr:
-    """The declared legal quantity in the basis' base unit: qty1 if its unit fits, else qty2, else null."""
-    factors = {code: factor for code, factor in UNIT_FACTORS[basis].items()}
-    parts = []
-    for qty, unit in (("__qty1", "__unit1"), ("__qty2", "__unit2")):
-        factor = pl.col(unit).replace_strict(factors, default=None, return_dtype=EXACT_DTYPE)
-        parts.append(pl.when(pl.col(qty) > 0).then(pl.col(qty) * factor))
-    return pl.coalesce(parts)
+    """The column holding the line's legal quantity in the basis' base unit (see :func:`_quantity_columns`)."""
+    return pl.col(f"__q_{basis.value}")
+
+
+def _quantity_columns(bases: Iterable[QuantityBasis]) -> list[pl.Expr]:
+    """The declared legal quantity per basis: qty1 if its unit belongs to the basis, else qty2, else null.
+
+    Computed once per basis as a column, because thresholds and specific taxes both read it.
+    """
+    columns = []
+    for basis in sorted(set(bases)):
+        factors = dict(UNIT_FACTORS[basis])
+        parts = []
+        for qty, unit in (("__qty1", "__unit1"), ("__qty2", "__unit2")):
+            factor = pl.col(unit).replace_strict(factors, default=None, return_dtype=EXACT_DTYPE)
+            parts.append(pl.when(pl.col(qty) > 0).then(pl.col(qty) * factor))
+        columns.append(pl.coalesce(parts).alias(f"__q_{basis.value}"))
+    return columns
 
 
 # ------------------------------------------------------------------------------------------ dutiable value
@@ -587,31 +598,44 @@ def _threshold_minimums(frame: pl.DataFrame, params: ParameterSet) -> tuple[pl.D
     return frame, columns
 
 
-def _consumption_tax_band(frame: pl.DataFrame, minimums: Mapping[str, str]) -> list[pl.Expr]:
-    """The CT rate and specific amount for each line after its threshold, with the flags it raises."""
-    note = pl.col("__ct_note")
-    value = pl.col("__P")
-    rate = pl.col("__table_ct_rate")
-    specific = pl.col("__table_ct_specific")
-    met: pl.Expr = pl.lit(None, dtype=pl.Boolean)
-    no_quantity: pl.Expr = pl.lit(False)
-    unsupported: pl.Expr = pl.lit(False)
-    present = set(frame["__ct_note"].drop_nulls().unique().to_list())
-    for text in sorted(present & set(CT_THRESHOLDS)):
-        threshold = CT_THRESHOLDS[text]
-        here = note == text
+def _present_thresholds(frame: pl.DataFrame) -> list[tuple[int, CtThreshold]]:
+    notes = set(frame["__ct_note"].drop_nulls().unique().to_list())
+    return [(i, CT_THRESHOLDS[text]) for i, text in enumerate(sorted(notes & set(CT_THRESHOLDS)))]
+
+
+def _threshold_tests(
+    present: Sequence[tuple[int, CtThreshold]], minimums: Mapping[str, str]
+) -> list[pl.Expr]:
+    """One boolean column per threshold test: value per unit ≥ minimum (null when the quantity is unknown)."""
+    columns = []
+    for i, threshold in present:
         if not threshold.supported:
-            unsupported = unsupported | here
             continue
-        tests = []
-        for test in threshold.tests:
-            quantity = _quantity(test.basis)
+        for j, test in enumerate(threshold.tests):
             if test.minimum_parameter is not None:
                 minimum = pl.col(minimums[test.minimum_parameter])
             else:
                 assert test.minimum is not None
                 minimum = _lit(test.minimum)
-            tests.append(value / (quantity / _lit(test.per)) >= minimum)
+            unit_value = pl.col("__P") / (_quantity(test.basis) / _lit(test.per))
+            columns.append((unit_value >= minimum).alias(f"__t{i}_{j}"))
+    return columns
+
+
+def _consumption_tax_band(present: Sequence[tuple[int, CtThreshold]]) -> list[pl.Expr]:
+    """The CT rate and specific amount for each line after its threshold, with the flags it raises."""
+    note = pl.col("__ct_note")
+    rate = pl.col("__table_ct_rate")
+    specific = pl.col("__table_ct_specific")
+    met: pl.Expr = pl.lit(None, dtype=pl.Boolean)
+    no_quantity: pl.Expr = pl.lit(False)
+    unsupported: pl.Expr = pl.lit(False)
+    for i, threshold in present:
+        here = note == threshold.note
+        if not threshold.supported:
+            unsupported = unsupported | here
+            continue
+        tests = [pl.col(f"__t{i}_{j}") for j in range(len(threshold.tests))]
         passed = pl.any_horizontal([t.fill_null(False) for t in tests])
         measured = pl.any_horizontal([t.is_not_null() for t in tests])
         below = here & measured & ~passed
@@ -632,14 +656,15 @@ def _consumption_tax_band(frame: pl.DataFrame, minimums: Mapping[str, str]) -> l
     ]
 
 
-def _specific_quantity(frame: pl.DataFrame) -> pl.Expr:
+def _specific_units(frame: pl.DataFrame) -> dict[str, tuple[QuantityBasis, Decimal]]:
+    units = frame["__ct_unit"].drop_nulls().unique().to_list()
+    return {text: parsed for text in sorted(units) if (parsed := parse_specific_unit(text)) is not None}
+
+
+def _specific_quantity(units: Mapping[str, tuple[QuantityBasis, Decimal]]) -> pl.Expr:
     """Q: the line's legal quantity expressed in the specific CT's unit (e.g. litres, tonnes, 500 g)."""
     quantity: pl.Expr = pl.lit(None, dtype=EXACT_DTYPE)
-    for text in sorted(frame["__ct_unit"].drop_nulls().unique().to_list()):
-        parsed = parse_specific_unit(text)
-        if parsed is None:
-            continue
-        basis, size = parsed
+    for text, (basis, size) in units.items():
         quantity = (
             pl.when(pl.col("__ct_unit") == text).then(_quantity(basis) / _lit(size)).otherwise(quantity)
         )
@@ -679,10 +704,12 @@ def line_tax(
     policies = _rounding_policies(frame)
     frame, minimums = _threshold_minimums(frame, params)
     # What needs the data itself (distinct notes and units) is read now; the rest is one lazy query.
-    band = _consumption_tax_band(frame, minimums)
-    ct_quantity = _specific_quantity(frame)
-    known_units = [u for u in frame["__ct_unit"].drop_nulls().unique().to_list() if parse_specific_unit(u)]
-    lazy = frame.lazy()
+    present = _present_thresholds(frame)
+    units = _specific_units(frame)
+    bases = [t.basis for _, threshold in present if threshold.supported for t in threshold.tests]
+    lazy = frame.lazy().with_columns(_quantity_columns([*bases, *(basis for basis, _ in units.values())]))
+    lazy = lazy.with_columns(_threshold_tests(present, minimums))
+    ct_quantity = _specific_quantity(units)
 
     key = "list_key"
     list_value = pl.col("__P").sum().over(key)
@@ -698,10 +725,10 @@ def line_tax(
         .otherwise(pl.lit(Treatment.WITHIN_LIMITS.value))
     )
     lazy = lazy.with_columns(list_value.alias("__list_value"), treatment.alias("treatment"))
-    lazy = lazy.with_columns(band)
+    lazy = lazy.with_columns(_consumption_tax_band(present))
 
     has_specific = pl.col("__s").fill_null(_lit(0)) > 0
-    unit_known = pl.col("__ct_unit").is_in(known_units)
+    unit_known = pl.col("__ct_unit").is_in(list(units))
     lazy = lazy.with_columns(
         pl.when(has_specific).then(ct_quantity).alias("__Q"),
         (has_specific & ~unit_known).alias("__f_unit_unknown"),

@@ -180,7 +180,28 @@ class Clearer:
             ).all()
         guids = {r.guid for r in rows}
         batch = decode_batch([r.raw for r in raws])
-        docs = from_batch(batch, received_at=min(r.received_at for r in raws), seq_base=-(10**12))
+        docs = from_batch(batch, received_at=datetime(1970, 1, 1), seq_base=-(10**12))
+        # each document keeps the time its message arrived (the expiry of incomplete sets runs from it)
+        arrived = {i: r.received_at.astimezone(UTC).replace(tzinfo=None) for i, r in enumerate(raws)}
+        docs = Documents(
+            *(
+                frame.with_columns(
+                    pl.col("_msg")
+                    .replace_strict(arrived, return_dtype=pl.Datetime("us"))
+                    .alias("received_at")
+                )
+                if frame.height
+                else frame
+                for frame in (
+                    docs.orders,
+                    docs.order_lines,
+                    docs.payments,
+                    docs.waybills,
+                    docs.lists,
+                    docs.list_lines,
+                )
+            )
+        )
         return _filter_guids(docs, guids)
 
     # --- one batch --------------------------------------------------------------------------------------
@@ -200,6 +221,7 @@ class Clearer:
                     raw=data,
                     sender=row["copCode"],
                     dxp_id=row["dxpId"],
+                    received_at=now.replace(tzinfo=UTC),
                 )
             )
         with self.engine.begin() as conn:  # 1. the raw messages, committed before anything else

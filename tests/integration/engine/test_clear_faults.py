@@ -1,7 +1,8 @@
 """Every fault the generator plants is caught by clearance with the right status and code.
 
-Real components end to end: generated CEB XML on disk, the codec, the rules, the SQLite store, and the receipts
-written as XML files — then the ground truth (the generator's manifest) is compared with what was decided.
+Real components end to end: generated CEB XML on disk, the codec, the rules, the SQLite store, and the
+receipts written as XML files — then the ground truth (the generator's manifest) is compared with what was
+decided.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def cleared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Clear
     faults = {k: v * 3 for k, v in DEFAULT_FAULTS.items()}
     write_corpus(corpus, GeneratorConfig(parcels=1500, seed=11, faults=faults))
     engine = connect(f"sqlite:///{root / 'cbec.db'}")
-    clearer = Clearer(engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=root / "outbox",
-                      now=NOW)
+    clearer = Clearer(
+        engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=root / "outbox", now=NOW
+    )
     files = list(iter_inputs(corpus))
     for i in range(0, len(files), 37):  # odd batch size: sets straddle batches
         clearer.clear_batch(files[i : i + 37])
@@ -57,10 +59,20 @@ def _receipts(outbox: Path) -> dict[tuple[str, str], list[dict[str, str]]]:
 
 def test_every_planted_fault_is_caught(cleared: tuple[Path, Path, Clearer]) -> None:
     corpus, root, clearer = cleared
-    manifest = pl.read_csv(corpus / "manifest.csv", schema_overrides={"expected_code": pl.String,
-                                                                      "rule": pl.String})
-    assert set(manifest["fault"]) >= {"clean", "amount_mismatch", "payer_not_buyer", "bad_id", "off_list",
-                                      "over_single_limit", "duplicate_list", "missing_payment", "over_quota"}
+    manifest = pl.read_csv(
+        corpus / "manifest.csv", schema_overrides={"expected_code": pl.String, "rule": pl.String}
+    )
+    assert set(manifest["fault"]) >= {
+        "clean",
+        "amount_mismatch",
+        "payer_not_buyer",
+        "bad_id",
+        "off_list",
+        "over_single_limit",
+        "duplicate_list",
+        "missing_payment",
+        "over_quota",
+    }
     receipts = _receipts(root / "outbox")
     with clearer.engine.connect() as conn:
         decided = {r.list_key: r for r in conn.execute(select(decision)).all()}
@@ -75,8 +87,11 @@ def test_every_planted_fault_is_caught(cleared: tuple[Path, Path, Clearer]) -> N
             # released, or held for inspection / manual review by the random risk hook
             ok = bool(final) and final[-1]["returnStatus"] in {"800", "500", "300"}
         else:
-            ok = bool(final) and final[-1]["returnStatus"] == "100" and final[-1]["returnInfo"].startswith(
-                row["expected_code"])
+            ok = (
+                bool(final)
+                and final[-1]["returnStatus"] == "100"
+                and final[-1]["returnInfo"].startswith(row["expected_code"])
+            )
             if row["fault"] != "duplicate_list":
                 d = decided[row["list_key"]]
                 ok = ok and d.code == row["expected_code"] and d.rule == row["rule"]
@@ -90,8 +105,9 @@ def test_matched_documents_get_their_receipts(cleared: tuple[Path, Path, Clearer
     receipts = _receipts(root / "outbox")
     kinds = Counter(t for t, _ in receipts)
     assert kinds["CEB312Message"] and kinds["CEB412Message"] and kinds["CEB512Message"]
-    statuses = Counter(a["returnStatus"] for (t, _), answers in receipts.items() if t == "CEB312Message"
-                       for a in answers)
+    statuses = Counter(
+        a["returnStatus"] for (t, _), answers in receipts.items() if t == "CEB312Message" for a in answers
+    )
     assert statuses["120"] > 0  # matched orders
 
 
@@ -99,8 +115,13 @@ def test_clearing_twice_changes_nothing(cleared: tuple[Path, Path, Clearer]) -> 
     corpus, root, clearer = cleared
     with clearer.engine.connect() as conn:
         before = conn.execute(select(decision.c.list_key, decision.c.status)).all()
-    again = Clearer(clearer.engine, params=default_parameters(), hs=load_cbec_hs().frame(),
-                    outbox=root / "outbox2", now=NOW)
+    again = Clearer(
+        clearer.engine,
+        params=default_parameters(),
+        hs=load_cbec_hs().frame(),
+        outbox=root / "outbox2",
+        now=NOW,
+    )
     files = list(iter_inputs(corpus))
     again.clear_batch(files)
     assert again.summary.repeated_messages == len(files)
@@ -108,3 +129,26 @@ def test_clearing_twice_changes_nothing(cleared: tuple[Path, Path, Clearer]) -> 
     with clearer.engine.connect() as conn:
         assert conn.execute(select(decision.c.list_key, decision.c.status)).all() == before
     assert json.dumps(again.summary.to_json())  # serialisable
+
+
+def test_incomplete_sets_expire_after_a_restart(cleared: tuple[Path, Path, Clearer]) -> None:
+    corpus, root, clearer = cleared
+    manifest = pl.read_csv(
+        corpus / "manifest.csv", schema_overrides={"expected_code": pl.String, "rule": pl.String}
+    )
+    missing = set(manifest.filter(pl.col("fault") == "missing_payment")["list_key"])
+    # a new process: the waiting sets are rebuilt from the inbox; four days later they have expired
+    later = Clearer(
+        clearer.engine,
+        params=default_parameters(),
+        hs=load_cbec_hs().frame(),
+        outbox=root / "outbox3",
+        now=datetime(2026, 11, 16),
+    )
+    assert set(later.waiting.lists["list_key"]) == missing
+    later.clear_batch([])
+    assert later.summary.refusals == {("E", "-621003"): len(missing)}
+    with clearer.engine.connect() as conn:
+        rows = conn.execute(select(decision).where(decision.c.list_key.in_(missing))).all()
+    assert {r.code for r in rows} == {"-621003"}
+    assert all("支付单" in r.reason_zh and "payment" in r.reason_en for r in rows)

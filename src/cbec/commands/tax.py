@@ -72,17 +72,30 @@ def _show(value: Decimal | None) -> str:
 
 
 def tax(
-    item: Annotated[list[str], typer.Option("--item", "-i", help=_ITEM_HELP, show_default=False)],
-    freight: Annotated[str, typer.Option(help="freight for the whole parcel, CNY (运费)")] = "0",
-    insurance: Annotated[str, typer.Option(help="insurance for the whole parcel, CNY (保费)")] = "0",
+    item: Annotated[
+        list[str], typer.Option("--item", "-i", help=_ITEM_HELP, metavar="HS10:PRICE:QTY", show_default=False)
+    ],
+    freight: Annotated[
+        str, typer.Option(help="freight for the whole parcel, CNY (运费)", metavar="CNY")
+    ] = "0",
+    insurance: Annotated[
+        str, typer.Option(help="insurance for the whole parcel, CNY (保费)", metavar="CNY")
+    ] = "0",
     on: Annotated[
-        str | None, typer.Option("--date", help="purchase date YYYY-MM-DD; the rules in force that day apply")
+        str | None,
+        typer.Option(
+            "--date",
+            help="purchase date; the rules in force that day apply (default: today)",
+            metavar="YYYY-MM-DD",
+        ),
     ] = None,
     used_quota: Annotated[
-        str, typer.Option("--used-quota", help="the buyer's annual quota already used this year, CNY")
+        str,
+        typer.Option("--used-quota", help="the buyer's annual quota already used this year", metavar="CNY"),
     ] = "0",
     tariff: Annotated[
-        Path | None, typer.Option("--tariff", help="operator tariff CSV on top of the compiled table")
+        Path | None,
+        typer.Option("--tariff", help="operator tariff CSV on top of the compiled table", metavar="FILE"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

@@ -120,6 +120,16 @@ class Flag(StrEnum):
     """An ad-valorem CT rate of 100 % or more: the composite base ``/(1 − c)`` is undefined."""
 
 
+_FLAG_BITS: Final[Mapping[Flag, int]] = MappingProxyType({flag: bit for bit, flag in enumerate(Flag)})
+_FLAG_TABLE: Final = pl.DataFrame(
+    {
+        "__flag_mask": list(range(1 << len(Flag))),
+        "__flags": [[f.value for f in Flag if mask & (1 << _FLAG_BITS[f])] for mask in range(1 << len(Flag))],
+    },
+    schema={"__flag_mask": pl.UInt16(), "__flags": pl.List(pl.String())},
+)
+
+
 # ------------------------------------------------------------------------------------------ quantities
 
 
@@ -299,7 +309,6 @@ CT_THRESHOLDS: Final[Mapping[str, CtThreshold]] = MappingProxyType(
 
 # ------------------------------------------------------------------------------------------ parameters
 
-RoundingMode = Literal["half_up", "half_even", "down"]
 ROUNDING_MODES: Final[frozenset[str]] = frozenset({"half_up", "half_even", "down"})
 _MAX_SCALE: Final = 5
 
@@ -398,10 +407,6 @@ def _lit(value: Decimal | int | str) -> pl.Expr:
     return pl.lit(Decimal(value), dtype=EXACT_DTYPE)
 
 
-_ZERO: Final = Decimal(0)
-_ONE: Final = Decimal(1)
-
-
 def _require(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -447,7 +452,7 @@ def _legal_quantities(frame: pl.DataFrame) -> list[pl.Expr]:
 
 
 def _quantity(basis: QuantityBasis) -> pl.Expr:
-    """The column holding the line's legal quantity in the basis' base unit (see :func:`_quantity_columns`)."""
+    """The column of the line's legal quantity in the basis' base unit (see :func:`_quantity_columns`)."""
     return pl.col(f"__q_{basis.value}")
 
 
@@ -488,7 +493,7 @@ def dutiable_values(
     """
     _internal(lines)
     _require(lines, LINE_COLUMNS, "lines")
-    frame = lines.with_columns(
+    frame = lines.with_row_index("__row").with_columns(
         _date_expr(lines, on).alias("tax_date"),
         _exact("totalPrice").alias("__tp"),
         _exact("freight").fill_null(_lit(0)).alias("__freight"),
@@ -500,6 +505,7 @@ def dutiable_values(
         _parameter_frame(params, frame["tax_date"].unique().to_list(), (*_LIMITS, *_ROUNDING)),
         on="tax_date",
         how="left",
+        maintain_order="left",
     )
     policies = _rounding_policies(frame)
     key = "list_key"
@@ -508,7 +514,7 @@ def dutiable_values(
     # made 200,000 lines take seconds instead of a fraction of one.
     lazy = frame.lazy().with_columns(
         pl.when(total > 0).then(pl.col("__tp") / total).otherwise(_lit(0)).alias("__proportion"),
-        (pl.int_range(pl.len()).over(key) == pl.col("__tp").arg_max().over(key)).alias("__largest"),
+        (pl.col("__row") == pl.col("__row").get(pl.col("__tp").arg_max()).over(key)).alias("__largest"),
     )
     sources = (("__freight", "freight_share"), ("__ins", "insurance_share"))
     lazy = lazy.with_columns(
@@ -594,7 +600,7 @@ def _threshold_minimums(frame: pl.DataFrame, params: ParameterSet) -> tuple[pl.D
             column = f"__min_{len(columns)}"
             columns[name] = column
             values = _parameter_frame(params, dates, [_Dated(column, name, "decimal")])
-            frame = frame.join(values, on="tax_date", how="left")
+            frame = frame.join(values, on="tax_date", how="left", maintain_order="left")
     return frame, columns
 
 
@@ -688,18 +694,19 @@ def line_tax(
     """
     _internal(valued)
     _require(valued, (*LINE_COLUMNS, "tax_date", "dutiable_value"), "valued lines")
-    frame = valued.with_row_index("__row").with_columns(
+    frame = valued.with_columns(
         _exact("dutiable_value").alias("__P"),
         _exact("qty").alias("__qty"),
         pl.col("gcode").cast(pl.String).str.strip_chars().alias("__gcode"),
         *_legal_quantities(valued),
     )
-    frame = frame.join(_tariff(hs), left_on="__gcode", right_on="__hs10", how="left")
+    frame = frame.join(_tariff(hs), left_on="__gcode", right_on="__hs10", how="left", maintain_order="left")
     frame = frame.with_columns(pl.col("__known").fill_null(False))
     frame = frame.join(
         _parameter_frame(params, frame["tax_date"].unique().to_list(), (*_ROUNDING, *_LIMITS)),
         on="tax_date",
         how="left",
+        maintain_order="left",
     )
     policies = _rounding_policies(frame)
     frame, minimums = _threshold_minimums(frame, params)
@@ -774,20 +781,23 @@ def line_tax(
     payable = pl.col("duty") + pl.col("ct") + pl.col("vat")
     lazy = lazy.with_columns(payable.cast(MONEY_DTYPE if round_amounts else EXACT_DTYPE).alias("payable"))
 
-    flags = pl.concat_list(
-        [
-            pl.when(cond).then(pl.lit(flag.value))
-            for cond, flag in (
-                (~pl.col("__known"), Flag.NO_TARIFF),
-                (pl.col("__f_unknown_note"), Flag.CT_THRESHOLD_UNKNOWN),
-                (pl.col("__f_unsupported"), Flag.CT_THRESHOLD_UNSUPPORTED),
-                (pl.col("__f_no_quantity"), Flag.CT_THRESHOLD_NO_QUANTITY),
-                (pl.col("__f_unit_unknown"), Flag.CT_SPECIFIC_UNIT_UNKNOWN),
-                (pl.col("__f_unit_no_quantity"), Flag.CT_SPECIFIC_NO_QUANTITY),
-                (pl.col("__known") & ~valid_c.fill_null(True), Flag.CT_RATE_INVALID),
-            )
-        ]
-    ).list.drop_nulls()
+    conditions = {
+        Flag.NO_TARIFF: ~pl.col("__known"),
+        Flag.CT_THRESHOLD_UNKNOWN: pl.col("__f_unknown_note"),
+        Flag.CT_THRESHOLD_UNSUPPORTED: pl.col("__f_unsupported"),
+        Flag.CT_THRESHOLD_NO_QUANTITY: pl.col("__f_no_quantity"),
+        Flag.CT_SPECIFIC_UNIT_UNKNOWN: pl.col("__f_unit_unknown"),
+        Flag.CT_SPECIFIC_NO_QUANTITY: pl.col("__f_unit_no_quantity"),
+        Flag.CT_RATE_INVALID: pl.col("__known") & ~valid_c.fill_null(True),
+    }
+    # A bit per flag, then one join with the table of all combinations: building a list per row
+    # (concat_list) cost more than the whole tax computation.
+    mask = pl.sum_horizontal(
+        cond.fill_null(False).cast(pl.UInt16) * (1 << _FLAG_BITS[flag]) for flag, cond in conditions.items()
+    )
+    lazy = lazy.with_columns(mask.cast(pl.UInt16).alias("__flag_mask")).join(
+        _FLAG_TABLE.lazy(), on="__flag_mask", how="left", maintain_order="left"
+    )
     out = lazy.with_columns(
         pl.col("__list_value").round(_MAX_SCALE).cast(MONEY_DTYPE).alias("list_dutiable_value"),
         pl.col("__single_limit").cast(MONEY_DTYPE).alias("single_limit"),
@@ -800,10 +810,10 @@ def line_tax(
         pl.col("__vat_rate").cast(RATE_DTYPE).alias("vat_rate"),
         pl.col("__fct").cast(RATE_DTYPE).alias("ct_factor"),
         pl.col("__fvat").cast(RATE_DTYPE).alias("vat_factor"),
-        flags.alias("flags"),
+        pl.col("__flags").alias("flags"),
     )
     ordered = [c for c in valued.columns if c not in LINE_OUTPUT_SCHEMA] + list(LINE_OUTPUT_SCHEMA)
-    return out.sort("__row").select(ordered).collect(engine=_ENGINE)
+    return out.select(ordered).collect(engine=_ENGINE)
 
 
 def assess(

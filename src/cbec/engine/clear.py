@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
 from cbec.engine.step import StepResult, StepState, buyer_key, run_step
 from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
-from cbec.messages.encode_columns import encode_receipts
+from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.messages.format_receipt import build_format_receipt
 from cbec.params.dated import ParameterSet
 from cbec.rules import decide as D
@@ -416,6 +416,7 @@ class Clearer:
                             xml=xml,
                         )
                     )
+        out += self._tax_bills(result, docs_info["lists"], now)
         for i in sorted(refused):
             errors = [f for f in findings_of(batch, i) if f.severity == "error"]
             raw = batch.raw[i]
@@ -425,6 +426,79 @@ class Clearer:
                     message_type="CEB900Message",
                     recipient=str(batch.messages["copCode"][i] or "unknown"),
                     business_key="",
+                    doc_guid=_root_guid(xml),
+                    status=0,
+                    xml=xml,
+                )
+            )
+        return out
+
+    def _tax_bills(
+        self, result: StepResult, lists_info: pl.DataFrame, now: datetime
+    ) -> list[outbox_repo.Receipt]:
+        """CEB816 e-tax bills (电子税单) for lists that entered customs' system, to the declaring agent."""
+        if result.tax_lists.height == 0:
+            return []
+        keys = result.decisions.select("list_key", "guid", "sender", "invtNo").filter(
+            pl.col("invtNo").is_not_null()
+        )
+        heads = (
+            result.tax_lists.select("list_key", "duty", "vat", "ct")
+            .join(keys, on="list_key", how="inner")
+            .join(lists_info.select("guid", "customsCode", "ebcCode", "agentCode"), on="guid", how="left")
+            .sort("sender", "invtNo")
+            .with_columns(
+                (pl.int_range(pl.len()).over("sender") // 100).alias("_chunk"),
+                pl.int_range(pl.len()).alias("_doc"),
+                pl.lit(now).alias("returnTime"),
+                pl.concat_str([pl.lit("T"), pl.col("invtNo")]).alias("taxNo"),
+                pl.col("duty").alias("customsTax"),
+                pl.col("vat").alias("valueAddedTax"),
+                pl.col("ct").alias("consumptionTax"),
+                pl.lit("1").alias("status"),
+                pl.col("ebcCode").alias("assureCode"),
+            )
+        )
+        heads = heads.with_columns(pl.struct("sender", "_chunk").rank("dense").cast(pl.Int64).alias("_msg"))
+        lines = (
+            result.tax_lines.drop("_msg", "_doc", "_line", strict=False)
+            .join(heads.select("list_key", "_msg", "_doc"), on="list_key", how="inner")
+            .select(
+                "_msg",
+                "_doc",
+                "gnum",
+                "gcode",
+                pl.col("dutiable_value").alias("taxPrice"),
+                pl.col("duty").alias("customsTax"),
+                pl.col("vat").alias("valueAddedTax"),
+                pl.col("ct").alias("consumptionTax"),
+            )
+        )
+        senders = dict(heads.select("_msg", "sender").unique().iter_rows())
+        cols = [
+            "_msg",
+            "_doc",
+            "guid",
+            "returnTime",
+            "invtNo",
+            "taxNo",
+            "customsTax",
+            "valueAddedTax",
+            "consumptionTax",
+            "status",
+            "assureCode",
+            "ebcCode",
+            "agentCode",
+            "customsCode",
+        ]
+        out = []
+        for msg, xml in encode_documents("CEB816Message", heads.select(cols), lines):
+            recipient = str(senders.get(msg) or "unknown")
+            out.append(
+                outbox_repo.Receipt(
+                    message_type="CEB816Message",
+                    recipient=recipient,
+                    business_key=recipient,
                     doc_guid=_root_guid(xml),
                     status=0,
                     xml=xml,

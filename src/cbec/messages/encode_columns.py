@@ -147,7 +147,7 @@ def encode_documents(
     heads: pl.DataFrame,
     lines: pl.DataFrame | None = None,
     *,
-    transfers: dict[int, dict[str, str | None]],
+    transfers: dict[int, dict[str, str | None]] | None = None,
     signer: object | None = None,
 ) -> list[tuple[int, bytes]]:
     """Encode data messages from columns: ``heads`` has ``_msg`` (which message) and ``_doc`` (document
@@ -162,8 +162,8 @@ def encode_documents(
     from cbec.messages.signature import SigningIdentity, sign
 
     spec = message_spec(message_type)
-    if spec.kind != "data":
-        raise ValueError(f"{message_type} is not a data message")
+    if spec.kind == "data" and transfers is None:
+        raise EncodeError([finding("transfer.missing", f"/{spec.root}")])
     if spec.signature_required and signer is None:
         raise EncodeError([finding("signature.missing", f"/{spec.root}")])
     sizes = heads.group_by("_msg").len()
@@ -224,7 +224,8 @@ def encode_documents(
         guid = str(uuid.uuid4()).upper()
         text = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" '
-            f'version="1.0">{body_xml}{_transfer_xml(transfers[msg])}</ceb:{spec.root}>'
+            f'version="1.0">{body_xml}{_transfer_xml(transfers[msg]) if transfers is not None else ""}'
+            f"</ceb:{spec.root}>"
         )
         data = text.encode()
         if signer is not None:

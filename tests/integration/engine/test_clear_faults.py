@@ -105,6 +105,7 @@ def test_matched_documents_get_their_receipts(cleared: tuple[Path, Path, Clearer
     receipts = _receipts(root / "outbox")
     kinds = Counter(t for t, _ in receipts)
     assert kinds["CEB312Message"] and kinds["CEB412Message"] and kinds["CEB512Message"]
+    assert kinds["CEB816Message"]  # e-tax bills for the lists that entered customs' system
     statuses = Counter(
         a["returnStatus"] for (t, _), answers in receipts.items() if t == "CEB312Message" for a in answers
     )

@@ -24,9 +24,24 @@ from cbec.store.schema import decision, inbox, quota_movement
 
 def _clear(corpus: Path, db: Path, outbox: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cbec.cli", "clear", str(corpus), "--database", f"sqlite:///{db}",
-         "--outbox", str(outbox), "--batch", "8", "--now", "2026-11-12T00:00:00", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "cbec.cli",
+            "clear",
+            str(corpus),
+            "--database",
+            f"sqlite:///{db}",
+            "--outbox",
+            str(outbox),
+            "--batch",
+            "8",
+            "--now",
+            "2026-11-12T00:00:00",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -55,8 +70,9 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     assert second.returncode == 0, err.decode()[-2000:]
     with engine.connect() as conn:
         lists = [r.list_key for r in conn.execute(select(decision.c.list_key)).all()]
-        processed = conn.execute(select(func.count()).select_from(inbox).where(
-            inbox.c.status == "processed")).scalar_one()
+        processed = conn.execute(
+            select(func.count()).select_from(inbox).where(inbox.c.status == "processed")
+        ).scalar_one()
         total = conn.execute(select(func.count()).select_from(inbox)).scalar_one()
         movements = [r.list_key for r in conn.execute(select(quota_movement.c.list_key)).all()]
     files = list(corpus.rglob("*.xml"))
@@ -68,8 +84,9 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
     import polars as pl
 
     manifest = pl.read_csv(corpus / "manifest.csv")
-    expected = set(manifest.filter((pl.col("expected_status") != 2) & (pl.col("fault") != "duplicate_list"))[
-        "list_key"])
+    expected = set(
+        manifest.filter((pl.col("expected_status") != 2) & (pl.col("fault") != "duplicate_list"))["list_key"]
+    )
     assert set(lists) == expected
     # the receipts on disk: every file decodes; written once per message guid
     names = [p.name for p in outbox.rglob("*.xml")]

@@ -423,18 +423,7 @@ def _only_waiting(docs: Documents, fresh: Documents, receipts: pl.DataFrame, sta
     empty = pl.DataFrame()
     ack = _set_receipts(
         pl.DataFrame(
-            schema={
-                "list_key": pl.String(),
-                "guid": pl.String(),
-                "sender": pl.String(),
-                "status": pl.Int32(),
-                "code": pl.String(),
-                "rule": pl.String(),
-                "reason_zh": pl.String(),
-                "reason_en": pl.String(),
-                "complete": pl.Boolean(),
-                "waybill_key": pl.String(),
-            }
+            schema=pl.Schema({**D.EMPTY_DECISIONS, "sender": pl.String(), "waybill_key": pl.String()})
         ),
         docs,
         fresh,

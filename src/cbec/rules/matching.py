@@ -70,7 +70,7 @@ def link_sets(
     )
 
 
-def _violation(
+def violation(
     frame: pl.DataFrame,
     mask: pl.Expr,
     rule: str,
@@ -78,6 +78,7 @@ def _violation(
     en: pl.Expr | str,
     code: str = MATCH_CODE,
 ) -> pl.DataFrame:
+    """The lists where ``mask`` holds (or cannot be evaluated), as violation rows of ``rule``."""
     zh_e = pl.lit(zh) if isinstance(zh, str) else zh
     en_e = pl.lit(en) if isinstance(en, str) else en
     return frame.filter(mask.fill_null(True)).select(
@@ -153,7 +154,7 @@ def check_sets(
         - pl.col("o_discount").fill_null(zero)
     )
     found.append(
-        _violation(
+        violation(
             s,
             (pl.col("o_acturalPaid") - expected_paid).abs() > pl.lit(tol.amount),
             "M1",
@@ -169,7 +170,7 @@ def check_sets(
     )
     # M2: payment amount = order paid
     found.append(
-        _violation(
+        violation(
             s,
             _differs("p_amountPaid", "o_acturalPaid", tol.amount),
             "M2",
@@ -188,7 +189,7 @@ def check_sets(
         | (pl.col("o_consigneeAddress") != pl.col("w_consigneeAddress"))
     )
     found.append(
-        _violation(
+        violation(
             s,
             m3,
             "M3",
@@ -198,7 +199,7 @@ def check_sets(
     )
     # M4: packNo = 1 on waybill and list
     found.append(
-        _violation(
+        violation(
             s,
             (pl.col("w_packNo") != 1) | (pl.col("packNo") != 1),
             "M4",
@@ -211,7 +212,7 @@ def check_sets(
         pl.col("p_payerName") != pl.col("o_buyerName")
     )
     found.append(
-        _violation(
+        violation(
             s,
             m5,
             "M5",
@@ -229,7 +230,7 @@ def check_sets(
         | (pl.col("ebcCode") != pl.col("o_ebcCode"))
     )
     found.append(
-        _violation(
+        violation(
             s,
             m6,
             "M6",
@@ -239,7 +240,7 @@ def check_sets(
     )
     # M8: freight on list = waybill (the order's freight is checked through M1)
     found.append(
-        _violation(
+        violation(
             s,
             _differs("freight", "w_freight", tol.amount) & pl.col("w_freight").is_not_null(),
             "M8",
@@ -289,7 +290,7 @@ def _line_violations(
         )
         .join(keys, on="list_key", how="inner")
     )
-    m7_lines = _violation(
+    m7_lines = violation(
         per_list,
         pl.col("bad_lines") > 0,
         "M7",
@@ -299,7 +300,7 @@ def _line_violations(
             "first_bad_gnum",
         ),
     )
-    m7_total = _violation(
+    m7_total = violation(
         per_list,
         (pl.col("bad_lines") == 0)
         & ((pl.col("lines_total") - pl.col("o_goodsValue")).abs() > pl.lit(tol.amount)),

@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import polars as pl
 
-from cbec.rules.matching import MATCH_CODE, VIOLATION_SCHEMA
+from cbec.rules.matching import VIOLATION_SCHEMA, violation
 from cbec.rules.resident_id import valid_expr
 
 RETAIL_IMPORT_MODES = ("9610", "1210")
 
 
-def _v(frame: pl.DataFrame, mask: pl.Expr, rule: str, zh: pl.Expr | str, en: pl.Expr | str) -> pl.DataFrame:
-    return frame.filter(mask.fill_null(True)).select(
-        pl.col("list_key"),
-        pl.lit(rule).alias("rule"),
-        pl.lit(MATCH_CODE).alias("code"),
-        (pl.lit(zh) if isinstance(zh, str) else zh).alias("reason_zh"),
-        (pl.lit(en) if isinstance(en, str) else en).alias("reason_en"),
-    )
-
-
 def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFrame) -> pl.DataFrame:
     """Violations V1–V6 for import lists; ``hs`` is the HS table frame (hs10, positive_list, unit1, unit2)."""
     found = [
-        _v(
+        violation(
             lists,
             pl.col("buyerIdType") != "1",
             "V1",
             "订购人证件类型必须为1（身份证）",
             "buyerIdType must be 1 (resident identity card)",
         ),
-        _v(
+        violation(
             lists,
             ~valid_expr("buyerIdNumber"),
             "V1",
@@ -48,21 +38,21 @@ def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFra
                 pl.col("buyerIdNumber").str.slice(0, 6) + "…",
             ),
         ),
-        _v(
+        violation(
             lists,
             pl.col("ieFlag") != "I",
             "V3",
             "进口清单进出口标记必须为I",
             "ieFlag must be I on an import list",
         ),
-        _v(
+        violation(
             lists,
             ~pl.col("tradeMode").is_in(RETAIL_IMPORT_MODES),
             "V4",
             pl.format("监管方式{}不是跨境电商零售进口（9610/1210）", "tradeMode"),
             pl.format("tradeMode {} is not a CBEC retail-import mode (9610/1210)", "tradeMode"),
         ),
-        _v(
+        violation(
             lists,
             (pl.col("tradeMode") == "1210") & (pl.col("emsNo").is_null() | pl.col("areaCode").is_null()),
             "V4",
@@ -84,7 +74,7 @@ def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFra
         lines.filter(~pl.col("_positive").fill_null(False)).group_by("list_key").agg(pl.col("gcode").first())
     )
     found.append(
-        _v(
+        violation(
             off_list,
             pl.lit(True),
             "V2",
@@ -98,7 +88,7 @@ def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFra
         .agg(pl.col("gnum").first())
     )
     found.append(
-        _v(
+        violation(
             no_record,
             pl.lit(True),
             "V4",
@@ -118,7 +108,7 @@ def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFra
         .agg(pl.col("gnum").first(), pl.col("_unit1").first(), pl.col("unit1").first())
     )
     found.append(
-        _v(
+        violation(
             bad_unit,
             pl.lit(True),
             "V5",
@@ -132,7 +122,7 @@ def validate_lists(lists: pl.DataFrame, list_lines: pl.DataFrame, hs: pl.DataFra
 def validate_payments(payments: pl.DataFrame) -> pl.DataFrame:
     """V6: payer identity (type 1, valid resident ID) — reported against the list of the same order key."""
     bad = payments.filter((pl.col("payerIdType") != "1") | ~valid_expr("payerIdNumber"))
-    return _v(
+    return violation(
         bad.rename({"order_key": "list_key"}),
         pl.lit(True),
         "V6",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -444,7 +444,3 @@ def _only_waiting(docs: Documents, fresh: Documents, receipts: pl.DataFrame, sta
         tax_lists=empty,
         next_invt_seq=state.next_invt_seq,
     )
-
-
-def _today(now: datetime) -> date:
-    return now.date()

@@ -16,7 +16,7 @@ import polars as pl
 from cbec.messages.codes import CodeSets
 from cbec.messages.envelope import DxpEnvelope, is_envelope, unwrap
 from cbec.messages.extract import EntitySink, Extractor, RawMessage
-from cbec.messages.fieldcheck import check_entity, empty_frame
+from cbec.messages.fieldcheck import check_entity
 from cbec.messages.findings import CATALOGUE, Finding, Severity, finding
 from cbec.messages.safe_xml import XmlRejected, parse_untrusted
 from cbec.messages.spec import MessageSpec
@@ -231,12 +231,6 @@ def decode_batch(
         raw=raws,
         envelopes=envelopes,
     )
-
-
-def empty_table(spec: MessageSpec, role: str) -> pl.DataFrame:
-    entity = spec.head if role == "head" else spec.lines
-    assert entity is not None
-    return empty_frame(entity)
 
 
 def findings_of(batch: ColumnBatch, index: int) -> list[Finding]:

@@ -302,7 +302,11 @@ class Clearer:
     def _store_documents(
         self, conn: Any, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
     ) -> None:
-        final = result.receipts.select("kind", "guid", "status").unique(["kind", "guid"], keep="last")
+        final = (
+            result.receipts.sort(pl.col("step").fill_null(2), maintain_order=True)
+            .select("kind", "guid", "status")
+            .unique(["kind", "guid"], keep="last", maintain_order=True)
+        )
         new_rows: list[documents_repo.NewDocument] = []
         for kind in ("orders", "payments", "waybills", "lists"):
             frame: pl.DataFrame = getattr(docs, kind)
@@ -396,7 +400,8 @@ class Clearer:
                 continue
             frame = part.join(docs_info[kind], on="guid", how="left").with_columns(
                 pl.col("status").cast(pl.String).alias("returnStatus"),
-                pl.lit(now).alias("returnTime"),
+                # one millisecond per step, so 120 → 399 → 800 sort in the order they happened
+                (pl.lit(now) + pl.duration(milliseconds=pl.col("step").fill_null(2))).alias("returnTime"),
                 pl.concat_str(
                     [pl.col("code").fill_null(""), pl.col("reason_zh"), pl.lit(" / "), pl.col("reason_en")]
                 )

@@ -61,6 +61,7 @@ RECEIPT_SCHEMA = pl.Schema(
         "code": pl.String(),
         "reason_zh": pl.String(),
         "reason_en": pl.String(),
+        "step": pl.Int32(),  # order of the receipts one document gets in one go (120, then 399, then 800)
     }
 )
 
@@ -146,9 +147,7 @@ def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, p
         else new.list_lines.head(0),
     )
     receipts = (
-        pl.concat([r.cast(RECEIPT_SCHEMA) for r in refusals])
-        if refusals
-        else pl.DataFrame(schema=RECEIPT_SCHEMA)
+        pl.concat([_as_receipts(r) for r in refusals]) if refusals else pl.DataFrame(schema=RECEIPT_SCHEMA)
     )
     return docs, receipts
 
@@ -307,17 +306,32 @@ def run_step(
 def _set_receipts(decided: pl.DataFrame, docs: Documents, fresh: Documents) -> pl.DataFrame:
     """Receipts for lists and for the order/payment/waybill of each decided set."""
     final = decided.filter(pl.col("status") != D.WAITING)
-    parts = [
-        final.select(
+    entered = final.filter(pl.col("status").is_in([D.RELEASED, D.INSPECTION, D.REVIEW]))
+
+    def list_rows(
+        frame: pl.DataFrame, status: int | None, zh: str | None, en: str | None, step: int
+    ) -> pl.DataFrame:
+        return frame.select(
             pl.lit("lists").alias("kind"),
             "guid",
             pl.col("list_key").alias("business_key"),
             "sender",
-            pl.col("status").cast(pl.Int32),
-            "code",
-            "reason_zh",
-            "reason_en",
+            (pl.lit(status) if status is not None else pl.col("status")).cast(pl.Int32).alias("status"),
+            pl.col("code") if status is None else pl.lit(None, pl.String).alias("code"),
+            pl.lit(zh).alias("reason_zh") if zh else pl.col("reason_zh"),
+            pl.lit(en).alias("reason_en") if en else pl.col("reason_en"),
+            pl.lit(step, pl.Int32).alias("step"),
         )
+
+    # a list that enters customs' system passes 120 (accepted) and, when released, 399 (concluded) first
+    parts = [
+        list_rows(
+            entered, D.ACCEPTED, "海关入库，逻辑校验通过", "accepted into customs' system; checks passed", 0
+        ),
+        list_rows(
+            entered.filter(pl.col("status") == D.RELEASED), D.CONCLUDED, "海关审结", "concluded by customs", 1
+        ),
+        list_rows(final, None, None, None, 2),
     ]
     # new lists still waiting get their first receipt (2: declaring) now
     waiting_new = decided.filter(pl.col("status") == D.WAITING).join(
@@ -393,7 +407,14 @@ def _set_receipts(decided: pl.DataFrame, docs: Documents, fresh: Documents) -> p
                 pl.lit("received; waiting for its list").alias("reason_en"),
             )
         )
-    return pl.concat([p.cast(RECEIPT_SCHEMA) for p in parts])
+    return pl.concat([_as_receipts(p) for p in parts])
+
+
+def _as_receipts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Receipt rows in the common schema (rows without a step are single receipts: step 2)."""
+    if "step" not in frame.columns:
+        frame = frame.with_columns(pl.lit(2, pl.Int32).alias("step"))
+    return frame.select(list(RECEIPT_SCHEMA)).cast(RECEIPT_SCHEMA)
 
 
 def _still_waiting(docs: Documents, decided: pl.DataFrame) -> Documents:

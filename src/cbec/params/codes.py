@@ -36,6 +36,8 @@ from typing import Any, Final, TypeAlias
 
 import yaml
 
+from cbec.params.dated import yaml_files
+
 __all__ = [
     "CodeEntry",
     "CodeTable",
@@ -264,19 +266,9 @@ def packaged_codes_dir() -> Traversable:
     return resources.files("cbec.params").joinpath("data", "codes")
 
 
-def _yaml_files(root: Traversable) -> Iterator[Traversable]:
-    if not root.is_dir():
-        return
-    for child in sorted(root.iterdir(), key=lambda t: t.name):
-        if child.is_dir():
-            yield from _yaml_files(child)
-        elif child.name.endswith((".yaml", ".yml")):
-            yield child
-
-
 def _layer(root: Traversable, label: str) -> dict[str, _Parsed]:
     layer: dict[str, _Parsed] = {}
-    for file in _yaml_files(root):
+    for file in yaml_files(root):
         for parsed in _parse_file(file.read_text(encoding="utf-8"), f"{label}/{file.name}"):
             name = parsed.table.name
             if name in layer:

@@ -336,12 +336,13 @@ def packaged_parameter_dir() -> Traversable:
     return resources.files("cbec.params").joinpath("data", "parameters")
 
 
-def _yaml_files(root: Traversable) -> Iterator[Traversable]:
+def yaml_files(root: Traversable) -> Iterator[Traversable]:
+    """Every .yaml/.yml file under ``root``, in name order (the order layers are read in)."""
     if not root.is_dir():
         return
     for child in sorted(root.iterdir(), key=lambda t: t.name):
         if child.is_dir():
-            yield from _yaml_files(child)
+            yield from yaml_files(child)
         elif child.name.endswith((".yaml", ".yml")):
             yield child
 
@@ -349,7 +350,7 @@ def _yaml_files(root: Traversable) -> Iterator[Traversable]:
 def _layer(root: Traversable, label: str) -> dict[str, _Entry]:
     """All parameters of one directory; a name defined in two of its files is an error, not a silent win."""
     layer: dict[str, _Entry] = {}
-    for file in _yaml_files(root):
+    for file in yaml_files(root):
         where = f"{label}/{file.name}"
         for entry in _parse_file(file.read_text(encoding="utf-8"), where):
             name = entry.parameter.name

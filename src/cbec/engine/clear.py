@@ -205,11 +205,16 @@ class Clearer:
         return _filter_guids(docs, guids)
 
     # --- one batch --------------------------------------------------------------------------------------
-    def clear_batch(self, named: list[tuple[str, bytes]]) -> StepResult | None:
+    def clear_batch(
+        self, named: list[tuple[str, bytes]], *, stored_ids: list[int] | None = None
+    ) -> StepResult | None:
+        """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay)."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
         blobs = [b for _, b in named]
         batch = decode_batch(blobs)
         meta = batch.messages
+        if stored_ids is not None:
+            return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
         items = []
         for i, data in enumerate(blobs):
             row = meta.row(i, named=True)
@@ -227,9 +232,27 @@ class Clearer:
         with self.engine.begin() as conn:  # 1. the raw messages, committed before anything else
             accepted = inbox_repo.accept(conn, items)
         skip = {o.index for o in accepted if o.outcome != Outcome.NEW}
-        self.summary.messages += len(blobs)
         self.summary.repeated_messages += len(skip)
-        inbox_ids = {o.index: o.id for o in accepted}
+        return self._process(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
+
+    def replay(self, *, batch_messages: int = 200) -> ClearSummary:
+        """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
+
+        With the same clock, a replay reaches the same decisions as the original run: every rule is a
+        function of the messages, the parameters and the order of arrival.
+        """
+        with self.engine.connect() as conn:
+            rows = [r for r in inbox_repo.replay_all(conn) if r.status == "accepted"]
+        for i in range(0, len(rows), batch_messages):
+            part = rows[i : i + batch_messages]
+            self.clear_batch([(r.guid, r.raw) for r in part], stored_ids=[r.id for r in part])
+        return self.summary
+
+    def _process(
+        self, batch: ColumnBatch, blobs: list[bytes], now: datetime, inbox_ids: dict[int, int], skip: set[int]
+    ) -> StepResult:
+        meta = batch.messages
+        self.summary.messages += len(blobs)
         refused = batch.rejected() - skip
         not_import = (
             {i for i in range(len(blobs)) if meta["message_type"][i] not in IMPORT_TYPES} - skip - refused

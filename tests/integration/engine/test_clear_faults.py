@@ -157,3 +157,38 @@ def test_incomplete_sets_expire_after_a_restart(cleared: tuple[Path, Path, Clear
         rows = conn.execute(select(decision).where(decision.c.list_key.in_(missing))).all()
     assert {r.code for r in rows} == {"-621003"}
     assert all("支付单" in r.reason_zh and "payment" in r.reason_en for r in rows)
+
+
+def test_replaying_the_inbox_gives_the_same_decisions(tmp_path: Path) -> None:
+    from cbec.store import rebuild
+
+    corpus = tmp_path / "in"
+    write_corpus(
+        corpus, GeneratorConfig(parcels=600, seed=5, faults={k: v * 3 for k, v in DEFAULT_FAULTS.items()})
+    )
+    engine = connect(f"sqlite:///{tmp_path / 'cbec.db'}")
+    first = Clearer(engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=None, now=NOW)
+    files = list(iter_inputs(corpus))
+    for i in range(0, len(files), 25):
+        first.clear_batch(files[i : i + 25])
+
+    def snapshot() -> list[tuple[str, int, str | None, str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    decision.c.list_key,
+                    decision.c.status,
+                    decision.c.code,
+                    decision.c.rule,
+                    decision.c.invt_no,
+                )
+            ).all()
+        return sorted((r[0], r[1], r[2], r[3], r[4]) for r in rows)
+
+    before = snapshot()
+    assert before
+    rebuild(engine)
+    assert snapshot() == []
+    again = Clearer(engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=None, now=NOW)
+    again.replay(batch_messages=25)
+    assert snapshot() == before

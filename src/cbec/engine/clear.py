@@ -120,6 +120,7 @@ def make_tax(
                     "reason_zh": pl.String(),
                     "reason_en": pl.String(),
                     "dutiable_value": pl.Decimal(19, 5),
+                    "annual_limit": pl.Decimal(19, 5),
                 }
             )
             return lines, empty

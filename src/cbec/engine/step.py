@@ -152,15 +152,6 @@ def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, p
     return docs, receipts
 
 
-def _param_by_date(params: ParameterSet, name: str, dates: pl.Series) -> pl.DataFrame:
-    """A (declDate, value) table for the distinct dates present — parameters joined, not looked up per row."""
-    out = {"declDate": [], name: []}  # type: ignore[var-annotated]
-    for d in dates.drop_nulls().unique().to_list():
-        out["declDate"].append(d)
-        out[name].append(params.decimal_at(name, d))
-    return pl.DataFrame(out, schema={"declDate": pl.Date(), name: pl.Decimal(19, 5)})
-
-
 def run_step(
     new: Documents,
     state: StepState,
@@ -217,16 +208,14 @@ def run_step(
     )
 
     # annual quota, in arrival order, for lists still in the running
+    # (the tax rule already carries each list's annual limit as of its date)
     admissible = tax_lists.filter(pl.col("admissible")).select(
-        "list_key", pl.col("dutiable_value").alias("amount")
+        "list_key", pl.col("dutiable_value").alias("amount"), "annual_limit"
     )
-    cand = taxable.join(admissible, on="list_key", how="inner").with_columns(
-        buyer_key(taxable.join(admissible, on="list_key", how="inner")["buyerIdNumber"]).alias("buyer_key"),
+    cand = taxable.join(admissible, on="list_key", how="inner")
+    cand = cand.with_columns(
+        buyer_key(cand["buyerIdNumber"]).alias("buyer_key"),
         pl.col("declTime").dt.year().alias("year"),
-    )
-    limits = _param_by_date(params, "import.retail.annual_limit", cand["declTime"])
-    cand = cand.join(limits.rename({"declDate": "declTime"}), on="declTime", how="left").rename(
-        {"import.retail.annual_limit": "annual_limit"}
     )
     used = (
         state.quota_used

@@ -12,9 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
+from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.messages.envelope import DxpEnvelope
 from cbec.messages.extract import SignatureInfo
 from cbec.messages.findings import Finding
@@ -113,48 +111,6 @@ def _json_record(r: Record) -> Record:
     return {k: _json_value(v) for k, v in r.items() if v is not None}
 
 
-def documents_of(batch: ColumnBatch, index: int) -> list[Document]:
-    raw = batch.raw[index]
-    spec = raw.spec
-    if spec is None:
-        return []
-    heads = _records(batch.tables.get((spec.root, spec.head.name)), index)
-    docs = {int(h.pop("_doc")): Document(head=h) for h in heads}
-    if spec.lines is not None:
-        for line in _records(batch.tables.get((spec.root, spec.lines.name)), index):
-            d = int(line.pop("_doc"))
-            docs.setdefault(d, Document(head={})).lines.append(line)
-    return [docs[k] for k in sorted(docs)]
-
-
-def _records(frame: pl.DataFrame | None, index: int) -> list[Record]:
-    if frame is None:
-        return []
-    rows = frame.filter(pl.col("_msg") == index).sort("_doc", "_line").to_dicts()
-    for r in rows:
-        r.pop("_msg")
-        r.pop("_line")
-    return rows
-
-
-def message_from_batch(batch: ColumnBatch, index: int) -> DecodedMessage:
-    raw = batch.raw[index]
-    return DecodedMessage(
-        message_type=raw.message_type,
-        spec=raw.spec,
-        guid=raw.guid,
-        version=raw.version,
-        encoding=raw.encoding,
-        documents=documents_of(batch, index),
-        transfer=raw.transfer,
-        subscribes=raw.subscribes,
-        extend=raw.extend,
-        signature=raw.signature,
-        envelope=batch.envelopes.get(index),
-        findings=findings_of(batch, index),
-    )
-
-
 def messages_from_batch(batch: ColumnBatch) -> list[DecodedMessage]:
     """Every message of a batch as records, in one pass over each table (not one filter per message)."""
     heads: dict[int, dict[int, Document]] = {}
@@ -211,7 +167,7 @@ def messages_from_batch(batch: ColumnBatch) -> list[DecodedMessage]:
 
 def decode(data: bytes, *, check_codes: bool = True, strict_codes: bool = False) -> DecodedMessage:
     """Decode one message (business XML or DxpMsg envelope). Never raises on bad input: see ``.errors``."""
-    return message_from_batch(decode_batch([data], check_codes=check_codes, strict_codes=strict_codes), 0)
+    return messages_from_batch(decode_batch([data], check_codes=check_codes, strict_codes=strict_codes))[0]
 
 
 def decode_file(path: str | Path, *, check_codes: bool = True) -> DecodedMessage:

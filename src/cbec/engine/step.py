@@ -112,9 +112,10 @@ def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, p
         key, code, zh, en = DUPLICATE_CODES[kind]
         frame = frame.unique("guid", keep="first", maintain_order=True).sort("seq")
         known = existing.get(kind, set())
-        clash = pl.col(key).is_in(list(known)) | pl.col(key).is_duplicated() & (
-            pl.int_range(pl.len()).over(key) > 0
-        )
+        # sorted by arrival, so every occurrence of a key after its first is a repeat
+        clash = ~pl.col(key).is_first_distinct()
+        if known:
+            clash = clash | pl.col(key).is_in(list(known))
         dup = frame.filter(clash)
         if dup.height:
             refusals.append(

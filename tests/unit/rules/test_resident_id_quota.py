@@ -33,11 +33,13 @@ def test_vectorised_agrees_with_scalar(body: str) -> None:
     assert got == [is_valid(n) for n in numbers]
 
 
-def _cands(rows: list[tuple[str, int, str, str]], limit: str = "26000") -> pl.DataFrame:
+def _cands(
+    rows: list[tuple[str, int, str, str]], limit: str = "26000", buyers: list[str] | None = None
+) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "list_key": [r[0] for r in rows],
-            "buyer_key": ["b"] * len(rows),
+            "buyer_key": buyers or ["b"] * len(rows),
             "year": [2026] * len(rows),
             "seq": [r[1] for r in rows],
             "amount": [Decimal(r[2]) for r in rows],
@@ -77,3 +79,27 @@ def test_quota_matches_the_sequential_definition(amounts: list[int], used: int) 
         expected.append(ok)
         total += a if ok else 0
     assert out["quota_ok"].to_list() == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("xyz"), st.integers(min_value=1, max_value=9000)), min_size=1, max_size=30
+    ),
+    st.dictionaries(st.sampled_from("xyz"), st.integers(min_value=0, max_value=26000)),
+)
+def test_quota_several_buyers_match_the_sequential_definition(
+    lists: list[tuple[str, int]], used: dict[str, int]
+) -> None:
+    # several buyers interleaved in one batch, each with its own use so far: each judged on its own in order
+    rows = [(f"l{i}", i, str(a), str(used.get(b, 0))) for i, (b, a) in enumerate(lists)]
+    out = admit(_cands(rows, buyers=[b for b, _ in lists])).sort("seq")
+    totals, expected, used_at = dict(used), [], []
+    for b, a in lists:
+        total = totals.get(b, 0)
+        used_at.append(Decimal(total))
+        ok = total + a <= 26000
+        expected.append(ok)
+        totals[b] = total + (a if ok else 0)
+    assert out["quota_ok"].to_list() == expected
+    assert out["used_at"].to_list() == used_at

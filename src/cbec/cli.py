@@ -250,14 +250,18 @@ def clear(
     database: Annotated[
         str | None, typer.Option(help="database URL (default: $CBEC_DATABASE_URL or var/cbec.db)")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="messages per batch (one transaction each)")] = 200,
+    batch: Annotated[int, typer.Option(min=1, help="messages per batch (one transaction each)")] = 500,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="decoding processes (default: one per core; 0: none)")
+    ] = None,
     now: Annotated[
         str | None, typer.Option(help="clock for expiry and receipts, YYYY-MM-DDTHH:MM:SS")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Clear CEB import messages: match, check, tax, quota, decide, store, and write the receipts."""
-    from cbec.engine.clear import Clearer, iter_inputs
+    from cbec.engine.clear import Clearer, count_inputs, iter_inputs
+    from cbec.engine.pipeline import default_workers
     from cbec.params import default_parameters
     from cbec.params.hs import load_cbec_hs
     from cbec.store.db import connect
@@ -276,14 +280,15 @@ def clear(
     clearer = Clearer(
         engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=outbox, now=clock
     )
-    files = list(iter_inputs(path))
     t0 = time.perf_counter()
     with _progress() as progress:
-        task = progress.add_task("clearing messages", total=len(files))
-        for i in range(0, len(files), batch):
-            part = files[i : i + batch]
-            clearer.clear_batch(part)
-            progress.advance(task, len(part))
+        task = progress.add_task("clearing messages", total=count_inputs(path))
+        clearer.clear_stream(
+            iter_inputs(path),
+            batch_messages=batch,
+            workers=default_workers() if workers is None else workers,
+            progress=lambda n: progress.advance(task, n),
+        )
     clearer.summary.seconds = time.perf_counter() - t0
     summary = clearer.summary.to_json() | {"outbox": str(outbox), "database": str(engine.url)}
     if as_json:
@@ -335,6 +340,8 @@ def _register_tax() -> None:
 
 
 _register_tax()
+
+
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,7 +22,9 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, select
 
+from cbec.engine import aftercare
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
+from cbec.engine.pipeline import batches_of, decode_ahead
 from cbec.engine.step import StepResult, StepState, buyer_key, run_step
 from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
 from cbec.messages.encode_columns import encode_documents, encode_receipts
@@ -32,13 +34,15 @@ from cbec.rules import decide as D
 from cbec.rules.tax import assess, list_totals
 from cbec.store import Outcome
 from cbec.store import batches as batches_repo
-from cbec.store import decisions as decisions_repo
 from cbec.store import documents as documents_repo
 from cbec.store import inbox as inbox_repo
 from cbec.store import outbox as outbox_repo
 from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
+from cbec.store.bulk import insert_frame
+from cbec.store.schema import decision as decision_table
 from cbec.store.schema import inbox as inbox_table
+from cbec.store.schema import tax_bill as tax_bill_table
 
 KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}
 RECEIPT_TYPES = {
@@ -50,14 +54,31 @@ RECEIPT_TYPES = {
 IMPORT_TYPES = {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
 
 
-def iter_inputs(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every .xml file under a directory, or in a zip archive, in name order."""
+def count_inputs(path: Path) -> int:
+    """How many messages :func:`iter_inputs` will give, without reading them (for progress bars)."""
     if path.is_dir():
-        for p in sorted(path.rglob("*.xml")):
-            yield str(p.relative_to(path)), p.read_bytes()
+        return sum(1 for _ in path.rglob("*.xml"))
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return sum(1 for n in zf.namelist() if n.lower().endswith(".xml"))
+    return 1
+
+
+def _arrival(name: str) -> tuple[str, str]:
+    """Files are taken in the order of their names across sub-folders (then by folder), so a corpus whose
+    files are numbered in arrival order, e.g. ``CEB311Message/0000007.xml``, is cleared in that order."""
+    return name.rsplit("/", 1)[-1], name
+
+
+def iter_inputs(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of every .xml file under a directory, or in a zip archive, in arrival (name) order."""
+    if path.is_dir():
+        names = sorted((p.relative_to(path).as_posix() for p in path.rglob("*.xml")), key=_arrival)
+        for name in names:
+            yield name, (path / name).read_bytes()
     elif zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            for name in sorted(n for n in zf.namelist() if n.lower().endswith(".xml")):
+            for name in sorted((n for n in zf.namelist() if n.lower().endswith(".xml")), key=_arrival):
                 yield name, zf.read(name)
     else:
         yield path.name, path.read_bytes()
@@ -130,8 +151,9 @@ def make_tax(
     return tax
 
 
-def _fen(value: Any) -> int:
-    return int((Decimal(str(value)) * 100).quantize(Decimal(1))) if value is not None else 0
+def _fen_expr(column: str) -> pl.Expr:
+    """A Decimal yuan amount as integer fen (amounts are already rounded to the fen by the tax rule)."""
+    return (pl.col(column).cast(pl.Decimal(38, 5)) * 100).round(0).cast(pl.Int64).fill_null(0)
 
 
 class Clearer:
@@ -207,12 +229,17 @@ class Clearer:
 
     # --- one batch --------------------------------------------------------------------------------------
     def clear_batch(
-        self, named: list[tuple[str, bytes]], *, stored_ids: list[int] | None = None
+        self,
+        named: list[tuple[str, bytes]],
+        *,
+        stored_ids: list[int] | None = None,
+        decoded: ColumnBatch | None = None,
     ) -> StepResult | None:
-        """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay)."""
+        """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
+        ``decoded`` is the batch already decoded (by a worker process)."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
         blobs = [b for _, b in named]
-        batch = decode_batch(blobs)
+        batch = decoded if decoded is not None else decode_batch(blobs)
         meta = batch.messages
         if stored_ids is not None:
             return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
@@ -235,6 +262,21 @@ class Clearer:
         skip = {o.index for o in accepted if o.outcome != Outcome.NEW}
         self.summary.repeated_messages += len(skip)
         return self._process(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
+
+    def clear_stream(
+        self,
+        named: Iterable[tuple[str, bytes]],
+        *,
+        batch_messages: int = 500,
+        workers: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> ClearSummary:
+        """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
+        for part, decoded in decode_ahead(batches_of(named, batch_messages), workers=workers):
+            self.clear_batch(part, decoded=decoded)
+            if progress is not None:
+                progress(len(part))
+        return self.summary
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
@@ -264,9 +306,7 @@ class Clearer:
 
         with self.engine.connect() as conn:
             existing = {
-                kind: set(
-                    documents_repo.by_business_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
-                )
+                kind: documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
                 for kind in ("orders", "payments", "waybills", "lists")
             }
             quota_used = self._quota(conn, docs)
@@ -280,21 +320,22 @@ class Clearer:
         with self.engine.begin() as conn:  # 2. everything that follows from the batch, in one transaction
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
             self._store_documents(conn, docs, result, inbox_ids, now)
-            decisions_repo.record(conn, self._decisions(result, batch_id, now))
-            quota_repo.apply(
+            insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
+            quota_repo.apply_frame(
                 conn,
-                [
-                    quota_repo.QuotaMovement(
-                        buyer_key=r["buyer_key"],
-                        year=int(r["year"]),
-                        list_key=r["list_key"],
-                        kind="accept",
-                        amount_fen=_fen(r["amount"]),
-                    )
-                    for r in result.quota_movements.iter_rows(named=True)
-                ],
+                result.quota_movements.select(
+                    "buyer_key",
+                    pl.col("year").cast(pl.Int64),
+                    "list_key",
+                    pl.lit("accept").alias("kind"),
+                    _fen_expr("amount").alias("amount_fen"),
+                ),
             )
-            tax_repo.record_bills(conn, self._bills(result))
+            insert_frame(conn, tax_bill_table, self._bills(result, now), ignore_conflicts=True)
+            receipts += aftercare.process(  # cancellations (CEB623) and returns (CEB625)
+                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+                batch_id=batch_id,
+            )[0]  # fmt: skip
             outbox_repo.enqueue(conn, receipts)
             inbox_repo.mark_processed(
                 conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id
@@ -326,85 +367,74 @@ class Clearer:
     def _store_documents(
         self, conn: Any, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
     ) -> None:
+        """The keys and status of every new document (the inbox holds the document itself), and the new
+        status of documents that waited in earlier batches and are decided now."""
         final = (
             result.receipts.sort(pl.col("step").fill_null(2), maintain_order=True)
             .select("kind", "guid", "status")
             .unique(["kind", "guid"], keep="last", maintain_order=True)
         )
-        new_rows: list[documents_repo.NewDocument] = []
+        inbox_of = pl.DataFrame(
+            {"_msg": list(inbox_ids), "inbox_id": list(inbox_ids.values())},
+            schema={"_msg": pl.Int64(), "inbox_id": pl.Int64()},
+        )
+        at = pl.lit(now.replace(tzinfo=UTC)).dt.convert_time_zone("UTC")
+        frames = []
         for kind in ("orders", "payments", "waybills", "lists"):
             frame: pl.DataFrame = getattr(docs, kind)
             if frame.height == 0:
                 continue
             key = "list_key" if kind == "lists" else ("waybill_key" if kind == "waybills" else "order_key")
-            status = frame.join(final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left")
-            heads = status.select(
-                "guid",
-                pl.col(key).alias("business_key"),
-                "_msg",
-                pl.col("status").fill_null(D.WAITING),
-                pl.col("appType"),
-                pl.struct(pl.all().exclude("_msg", "_doc", "_line", "received_at", "seq", "status"))
-                .struct.json_encode()
-                .alias("payload"),
+            status = frame.select("guid", key, pl.col("_msg").cast(pl.Int64), "appType").join(
+                final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left"
             )
-            for r in heads.iter_rows(named=True):
-                new_rows.append(
-                    documents_repo.NewDocument(
-                        kind=KIND_NAMES[kind],
-                        guid=r["guid"],
-                        business_key=r["business_key"],
-                        inbox_id=inbox_ids[r["_msg"]],
-                        payload=r["payload"],
-                        status=int(r["status"]),
-                        app_type=r["appType"] or "1",
-                        received_at=now.replace(tzinfo=UTC),
-                    )
-                )
-        documents_repo.insert_documents(conn, new_rows)
-        # documents that waited in earlier batches and are decided now
-        new_guids = {d.guid for d in new_rows}
-        for kind in ("orders", "payments", "waybills", "lists"):
-            part = final.filter((pl.col("kind") == kind) & (pl.col("status") != D.WAITING))
-            old = [g for g in part["guid"].to_list() if g not in new_guids]
-            for status in part.filter(pl.col("guid").is_in(old))["status"].unique().to_list():
-                guids = part.filter((pl.col("status") == status) & pl.col("guid").is_in(old))[
-                    "guid"
-                ].to_list()
-                _set_status_by_guid(conn, KIND_NAMES[kind], guids, int(status))
-
-    def _decisions(self, result: StepResult, batch_id: int, now: datetime) -> list[decisions_repo.Decision]:
-        out = []
-        for r in result.decisions.filter(pl.col("status") != D.WAITING).iter_rows(named=True):
-            out.append(
-                decisions_repo.Decision(
-                    list_key=r["list_key"],
-                    status=int(r["status"]),
-                    rule=r["rule"] or "release",
-                    reason_zh=r["reason_zh"] or "放行",
-                    reason_en=r["reason_en"] or "released",
-                    invt_no=r.get("invtNo"),
-                    code=r["code"],
-                    batch_id=batch_id,
-                    decided_at=now.replace(tzinfo=UTC),
+            frames.append(
+                status.join(inbox_of, on="_msg", how="left").select(
+                    pl.lit(KIND_NAMES[kind]).alias("kind"),
+                    "guid",
+                    pl.col(key).alias("business_key"),
+                    "inbox_id",
+                    at.alias("received_at"),
+                    pl.col("status").fill_null(D.WAITING).cast(pl.Int64),
+                    pl.col("appType").fill_null("1").alias("app_type"),
                 )
             )
-        return out
+        new = pl.concat(frames) if frames else pl.DataFrame()
+        documents_repo.insert_frame_documents(conn, new)
+        decided_before = final.filter(pl.col("status") != D.WAITING).with_columns(
+            pl.col("kind").replace_strict(KIND_NAMES), pl.col("status").cast(pl.Int64)
+        )
+        if new.height:
+            decided_before = decided_before.join(new.select("kind", "guid"), on=["kind", "guid"], how="anti")
+        documents_repo.set_statuses(conn, decided_before)
 
-    def _bills(self, result: StepResult) -> list[tax_repo.TaxBill]:
+    def _decisions(self, result: StepResult, batch_id: int, now: datetime) -> pl.DataFrame:
+        frame = result.decisions.filter(pl.col("status") != D.WAITING)
+        return frame.select(
+            "list_key",
+            (pl.col("invtNo") if "invtNo" in frame.columns else pl.lit(None, pl.String)).alias("invt_no"),
+            pl.col("status").cast(pl.Int64),
+            "code",
+            pl.col("rule").fill_null("release"),
+            pl.col("reason_zh").fill_null("放行"),
+            pl.col("reason_en").fill_null("released"),
+            pl.lit(now.replace(tzinfo=UTC)).dt.convert_time_zone("UTC").alias("decided_at"),
+            pl.lit(batch_id, pl.Int64).alias("batch_id"),
+        )
+
+    def _bills(self, result: StepResult, now: datetime) -> pl.DataFrame:
         if result.tax_lists.height == 0:
-            return []
-        return [
-            tax_repo.TaxBill(
-                tax_no=f"T{r['invtNo']}",
-                invt_no=r["invtNo"],
-                list_key=r["list_key"],
-                customs_tax_fen=_fen(r["duty"]),
-                vat_fen=_fen(r["vat"]),
-                ct_fen=_fen(r["ct"]),
-            )
-            for r in result.tax_lists.iter_rows(named=True)
-        ]
+            return pl.DataFrame()
+        return result.tax_lists.select(
+            pl.concat_str([pl.lit("T"), pl.col("invtNo")]).alias("tax_no"),
+            pl.col("invtNo").alias("invt_no"),
+            "list_key",
+            _fen_expr("duty").alias("customs_tax_fen"),
+            _fen_expr("vat").alias("vat_fen"),
+            _fen_expr("ct").alias("ct_fen"),
+            pl.lit(tax_repo.GENERATED, pl.Int64).alias("status"),
+            pl.lit(now.replace(tzinfo=UTC)).dt.convert_time_zone("UTC").alias("created_at"),
+        )
 
     def _receipt_messages(
         self,
@@ -637,14 +667,3 @@ def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
 def _root_guid(xml: bytes) -> str:
     start = xml.find(b'guid="') + 6
     return xml[start : start + 36].decode()
-
-
-def _set_status_by_guid(conn: Any, kind: str, guids: list[str], status: int) -> None:
-    from sqlalchemy import update
-
-    from cbec.store.schema import document
-
-    if guids:
-        conn.execute(
-            update(document).where(document.c.kind == kind, document.c.guid.in_(guids)).values(status=status)
-        )

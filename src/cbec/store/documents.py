@@ -17,9 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import polars as pl
 from sqlalchemy import Connection, select, update
 
 from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
+from cbec.store.bulk import insert_frame, update_status
 from cbec.store.schema import document
 
 #: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
@@ -33,8 +35,8 @@ class NewDocument:
     business_key: str
     inbox_id: int
     """The inbox message the document came in: every document traces back to raw bytes."""
-    payload: str
-    """The document as JSON text."""
+    payload: str | None
+    """The document as JSON text, if the caller keeps a decoded copy (the inbox holds the record)."""
     status: int = WAITING
     app_type: str = "1"
     received_at: datetime | None = None
@@ -64,7 +66,7 @@ class DocumentRow:
     received_at: datetime
     status: int
     app_type: str
-    payload: str
+    payload: str | None
 
 
 def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[InsertOutcome]:
@@ -184,3 +186,39 @@ def set_status(conn: Connection, kind: str, ids_or_keys: Sequence[int] | Sequenc
         stmt = update(document).where(document.c.kind == kind, column.in_(part)).values(status=status)
         changed += conn.execute(stmt).rowcount
     return changed
+
+
+def existing_keys(conn: Connection, kind: str, keys: Iterable[str]) -> set[str]:
+    """Which of these business keys are already held by a stored document of ``kind``."""
+    found: set[str] = set()
+    for part in chunks(sorted(set(keys))):
+        stmt = select(document.c.business_key).where(
+            document.c.kind == kind, document.c.business_key.in_(part)
+        )
+        found.update(conn.scalars(stmt))
+    return found
+
+
+def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
+    """Store many documents given as a frame (``kind, guid, business_key, inbox_id, received_at, status,
+    app_type``, optionally ``payload``), for the clearance hot path.
+
+    The caller has already set repeats and duplicates aside (the engine checks business keys before it
+    decides), so rows that still clash with a unique key are skipped rather than classified; use
+    :func:`insert_documents` where each row's outcome is needed.
+    """
+    if frame.height == 0:
+        return 0
+    for name, limit in (("kind", 16), ("guid", 64), ("business_key", 200)):
+        bad = frame.filter(pl.col(name).is_null() | (pl.col(name).str.len_chars() == 0))
+        if bad.height:
+            raise ValueError(f"{name} must not be empty")
+        long = frame.filter(pl.col(name).str.len_chars() > limit)
+        if long.height:
+            raise ValueError(f"{name} longer than {limit} characters: {long[name][0][:80]!r}…")
+    return insert_frame(conn, document, frame, ignore_conflicts=True)
+
+
+def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:
+    """Set the CEB status of documents named by ``kind`` and ``guid`` (columns ``kind, guid, status``)."""
+    return update_status(conn, document, ["kind", "guid"], frame.select("kind", "guid", "status"))

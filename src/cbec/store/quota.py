@@ -20,9 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+import polars as pl
+from sqlalchemy import Connection, func, select
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
+from cbec.store.bulk import insert_frame
 from cbec.store.schema import QUOTA_MOVEMENT_KINDS, quota, quota_movement
 
 _BUYER_KEY = re.compile(r"[0-9a-f]{64}")
@@ -109,3 +111,52 @@ def _add_to_total(stmt: Upsert) -> Upsert:
         index_elements=[quota.c.buyer_key, quota.c.year],
         set_={"used_fen": quota.c.used_fen + stmt.excluded.used_fen, "updated_at": stmt.excluded.updated_at},
     )
+
+
+def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
+    """:func:`apply` for a frame of movements (``buyer_key, year, list_key, kind, amount_fen``): the hot path.
+
+    On SQLite the transaction holds the only write lock (``BEGIN IMMEDIATE``), so the movements this call
+    inserted are exactly the ledger rows above the highest id seen before it; the totals are then added in
+    one ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``.  PostgreSQL, where other transactions may
+    insert concurrently, goes through :func:`apply` and its ``RETURNING``.
+    """
+    if frame.height == 0:
+        return 0
+    bad = frame.filter(~pl.col("buyer_key").str.contains("^[0-9a-f]{64}$"))
+    if bad.height:
+        raise ValueError("buyer_key must be 64 lowercase hex digits (a hash), never the ID number itself")
+    wrong_kind = frame.filter(~pl.col("kind").is_in(list(QUOTA_MOVEMENT_KINDS)))
+    if wrong_kind.height:
+        raise ValueError(f"kind must be one of {QUOTA_MOVEMENT_KINDS}, not {wrong_kind['kind'][0]!r}")
+    wrong_sign = frame.filter(
+        ((pl.col("kind") == "accept") & (pl.col("amount_fen") < 0))
+        | ((pl.col("kind") != "accept") & (pl.col("amount_fen") > 0))
+    )
+    if wrong_sign.height:
+        raise ValueError(f"wrong sign for movement of {wrong_sign['list_key'][0]!r}")
+    if conn.dialect.name != "sqlite":
+        return apply(conn, [QuotaMovement(**row) for row in frame.to_dicts()])
+    now = utcnow()
+    before = conn.execute(select(func.coalesce(func.max(quota_movement.c.id), 0))).scalar_one()
+    insert_frame(
+        conn,
+        quota_movement,
+        frame.with_columns(pl.lit(now).dt.convert_time_zone("UTC").alias("created_at")),
+        ignore_conflicts=True,
+    )
+    added = (
+        select(
+            quota_movement.c.buyer_key,
+            quota_movement.c.year,
+            func.sum(quota_movement.c.amount_fen),
+            func.count(),
+        )
+        .where(quota_movement.c.id > before)
+        .group_by(quota_movement.c.buyer_key, quota_movement.c.year)
+        .order_by(quota_movement.c.buyer_key, quota_movement.c.year)
+    )
+    rows = conn.execute(added).all()
+    totals = [{"buyer_key": k, "year": y, "used_fen": int(s), "updated_at": now} for k, y, s, _ in rows]
+    bulk_insert(conn, quota, totals, on_conflict=_add_to_total)
+    return sum(int(n) for *_, n in rows)

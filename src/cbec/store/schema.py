@@ -132,7 +132,7 @@ document = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("status", Integer, nullable=False),  # CEB returnStatus
     Column("app_type", String(1), nullable=False),
-    Column("payload", Text, nullable=False),  # the document as JSON
+    Column("payload", Text, nullable=True),  # optional decoded copy (JSON); the inbox holds the record
     UniqueConstraint("kind", "guid"),
     UniqueConstraint("kind", "business_key"),
     Index(None, "kind", "status"),

@@ -9,6 +9,8 @@ value) that the caller turns into findings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from cbec.messages.codes import FIELD_TABLES, CodeSets
@@ -62,59 +64,169 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def _conditions(f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets) -> list[tuple[pl.Expr, str]]:
+    """The checks of one field, in priority order: (condition on the trimmed column, problem code).
+
+    ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times).
+    """
+    conds: list[tuple[pl.Expr, str]] = []
+    if f.required:
+        conds.append((c.is_null(), "field.required"))
+    if f.type == "string" and f.format is None:
+        min_length = f.min_length if f.min_length is not None and f.min_length > 1 else None
+        if f.length is not None or f.max_length is not None or min_length is not None:
+            n = c.str.len_chars()
+            if f.length is not None:
+                conds.append((n != f.length, "field.length"))
+            if f.max_length is not None:
+                conds.append((n > f.max_length, "field.length"))
+            if min_length is not None:
+                conds.append((n < min_length, "field.length"))
+        if f.fixed is not None:
+            conds.append((c != f.fixed, "field.fixed"))
+        table = code_tables.get(f.name)
+        if table is not None:
+            codes, strict = table
+            conds.append((~c.is_in(sorted(codes)), "field.code" if strict else "tolerated.code"))
+    elif f.type == "decimal":
+        conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
+    elif f.type == "int":
+        out_of_range = (cast < INT_MIN) | (cast > INT_MAX)
+        conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
+    elif f.format is not None:
+        conds.append((c.is_not_null() & ((c.str.len_chars() != f.length) | cast.is_null()), "field.time"))
+    return conds
+
+
+def _cast(f: Field, c: pl.Expr) -> pl.Expr | None:
+    """The typed form of a trimmed string column, or None when it stays a string."""
+    if f.type == "string" and f.format is None:
+        return None
+    if f.type == "decimal":
+        return c.cast(_dtype(f), strict=False)
+    if f.type == "int":
+        return c.cast(pl.Int64(), strict=False)
+    if f.format is not None:
+        return c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
+    return None
+
+
+def _ws(name: str) -> str:
+    return f"__ws_{name}"
+
+
+def _typed_name(name: str) -> str:
+    return f"__typed_{name}"
+
+
+def _len_name(name: str) -> str:
+    return f"__len_{name}"
+
+
+_SUSPECT = "__suspect"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The expressions of one entity, built once: the whole batch goes through them in one query."""
+
+    lengths: tuple[pl.Expr, ...]  # byte length of each original value (whitespace is detected with it)
+    trims: tuple[pl.Expr, ...]  # each column trimmed, empty -> null
+    casts: tuple[pl.Expr, ...]  # typed forms of the non-string columns, under temporary names
+    outputs: tuple[pl.Expr, ...]  # the typed frame's columns, then the row's "may have a problem" flag
+
+
+def _code_key(code_tables: CodeSets) -> tuple[tuple[str, frozenset[str], bool], ...]:
+    return tuple((name, codes, strict) for name, (codes, strict) in sorted(code_tables.items()))
+
+
+_PLANS: dict[tuple[Entity, tuple[tuple[str, frozenset[str], bool], ...]], _Plan] = {}
+
+
+def _plan(entity: Entity, code_tables: CodeSets) -> _Plan:
+    key = (entity, _code_key(code_tables))
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    lengths, trims, casts, outputs, suspects = [], [], [], [], []
+    for f in entity.fields:
+        c = pl.col(f.name)
+        lengths.append(c.str.len_bytes().alias(_len_name(f.name)))
+        trims.append(c.str.strip_chars().replace("", None).alias(f.name))
+        cast = _cast(f, c)
+        typed = c
+        if cast is not None:
+            casts.append(cast.alias(_typed_name(f.name)))
+            typed = pl.col(_typed_name(f.name))
+        outputs.append(typed.alias(f.name))
+        conds = [cond for cond, _code in _conditions(f, c, typed, code_tables)]
+        # trimmed something: the original is longer than what is left (a superset of the whitespace warning,
+        # which the exact pass below decides)
+        conds.append(pl.col(_len_name(f.name)) != c.str.len_bytes().fill_null(0))
+        suspects.extend(conds)
+    flag = pl.any_horizontal(suspects).fill_null(False) if suspects else pl.lit(False)
+    outputs.append(flag.alias(_SUSPECT))
+    plan = _Plan(tuple(lengths), tuple(trims), tuple(casts), tuple(outputs))
+    if len(_PLANS) < 256:
+        _PLANS[key] = plan
+    return plan
+
+
 def check_entity(
     raw: pl.DataFrame, entity: Entity, code_tables: CodeSets | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (typed frame, problems frame) for one entity's string columns.
 
     ``problems`` has columns _msg, _doc, _line, field, code, value, expected, table.
+
+    One query over the whole batch trims and types every column and flags each row that may have a problem
+    (any check failing, or any value trimmed); the exact findings are then worked out on the flagged rows
+    only — usually none.
     """
     code_tables = code_tables or {}
+    plan = _plan(entity, code_tables)
+    idx = [pl.col(c) for c in INDEX_COLUMNS]
+    # eager steps: each is one pass over the columns (the lazy optimiser's passes cost more than they save)
+    frame = raw.with_columns(*plan.lengths, *plan.trims) if plan.trims else raw
+    if plan.casts:
+        frame = frame.with_columns(*plan.casts)
+    out = frame.select(*idx, *plan.outputs)
+    suspect = out.get_column(_SUSPECT)
+    typed = out.drop(_SUSPECT)
+    # usually no row is flagged: then there is nothing more to compute
+    return typed, (_problems(raw.filter(suspect), entity, code_tables) if suspect.any() else _no_problems())
+
+
+def _no_problems() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            **{c: pl.Int32() for c in INDEX_COLUMNS},
+            "field": pl.String(),
+            "code": pl.String(),
+            "value": pl.String(),
+            "expected": pl.String(),
+            "table": pl.String(),
+        }
+    )
+
+
+def _problems(raw: pl.DataFrame, entity: Entity, code_tables: CodeSets) -> pl.DataFrame:
+    """The exact problems of some rows: one row per field with a problem, the first failing check wins.
+
+    Rows come out field by field, in the frame's order within a field.
+    """
     stripped = {f.name: pl.col(f.name).str.strip_chars() for f in entity.fields}
     trimmed = raw.with_columns(
         *(s.replace("", None).alias(n) for n, s in stripped.items()),
-        *(((pl.col(n) != s) & (s != "")).alias(f"__ws_{n}") for n, s in stripped.items()),
+        *(((pl.col(n) != s) & (s != "")).alias(_ws(n)) for n, s in stripped.items()),
     )
     checks: list[pl.Expr] = []
-    casts: list[pl.Expr] = []
     for f in entity.fields:
         c = pl.col(f.name)
-        conds: list[tuple[pl.Expr, str]] = []
-        if f.required:
-            conds.append((c.is_null(), "field.required"))
-        if f.type == "string" and f.format is None:
-            n = c.str.len_chars()
-            if f.length is not None:
-                conds.append((n != f.length, "field.length"))
-            if f.max_length is not None:
-                conds.append((n > f.max_length, "field.length"))
-            if f.min_length is not None and f.min_length > 1:
-                conds.append((n < f.min_length, "field.length"))
-            if f.fixed is not None:
-                conds.append((c != f.fixed, "field.fixed"))
-            table = code_tables.get(f.name)
-            if table is not None:
-                codes, strict = table
-                conds.append((~c.is_in(list(codes)), "field.code" if strict else "tolerated.code"))
-            casts.append(c)
-        elif f.type == "decimal":
-            conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
-            casts.append(c.cast(_dtype(f), strict=False))
-        elif f.type == "int":
-            as_int = c.cast(pl.Int64(), strict=False)
-            out_of_range = (as_int < INT_MIN) | (as_int > INT_MAX)
-            conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
-            casts.append(as_int)
-        elif f.format is not None:
-            parsed = c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
-            conds.append(
-                (c.is_not_null() & ((c.str.len_chars() != f.length) | parsed.is_null()), "field.time")
-            )
-            casts.append(parsed)
-        else:
-            casts.append(c)
+        cast = _cast(f, c)
+        conds = _conditions(f, c, cast if cast is not None else c, code_tables)
         # whitespace trimmed: a warning, computed on the original column
-        conds.append((pl.col(f"__ws_{f.name}"), "tolerated.whitespace"))
+        conds.append((pl.col(_ws(f.name)), "tolerated.whitespace"))
         expr: pl.Expr | None = None
         for cond, code in reversed(conds):
             expr = (
@@ -127,36 +239,26 @@ def check_entity(
     idx = [pl.col(c) for c in INDEX_COLUMNS]
     verdicts = trimmed.select(*idx, *checks)
     value_cols = [f.name for f in entity.fields if f.name in verdicts.columns]
-    if value_cols:
-        long_codes = verdicts.unpivot(
-            index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="code"
-        ).drop_nulls("code")
-    else:
-        long_codes = pl.DataFrame(
-            schema={**{c: pl.Int32() for c in INDEX_COLUMNS}, "field": pl.String(), "code": pl.String()}
-        )
-    if long_codes.height:
-        values = raw.select(*idx, *[pl.col(n).cast(pl.String) for n in value_cols]).unpivot(
-            index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="value"
-        )
-        problems = long_codes.join(values, on=[*INDEX_COLUMNS, "field"], how="left")
-        specs = {f.name: f for f in entity.fields}
-        problems = problems.with_columns(
-            pl.col("field")
-            .replace_strict({n: _expected(specs[n]) for n in value_cols}, default="")
-            .alias("expected"),
-            pl.col("field")
-            .replace_strict({n: _table_name(n, code_tables) for n in value_cols}, default="")
-            .alias("table"),
-        )
-    else:
-        problems = long_codes.with_columns(
-            pl.lit(None, pl.String).alias("value"),
-            pl.lit(None, pl.String).alias("expected"),
-            pl.lit(None, pl.String).alias("table"),
-        )
-    typed = trimmed.select(*idx, *[e.alias(f.name) for e, f in zip(casts, entity.fields, strict=True)])
-    return typed, problems
+    if not value_cols:
+        return _no_problems()
+    long_codes = verdicts.unpivot(
+        index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="code"
+    ).drop_nulls("code")
+    if not long_codes.height:
+        return _no_problems()
+    values = raw.select(*idx, *[pl.col(n).cast(pl.String) for n in value_cols]).unpivot(
+        index=list(INDEX_COLUMNS), on=value_cols, variable_name="field", value_name="value"
+    )
+    problems = long_codes.join(values, on=[*INDEX_COLUMNS, "field"], how="left", maintain_order="left")
+    specs = {f.name: f for f in entity.fields}
+    return problems.with_columns(
+        pl.col("field")
+        .replace_strict({n: _expected(specs[n]) for n in value_cols}, default="")
+        .alias("expected"),
+        pl.col("field")
+        .replace_strict({n: _table_name(n, code_tables) for n in value_cols}, default="")
+        .alias("table"),
+    )
 
 
 def _table_name(field_name: str, code_tables: CodeSets) -> str:

@@ -342,6 +342,15 @@ def _register_tax() -> None:
 _register_tax()
 
 
+def _register_aftercare() -> None:
+    from cbec.commands.aftercare import close, inspect, review
+
+    app.command(name="review")(review)
+    app.command(name="inspect")(inspect)
+    app.command(name="close")(close)
+
+
+_register_aftercare()
 
 if __name__ == "__main__":
     main()

@@ -224,5 +224,103 @@ tax_bill = Table(
     Index(None, "list_key"),
 )
 
+# --- after the first decision (aftercare): officers' results, cancellations, returns -------------------------
+OFFICER_RESULT_KINDS = ("review", "inspection")
+APPLICATION_KINDS = ("cancel", "return")
+TAX_ADJUSTMENT_KINDS = ("void", "return")
+
+# What a customs officer recorded on a list held for manual review (300) or inspection (500, 501–503, 599).
+# Not derived from the inbox: it is input, like the inbox itself, and survives ``rebuild``.
+officer_result = Table(
+    "officer_result",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("list_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("kind", String(16), nullable=False),  # review | inspection
+    Column("result", String(32), nullable=False),  # release, refuse, pass, detain-…, return
+    Column("from_status", Integer, nullable=False),
+    Column("to_status", Integer, nullable=False),
+    Column("code", String(16), nullable=True),
+    Column("officer", String(64), nullable=False),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    CheckConstraint(_in("kind", OFFICER_RESULT_KINDS), name="kind"),
+    Index(None, "list_key"),
+)
+
+# The outcome of every cancellation (CEB623) and return application (CEB625): accepted (399) or refused (100)
+# with the official code and the reason; the quota and tax given back, in fen (≤ 0).
+application = Table(
+    "application",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # cancel | return
+    Column("guid", String(64), nullable=False),  # the application document's guid
+    Column("invt_no", String(32), nullable=False),  # as declared
+    Column("list_key", String(200), nullable=True),  # the list it was matched to, if any
+    Column("cop_no", String(32), nullable=True),
+    Column("sender", String(32), nullable=True),
+    Column("status", Integer, nullable=False),  # CEB returnStatus of the receipt: 399 or 100
+    Column("code", String(16), nullable=True),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("quota_fen", BigInteger, nullable=False),
+    Column("tax_fen", BigInteger, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
+    UniqueConstraint("kind", "guid"),
+    CheckConstraint(_in("kind", APPLICATION_KINDS), name="kind"),
+    Index(None, "list_key"),
+)
+
+# The lines of accepted returns: how much of each original list line came back, and its share of the list's
+# dutiable value and taxes (fen), so later returns know what is left.
+return_line = Table(
+    "return_line",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("list_key", String(200), nullable=False),
+    Column("return_guid", String(64), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("qty", String(32), nullable=False),  # exact decimal text (N19,5)
+    Column("dutiable_fen", BigInteger, nullable=False),
+    Column("customs_tax_fen", BigInteger, nullable=False),
+    Column("vat_fen", BigInteger, nullable=False),
+    Column("ct_fen", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("return_guid", "gnum"),
+    Index(None, "list_key"),
+)
+
+# Changes to an issued tax bill: ``void`` reverses it whole (cancellation, refusal after review, return
+# abroad), ``return`` takes off a returned share.  Amounts are ≤ 0; ``refund`` is 1 when the bill had already
+# been summarised into a payment notice (status 2), so the money is refunded rather than no longer due.
+tax_adjustment = Table(
+    "tax_adjustment",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tax_no", String(50), nullable=False),
+    Column("ref", String(64), nullable=False),  # what caused it: "void" or the return application's guid
+    Column("kind", String(16), nullable=False),
+    Column("customs_tax_fen", BigInteger, nullable=False),
+    Column("vat_fen", BigInteger, nullable=False),
+    Column("ct_fen", BigInteger, nullable=False),
+    Column("refund", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tax_no", "ref"),
+    CheckConstraint(_in("kind", TAX_ADJUSTMENT_KINDS), name="kind"),
+)
+
 #: Tables whose content is derived from the inbox by the engine (emptied by ``rebuild``).
-DERIVED_TABLES: tuple[Table, ...] = (quota_movement, quota, tax_bill, decision, document)
+DERIVED_TABLES: tuple[Table, ...] = (
+    tax_adjustment,
+    return_line,
+    application,
+    quota_movement,
+    quota,
+    tax_bill,
+    decision,
+    document,
+)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -177,6 +178,10 @@ class Clearer:
         self.summary = ClearSummary()
         self.seq = 0
         self.next_invt = 1
+        self.background_delivery = False
+        self._writer: ThreadPoolExecutor | None = None
+        self._written: list[Future[list[int]]] = []
+        self._done_ids: list[int] = []
         self.waiting = self._rebuild_waiting()
         self.waiting_before_docs = self.waiting
 
@@ -259,7 +264,17 @@ class Clearer:
             )
         with self.engine.begin() as conn:  # 1. the raw messages, committed before anything else
             accepted = inbox_repo.accept(conn, items)
-        skip = {o.index for o in accepted if o.outcome != Outcome.NEW}
+            # a repeat of a message stored by a run that stopped before processing it is processed now
+            unfinished = inbox_repo.still_accepted(
+                conn, [o.id for o in accepted if o.outcome == Outcome.REPEAT]
+            )
+        first_seen: set[int] = set()
+        skip = set()
+        for o in accepted:
+            if o.outcome == Outcome.NEW or (o.id in unfinished and o.id not in first_seen):
+                first_seen.add(o.id)
+            else:
+                skip.add(o.index)
         self.summary.repeated_messages += len(skip)
         return self._process(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
 
@@ -272,10 +287,15 @@ class Clearer:
         progress: Callable[[int], None] | None = None,
     ) -> ClearSummary:
         """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
-        for part, decoded in decode_ahead(batches_of(named, batch_messages), workers=workers):
-            self.clear_batch(part, decoded=decoded)
-            if progress is not None:
-                progress(len(part))
+        self.background_delivery = True
+        try:
+            for part, decoded in decode_ahead(batches_of(named, batch_messages), workers=workers):
+                self.clear_batch(part, decoded=decoded)
+                if progress is not None:
+                    progress(len(part))
+        finally:
+            self.background_delivery = False
+            self.flush()
         return self.summary
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
@@ -336,15 +356,61 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )[0]  # fmt: skip
-            outbox_repo.enqueue(conn, receipts)
+            self._mark_written(conn)
+            queued = outbox_repo.enqueue_returning(conn, receipts)
             inbox_repo.mark_processed(
                 conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id
             )
             batches_repo.finish(conn, batch_id, len(blobs))
         self.waiting = result.waiting
-        self._deliver()
+        if self.outbox is not None:
+            self._write_files(queued)
+            if not self.background_delivery:
+                self.flush()
         self._count(result)
         return result
+
+    # --- delivery: receipt files written after the commit, marked delivered once written ---------------
+    def _write_files(self, queued: list[tuple[int, outbox_repo.Receipt]]) -> None:
+        """Write this batch's receipts from memory; in the background when ``background_delivery``."""
+        if not queued or self.outbox is None:
+            return
+        outbox = self.outbox
+
+        def write() -> list[int]:
+            for _, r in queued:
+                folder = outbox / r.recipient
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{r.message_type}-{r.doc_guid}.xml").write_bytes(r.xml)
+            return [id_ for id_, _ in queued]
+
+        if self.background_delivery:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-outbox")
+            self._written.append(self._writer.submit(write))
+        else:
+            self._done_ids.extend(write())
+
+    def _mark_written(self, conn: Any, *, wait: bool = False) -> None:
+        """Record the delivery of every receipt file written so far (in the caller's transaction)."""
+        still = []
+        for future in self._written:
+            if wait or future.done():
+                self._done_ids.extend(future.result())
+            else:
+                still.append(future)
+        self._written = still
+        if self._done_ids:
+            self.summary.receipts += outbox_repo.mark_delivered(conn, self._done_ids)
+            self._done_ids = []
+
+    def flush(self) -> None:
+        """Wait for receipt files being written, record them delivered, and deliver anything left over
+        (receipts committed by a run that stopped before writing them)."""
+        if self._written or self._done_ids:
+            with self.engine.begin() as conn:
+                self._mark_written(conn, wait=True)
+        self._deliver()
 
     def _quota(self, conn: Any, docs: Documents) -> pl.DataFrame:
         lists = (

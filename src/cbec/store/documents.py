@@ -191,7 +191,8 @@ def set_status(conn: Connection, kind: str, ids_or_keys: Sequence[int] | Sequenc
 def existing_keys(conn: Connection, kind: str, keys: Iterable[str]) -> set[str]:
     """Which of these business keys are already held by a stored document of ``kind``."""
     found: set[str] = set()
-    for part in chunks(sorted(set(keys))):
+    # large IN lists: SQLite allows 32,766 bound parameters, PostgreSQL 65,535
+    for part in chunks(sorted(set(keys)), 30_000):
         stmt = select(document.c.business_key).where(
             document.c.kind == kind, document.c.business_key.in_(part)
         )

@@ -182,3 +182,11 @@ def replay_all(conn: Connection, *, page_size: int = 500) -> Iterator[InboxRow]:
             return
         yield from rows
         last = rows[-1].id
+
+
+def still_accepted(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Which of these messages are stored but not yet processed (a run stopped between the two commits)."""
+    found: set[int] = set()
+    for part in chunks(sorted(set(ids)), 30_000):
+        found.update(conn.scalars(select(inbox.c.id).where(inbox.c.id.in_(part), inbox.c.status == ACCEPTED)))
+    return found

@@ -104,3 +104,38 @@ def mark_delivered(conn: Connection, ids: Sequence[int], at: datetime | None = N
         )
         changed += conn.execute(stmt).rowcount
     return changed
+
+
+def enqueue_returning(conn: Connection, receipts: Sequence[Receipt]) -> list[tuple[int, Receipt]]:
+    """:func:`enqueue`, returning the id of each receipt queued by this call (repeats are left out)."""
+    if not receipts:
+        return []
+    now = utcnow()
+    for r in receipts:
+        check_len("message_type", r.message_type, 32)
+        check_len("recipient", r.recipient, 64)
+        check_len("business_key", r.business_key, 200)
+        check_len("doc_guid", r.doc_guid, 64)
+    params = [
+        {
+            "message_type": r.message_type,
+            "recipient": r.recipient,
+            "business_key": r.business_key,
+            "doc_guid": r.doc_guid,
+            "status": r.status,
+            "created_at": r.created_at or now,
+            "xml": r.xml,
+            "delivered_at": None,
+        }
+        for r in receipts
+    ]
+    key = [receipt.c.message_type, receipt.c.doc_guid, receipt.c.status]
+    returned = bulk_insert(
+        conn,
+        receipt,
+        params,
+        on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=key),
+        returning=[receipt.c.id, *key],
+    )
+    by_key = {(r.message_type, r.doc_guid, r.status): r for r in receipts}
+    return [(int(id_), by_key[(mtype, guid, int(status))]) for id_, mtype, guid, status in returned]

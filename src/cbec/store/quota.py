@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame
-from cbec.store.schema import QUOTA_MOVEMENT_KINDS, quota, quota_movement
+from cbec.store.schema import QUOTA_MOVEMENT_KINDS, UtcDateTime, quota, quota_movement
 
 _BUYER_KEY = re.compile(r"[0-9a-f]{64}")
 
@@ -149,14 +150,13 @@ def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
         select(
             quota_movement.c.buyer_key,
             quota_movement.c.year,
-            func.sum(quota_movement.c.amount_fen),
-            func.count(),
+            func.sum(quota_movement.c.amount_fen).label("used_fen"),
+            literal(now, UtcDateTime()).label("updated_at"),
         )
         .where(quota_movement.c.id > before)
         .group_by(quota_movement.c.buyer_key, quota_movement.c.year)
-        .order_by(quota_movement.c.buyer_key, quota_movement.c.year)
     )
-    rows = conn.execute(added).all()
-    totals = [{"buyer_key": k, "year": y, "used_fen": int(s), "updated_at": now} for k, y, s, _ in rows]
-    bulk_insert(conn, quota, totals, on_conflict=_add_to_total)
-    return sum(int(n) for *_, n in rows)
+    inserted = conn.execute(select(func.count()).where(quota_movement.c.id > before)).scalar_one()
+    stmt = sqlite_insert(quota).from_select(["buyer_key", "year", "used_fen", "updated_at"], added)
+    conn.execute(_add_to_total(stmt))
+    return int(inserted)

@@ -135,7 +135,14 @@ document = Table(
     Column("payload", Text, nullable=True),  # optional decoded copy (JSON); the inbox holds the record
     UniqueConstraint("kind", "guid"),
     UniqueConstraint("kind", "business_key"),
-    Index(None, "kind", "status"),
+    # only the waiting documents are ever looked up by status (partial index: decided ones cost nothing)
+    Index(
+        "ix_document_waiting",
+        "kind",
+        "id",
+        sqlite_where=text("status = 2"),
+        postgresql_where=text("status = 2"),
+    ),
     Index(None, "inbox_id"),
 )
 

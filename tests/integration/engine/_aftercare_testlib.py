@@ -122,9 +122,12 @@ class World:
             return [(t, bytes(x)) for t, x in conn.execute(stmt)]
 
 
-def cleared_world(corpus: Path, root: Path) -> World:
+def cleared_world(corpus: Path, root: Path, url: str | None = None) -> World:
     """A fresh database with the corpus cleared at CLEARED_AT (20 % review, 20 % inspection)."""
-    engine = connect(f"sqlite:///{root / 'cbec.db'}")
+    from cbec.store import reset
+
+    engine = connect(url or f"sqlite:///{root / 'cbec.db'}")
+    reset(engine)
     world = World(engine, risky_params(root / "params"), root)
     world.clearer(CLEARED_AT).clear_batch(list(iter_inputs(corpus)))
     return world

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,15 @@ def aftercare_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return corpus
 
 
-@pytest.fixture
-def world(aftercare_corpus: Path, tmp_path: Path) -> World:
-    return cleared_world(aftercare_corpus, tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, aftercare_corpus: Path, tmp_path: Path) -> Iterator[World]:
+    """The corpus cleared into a fresh store: SQLite, and PostgreSQL when ``CBEC_TEST_POSTGRES_URL`` names a
+    scratch database (its tables are emptied first), as in the store tests."""
+    url = f"sqlite:///{tmp_path / 'cbec.db'}"
+    if request.param == "postgresql":
+        url = os.environ.get("CBEC_TEST_POSTGRES_URL", "")
+        if not url:
+            pytest.skip("PostgreSQL variant not run: set CBEC_TEST_POSTGRES_URL to a scratch database")
+    world = cleared_world(aftercare_corpus, tmp_path, url)
+    yield world
+    world.engine.dispose()

@@ -67,7 +67,14 @@ def test_close_command(world: World) -> None:
 
     released = world.lists_at(800)
     runner = CliRunner()
-    args = ["close", "--database", str(world.engine.url), "--now", "2026-12-13T02:00:00", "--json"]
+    args = [
+        "close",
+        "--database",
+        world.engine.url.render_as_string(hide_password=False),
+        "--now",
+        "2026-12-13T02:00:00",
+        "--json",
+    ]
     first = runner.invoke(app, [*args, "--as-of", "2026-12-13", "--outbox", str(world.root / "out")])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["closed"] == len(released) > 0

@@ -190,7 +190,7 @@ def test_a_list_is_reviewed_once(world: World) -> None:
 def test_review_and_inspect_commands(world: World) -> None:
     from cbec.cli import app
 
-    url = str(world.engine.url)
+    url = world.engine.url.render_as_string(hide_password=False)
     outbox = world.root / "cli-outbox"
     key = world.lists_at(300)[0]
     runner = CliRunner()

@@ -11,15 +11,20 @@ output against the official XSDs.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from cbec.messages.encode import EncodeError
 from cbec.messages.fieldcheck import check_entity
 from cbec.messages.findings import finding
-from cbec.messages.spec import CEB_NS, Entity, Field, message_spec
+from cbec.messages.spec import CEB_NS, DS_NS, Entity, Field, message_spec
+
+if TYPE_CHECKING:
+    from cbec.messages.signature import SigningIdentity
 
 MAX_DOCUMENTS = 100
 _DECIMAL_TRAILING = r"(\.\d*?)0+$"
@@ -149,17 +154,16 @@ def encode_documents(
     *,
     transfers: dict[int, dict[str, str | None]] | None = None,
     signer: object | None = None,
+    guids: Mapping[int, str] | None = None,
 ) -> list[tuple[int, bytes]]:
     """Encode data messages from columns: ``heads`` has ``_msg`` (which message) and ``_doc`` (document
     id, unique per message), ``lines`` the same keys; ``transfers`` gives each message's BaseTransfer.
 
     Returns ``(_msg, bytes)`` per message.  Messages the XSD requires to be signed need ``signer`` (a
-    :class:`cbec.messages.signature.SigningIdentity`).
+    :class:`cbec.messages.signature.SigningIdentity`).  ``guids`` gives a message its root ``guid``
+    (default: a random UUID), for writers that must be reproducible.
     """
-    from lxml import etree
-
-    from cbec.messages.safe_xml import parse_only
-    from cbec.messages.signature import SigningIdentity, sign
+    from cbec.messages.signature import SigningIdentity as Identity
 
     spec = message_spec(message_type)
     if spec.kind == "data" and transfers is None:
@@ -219,19 +223,88 @@ def encode_documents(
     else:
         docs = head_xml.select("_msg", pl.col("_head").alias("_doc_xml"))
     per_msg = docs.group_by("_msg", maintain_order=True).agg(pl.col("_doc_xml").str.join(""))
-    out: list[tuple[int, bytes]] = []
-    for msg, body_xml in per_msg.iter_rows():
-        guid = str(uuid.uuid4()).upper()
-        text = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" '
-            f'version="1.0">{body_xml}{_transfer_xml(transfers[msg]) if transfers is not None else ""}'
-            f"</ceb:{spec.root}>"
+    if signer is not None:
+        per_msg = per_msg.with_columns(
+            pl.col("_doc_xml").str.contains(_NOT_CANONICAL.pattern).not_().alias("_canonical")
         )
-        data = text.encode()
-        if signer is not None:
-            assert isinstance(signer, SigningIdentity)
-            root = parse_only(data)
-            sign(root, signer)
-            data = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    else:
+        per_msg = per_msg.with_columns(pl.lit(False).alias("_canonical"))
+    out: list[tuple[int, bytes]] = []
+    for msg, body_xml, canonical in per_msg.iter_rows():
+        guid = guids[msg] if guids is not None else str(uuid.uuid4()).upper()
+        opening = f'<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" version="1.0">'
+        transfer = _transfer_xml(transfers[msg]) if transfers is not None else ""
+        closing = f"</ceb:{spec.root}>"
+        if signer is None:
+            data = f"{_DECLARATION}{opening}{body_xml}{transfer}{closing}".encode()
+        else:
+            assert isinstance(signer, Identity)
+            canonical = (
+                canonical
+                and _PLAIN_ATTRIBUTE.fullmatch(guid) is not None
+                and not _NOT_CANONICAL.search(transfer)
+            )
+            data = _signed(f"{opening}{body_xml}{transfer}", closing, signer, canonical=canonical)
         out.append((msg, data))
     return out
+
+
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# what canonical XML (C14N 1.0) would write differently from this module's text: carriage returns (and any
+# other control character, which XML forbids anyway) in text, and attribute values that need escaping
+_NOT_CANONICAL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_PLAIN_ATTRIBUTE = re.compile(r'[^"&<>\s]*')
+
+
+def _signed(open_and_body: str, closing: str, signer: SigningIdentity, *, canonical: bool) -> bytes:
+    """The message with its enveloped XML-DSig (RSA-SHA1, C14N 1.0: as :func:`cbec.messages.signature.sign`).
+
+    The text this module writes is already in canonical form (attributes in order, elements never
+    self-closed, text escaped as C14N escapes it), so the digest is taken over the text itself and the
+    Signature element is written as text — no parse, no canonicalisation pass.  Anything else (``canonical``
+    false: a carriage return in a value, a guid that needs escaping) takes the tree path.
+    """
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from lxml import etree
+
+    from cbec.messages.safe_xml import parse_only
+    from cbec.messages.signature import ALGORITHMS, C14N, ENVELOPED, sign
+
+    if not canonical:
+        root = parse_only(f"{_DECLARATION}{open_and_body}{closing}".encode())
+        sign(root, signer)
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    body = open_and_body.encode()
+    end = closing.encode()
+    hashed = hashlib.sha1(body)
+    hashed.update(end)
+    digest = base64.b64encode(hashed.digest()).decode("ascii")
+    sig_uri, digest_uri = ALGORITHMS["rsa-sha1"]
+    info = (
+        f'<ds:CanonicalizationMethod Algorithm="{C14N}"></ds:CanonicalizationMethod>'
+        f'<ds:SignatureMethod Algorithm="{sig_uri}"></ds:SignatureMethod>'
+        f'<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"></ds:Transform>'
+        f'</ds:Transforms><ds:DigestMethod Algorithm="{digest_uri}"></ds:DigestMethod>'
+        f"<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
+    )
+    # the SignedInfo as canonicalised inside the message: the namespaces in scope are declared on it
+    signed_info = f'<ds:SignedInfo xmlns:ceb="{CEB_NS}" xmlns:ds="{DS_NS}">{info}</ds:SignedInfo>'
+    value = signer.key.sign(signed_info.encode(), padding.PKCS1v15(), hashes.SHA1())
+    signature = (
+        f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{info}</ds:SignedInfo>'
+        f"<ds:SignatureValue>{base64.b64encode(value).decode('ascii')}</ds:SignatureValue>"
+        f"<ds:KeyInfo><ds:KeyName>{_xml_text(signer.key_name)}</ds:KeyName><ds:X509Data>"
+        f"<ds:X509Certificate>{signer.certificate_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        "</ds:Signature>"
+    )
+    return b"".join((_DECLARATION.encode(), body, signature.encode(), end))
+
+
+def _xml_text(value: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(value)

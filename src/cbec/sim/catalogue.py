@@ -2,7 +2,7 @@
 
 Each product is an HS code on the positive list with a made-up brand/model and a lognormal price whose median
 depends on the category (a lipstick is not a watch).  Off-list goods are kept apart so the generator can plant
-them at a known rate.
+them at a known rate.  The generator reads the catalogue as columns (:func:`catalogue_frame`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+
+import polars as pl
 
 # median unit price (CNY) and log-sd by category; anything unknown falls back to DEFAULT_PRICE
 PRICE_BY_CATEGORY: dict[str, tuple[float, float]] = {
@@ -86,11 +88,6 @@ class Product:
     net_weight_kg: Decimal
     sku: str
 
-    def price(self, rng: random.Random) -> Decimal:
-        median, sd = PRICE_BY_CATEGORY.get(self.category, DEFAULT_PRICE)
-        value = math.exp(math.log(median) + rng.gauss(0.0, sd))
-        return Decimal(str(round(max(value, 1.0), 2)))
-
 
 def build_catalogue(rng: random.Random, per_code: int = 2) -> tuple[list[Product], list[Product]]:
     """(positive-list products, off-list products) from the compiled HS table."""
@@ -117,3 +114,25 @@ def build_catalogue(rng: random.Random, per_code: int = 2) -> tuple[list[Product
             )
             (on if product.on_positive_list else off).append(product)
     return on, off
+
+
+def catalogue_frame(products: list[Product]) -> pl.DataFrame:
+    """The products as columns, row ``i`` = ``products[i]``: codes, names, units, the net weight in grams and
+    the lognormal price parameters (``mu`` = log of the category's median price, ``sd``)."""
+    prices = [PRICE_BY_CATEGORY.get(p.category, DEFAULT_PRICE) for p in products]
+    return pl.DataFrame(
+        {
+            "product": list(range(len(products))),
+            "hs10": [p.hs10 for p in products],
+            "name": [p.name for p in products],
+            "unit": [p.unit for p in products],
+            "unit1": [p.unit1 for p in products],
+            "unit2": [p.unit2 for p in products],
+            "on_list": [p.on_positive_list for p in products],
+            "weight_g": [int(p.net_weight_kg * 1000) for p in products],
+            "sku": [p.sku for p in products],
+            "mu": [math.log(median) for median, _ in prices],
+            "sd": [sd for _, sd in prices],
+        },
+        schema_overrides={"product": pl.Int64, "unit2": pl.String, "weight_g": pl.Int64},
+    )

@@ -2,38 +2,43 @@
 
 Each parcel gets an order (CEB311), a payment (CEB411), a waybill (CEB511) and a list (CEB621, signed), with
 the amounts, parties and buyer agreeing across the four as the matching rules expect.  Parcels are packed 1 to
-100 documents per message as the XSD allows.  The run is seeded: the same seed gives the same documents
-(only signatures differ, since RSA-PKCS#1 v1.5 keys are generated per run).
+100 documents per message as the XSD allows; all documents of a message come from one sender.
+
+How it is made, for a million parcels in minutes:
+
+* a **plan** for the whole day, drawn up front in one process: the message sizes and the companies behind
+  each batch, each parcel's planted fault and its buyer (new or returning, from one pool for the whole day;
+  the heavy "whale" buyers from another), and from these the number of files of each type;
+* **chunks** of whole batches (``GeneratorConfig.chunk_parcels`` parcels or a little more), each built as
+  Polars columns from its own seeded draws (:mod:`cbec.sim.chunk`) and written with the columnar strict
+  writer, in this process or in spawned worker processes — the output does not depend on how many;
+* the **ground truth** (``manifest.csv``): the planted faults come back from the chunks; the annual quota,
+  which depends on everything the buyer bought before, is judged at the end over the whole day in arrival
+  order.
+
+The run is seeded: the same seed (and chunk size) gives the same documents — only the signatures differ,
+since each run (each worker process) signs with a throw-away key.
 """
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Callable, Iterator
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from cbec.messages.encode import OutDocument, encode
-from cbec.messages.signature import SigningIdentity, make_test_identity
-from cbec.sim.catalogue import Product, build_catalogue
-from cbec.sim.parties import (
-    AGENTS,
-    BONDED_ZONES,
-    DIRECT_PORTS,
-    ENTERPRISES,
-    LOGISTICS,
-    PAYMENT,
-    PLATFORMS,
-    Party,
-)
-from cbec.sim.people import Buyer, make_buyer
+import polars as pl
 
-CENT = Decimal("0.01")
+from cbec.sim.draws import Draws
+from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS
+
 IMPORT_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message")
+MAX_DOCUMENTS = 100
 
 
 @dataclass
@@ -46,6 +51,8 @@ class GeneratorConfig:
     repeat_buyer_share: float = 0.6
     # planted faults: name -> share of parcels (see FAULTS); empty = clean traffic
     faults: dict[str, float] = field(default_factory=dict)
+    # parcels per chunk (whole batches): bounds the memory; part of what a seed means
+    chunk_parcels: int = 10_000
 
 
 # fault -> (expected list status, expected code, rule) — the ground truth written to the manifest
@@ -69,431 +76,299 @@ DEFAULT_FAULTS = {
     "missing_payment": 0.005,
     "over_quota": 0.01,
 }
-ANNUAL_LIMIT = Decimal(26000)
+ANNUAL_LIMIT_FEN = 26_000_00  # CNY 26,000: the annual quota the manifest judges by
+WHALE_POOL_MIN, NEW_WHALE_SHARE = 3, 0.1  # heavy buyers: at least three, then a new one one time in ten
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole batches, with everything the plan decided for them.
+
+    ``parcels``: ``n`` (serial from 1), ``batch``, ``pos`` (place in the batch), ``fault``, ``whale`` (the
+    buyer comes from the heavy buyers' pool), ``buyer`` (index in that pool).  ``batches``: ``batch``,
+    ``size`` and the companies (indices into :mod:`cbec.sim.parties`).  ``first_file`` and ``files``: the
+    number of the chunk's first file of each message type, and how many it writes.
+    """
+
+    index: int
+    parcels: pl.DataFrame
+    batches: pl.DataFrame
+    first_file: dict[str, int]
+    files: dict[str, int]
 
 
 @dataclass
-class Planted:
-    """Ground truth for one list: what was planted and what customs should answer."""
-
-    list_key: str
-    list_guid: str
-    fault: str
-    status: int
-    code: str | None
-    rule: str | None
+class ChunkResult:
+    index: int
+    parcels: int
+    files: dict[str, int]
+    bytes: int
+    manifest: pl.DataFrame  # one row per list (see cbec.sim.chunk.build_chunk)
 
 
 @dataclass
-class Parcel:
-    """The four documents of one parcel, as records ready for the encoder."""
+class CorpusSummary:
+    parcels: int
+    files: dict[str, int]
+    bytes: int
+    seconds: float
+    workers: int
 
-    order: OutDocument
-    payment: OutDocument
-    waybill: OutDocument
-    inventory: OutDocument
-    sender: dict[str, Party]
-    fault: str = "clean"
-    extra_lists: list[OutDocument] = field(default_factory=list)  # duplicates
-    omit: frozenset[str] = frozenset()  # message types not sent (missing documents)
+    @property
+    def parcels_per_second(self) -> float:
+        return self.parcels / self.seconds if self.seconds else 0.0
 
-
-def _money(x: Decimal) -> Decimal:
-    return x.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4)).upper()
+    @property
+    def megabytes_per_second(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds else 0.0
 
 
-class TrafficGenerator:
-    def __init__(self, config: GeneratorConfig) -> None:
-        self.config = config
-        self.rng = random.Random(config.seed)
-        self.products, self.off_list = build_catalogue(self.rng)
-        self.buyers: list[Buyer] = []
-        self._serial = 0
-        self.manifest: list[Planted] = []
-        self._whales: list[Buyer] = []
-        self._whale_used: dict[str, Decimal] = {}
+def _messages(docs: pl.Expr) -> pl.Expr:
+    """Messages needed for ``docs`` documents (≤ 100 each)."""
+    return (docs + MAX_DOCUMENTS - 1) // MAX_DOCUMENTS
 
-    def _buyer(self) -> Buyer:
-        if self.buyers and self.rng.random() < self.config.repeat_buyer_share:
-            return self.rng.choice(self.buyers)
-        b = make_buyer(self.rng)
-        self.buyers.append(b)
-        return b
 
-    def cast(self) -> dict[str, Party]:
-        """The companies behind one batch: a message carries the documents of one sender."""
-        rng = self.rng
-        return {
-            "platform": rng.choice(PLATFORMS),
-            "ebc": rng.choice(ENTERPRISES),
-            "pay": rng.choice(PAYMENT),
-            "logistics": rng.choice(LOGISTICS),
-            "agent": rng.choice(AGENTS),
+def plan(config: GeneratorConfig) -> list[Chunk]:
+    """Draw the day's shape: batches, their companies, each parcel's fault and buyer; cut it into chunks."""
+    draws = Draws(f"cbec-sim/{config.seed}/plan")
+    low, high = config.docs_per_message
+    sizes: list[int] = []
+    left = config.parcels
+    while left > 0:
+        size = min(left, draws.rng.randint(low, high))
+        sizes.append(size)
+        left -= size
+    nb, total = len(sizes), config.parcels
+    batches = pl.DataFrame(
+        {
+            "batch": pl.int_range(nb, eager=True, dtype=pl.Int64),
+            "size": pl.Series(sizes, dtype=pl.Int64),
+            "platform": draws.below(nb, len(PLATFORMS)),
+            "ebc": draws.below(nb, len(ENTERPRISES)),
+            "pay": draws.below(nb, len(PAYMENT)),
+            "logistics": draws.below(nb, len(LOGISTICS)),
+            "agent": draws.below(nb, len(AGENTS)),
         }
-
-    def parcel(self, cast: dict[str, Party] | None = None) -> Parcel:
-        rng = self.rng
-        cast = cast or self.cast()
-        self._serial += 1
-        n = self._serial
-        when = self.config.day + timedelta(seconds=rng.uniform(0, 86_399))
-        platform, ebc, pay = cast["platform"], cast["ebc"], cast["pay"]
-        logi, agent = cast["logistics"], cast["agent"]
-        fault = self._pick_fault()
-        buyer = self._whale() if fault == "over_quota" else self._buyer()
-        bonded = rng.random() < self.config.bonded_share
-        items: list[tuple[Product, Decimal, Decimal]] = []
-        for _ in range(rng.choices((1, 2, 3, 4), weights=(60, 25, 10, 5))[0]):
-            product = rng.choice(self.products)
-            qty = Decimal(rng.choices((1, 2, 3, 6), weights=(70, 20, 7, 3))[0])
-            items.append((product, qty, product.price(rng)))
-        items = self._shape_basket(items, fault)
-        order_no = f"{platform.code[:4]}{when:%Y%m%d}{n:08d}"
-        logistics_no = f"{logi.code[-3:]}{when:%y%m%d}{n:09d}"
-        goods_value = sum((_money(q * p) for _, q, p in items), Decimal(0))
-        freight = Decimal(rng.choice((0, 0, 8, 10, 12, 15)))
-        tax_total = _money(goods_value * Decimal("0.091"))
-        paid = goods_value + freight + tax_total
-        app_time = when
-        order_lines = []
-        inv_lines = []
-        net_weight = Decimal(0)
-        for g, (product, qty, price) in enumerate(items, start=1):
-            total = _money(qty * price)
-            weight = product.net_weight_kg * qty
-            net_weight += weight
-            order_lines.append(
-                {
-                    "gnum": g,
-                    "itemNo": product.sku,
-                    "itemName": product.name,
-                    "gmodel": f"{product.sku} 规格",
-                    "unit": product.unit,
-                    "qty": qty,
-                    "price": price,
-                    "totalPrice": total,
-                    "currency": "142",
-                    "country": "116" if g % 2 else "502",
-                }
+    )
+    names = [*config.faults, "clean"]
+    bounds, acc = [], 0.0
+    for share in config.faults.values():
+        acc += share
+        bounds.append(acc)
+    r = draws.uniform(total)
+    fault_index = (r * 0).cast(pl.Int64)
+    for b in bounds:
+        fault_index = fault_index + (r >= b).cast(pl.Int64)
+    parcels = pl.DataFrame(
+        {
+            "n": pl.int_range(1, total + 1, eager=True, dtype=pl.Int64),
+            "batch": batches["batch"].repeat_by(batches["size"]).explode(),
+            "fault": pl.Series(names, dtype=pl.String).gather(fault_index),
+            "r_new": draws.uniform(total),
+            "r_pick": draws.uniform(total),
+        }
+    )
+    # buyers: a returning buyer is anyone met before (uniformly); whales come from their own small pool
+    rank = pl.int_range(pl.len()).over("whale")
+    parcels = parcels.with_columns(
+        pl.int_range(pl.len()).over("batch").alias("pos"), (pl.col("fault") == "over_quota").alias("whale")
+    ).with_columns(
+        pl.when(pl.col("whale"))
+        .then((rank < WHALE_POOL_MIN) | (pl.col("r_new") < NEW_WHALE_SHARE))
+        .otherwise((rank == 0) | (pl.col("r_new") >= config.repeat_buyer_share))
+        .alias("new")
+    )
+    met = pl.col("new").cast(pl.Int64).cum_sum().over("whale")  # pool size after this parcel
+    parcels = parcels.with_columns(met.alias("met")).select(
+        "n",
+        "batch",
+        "pos",
+        "fault",
+        "whale",
+        pl.when(pl.col("whale"))
+        .then((pl.col("r_pick") * pl.col("met")).floor())
+        .when(pl.col("new"))
+        .then(pl.col("met") - 1)
+        .otherwise((pl.col("r_pick") * (pl.col("met") - 1)).floor())
+        .cast(pl.Int64)
+        .alias("buyer"),
+    )
+    # files per batch and type: 411 leaves out missing payments, 621 adds the duplicate lists
+    per_batch = batches.join(
+        parcels.group_by("batch").agg(
+            (pl.col("fault") == "missing_payment").sum().cast(pl.Int64).alias("missing"),
+            (pl.col("fault") == "duplicate_list").sum().cast(pl.Int64).alias("twins"),
+        ),
+        on="batch",
+        how="left",
+        maintain_order="left",
+    ).select(
+        "batch",
+        "size",
+        _messages(pl.col("size")).alias("CEB311Message"),
+        _messages(pl.col("size") - pl.col("missing")).alias("CEB411Message"),
+        _messages(pl.col("size")).alias("CEB511Message"),
+        _messages(pl.col("size") + pl.col("twins")).alias("CEB621Message"),
+    )
+    # chunks of whole batches
+    chunk_of: list[int] = []
+    current = filled = 0
+    for size in sizes:
+        if filled >= config.chunk_parcels:
+            current, filled = current + 1, 0
+        chunk_of.append(current)
+        filled += size
+    per_batch = per_batch.with_columns(pl.Series("chunk", chunk_of, dtype=pl.Int64))
+    files = per_batch.group_by("chunk", maintain_order=True).agg(pl.col(t).sum() for t in IMPORT_TYPES)
+    firsts = files.select(
+        "chunk",
+        *[(pl.col(t).cum_sum() - pl.col(t)).alias(f"first_{t}") for t in IMPORT_TYPES],
+        *IMPORT_TYPES,
+    )
+    chunk_col = pl.Series("chunk", chunk_of, dtype=pl.Int64)
+    batches = batches.with_columns(chunk_col)
+    parcels = parcels.join(batches.select("batch", "chunk"), on="batch", maintain_order="left")
+    out = []
+    for row in firsts.iter_rows(named=True):
+        c = int(row["chunk"])
+        out.append(
+            Chunk(
+                index=c,
+                parcels=parcels.filter(pl.col("chunk") == c).drop("chunk"),
+                batches=batches.filter(pl.col("chunk") == c).drop("chunk"),
+                first_file={t: int(row[f"first_{t}"]) for t in IMPORT_TYPES},
+                files={t: int(row[t]) for t in IMPORT_TYPES},
             )
-            qty1 = weight if product.unit1 == "035" else qty
-            line: dict[str, Any] = {
-                "gnum": g,
-                "itemNo": product.sku,
-                "itemName": product.name,
-                "gcode": product.hs10,
-                "gname": product.name,
-                "gmodel": f"{product.sku} 规格",
-                "country": "116" if g % 2 else "502",
-                "currency": "142",
-                "qty": qty,
-                "unit": product.unit,
-                "qty1": qty1,
-                "unit1": product.unit1,
-                "price": price,
-                "totalPrice": total,
-            }
-            if product.unit2:
-                line["qty2"] = weight if product.unit2 == "035" else qty
-                line["unit2"] = product.unit2
-            if bonded:
-                line["itemRecordNo"] = f"R{product.hs10}{g:02d}"
-            inv_lines.append(line)
-        order = {
-            "guid": _guid(rng),
-            "appType": "1",
-            "appTime": app_time,
-            "appStatus": "2",
-            "orderType": "I",
-            "orderNo": order_no,
-            "ebpCode": platform.code,
-            "ebpName": platform.name,
-            "ebcCode": ebc.code,
-            "ebcName": ebc.name,
-            "goodsValue": goods_value,
-            "freight": freight,
-            "discount": Decimal(0),
-            "taxTotal": tax_total,
-            "acturalPaid": paid,
-            "currency": "142",
-            "buyerRegNo": f"U{n:09d}",
-            "buyerName": buyer.name,
-            "buyerTelephone": buyer.phone,
-            "buyerIdType": "1",
-            "buyerIdNumber": buyer.id_number,
-            "payCode": pay.code,
-            "payName": pay.name,
-            "payTransactionId": f"P{when:%Y%m%d%H%M%S}{n:08d}",
-            "consignee": buyer.name,
-            "consigneeTelephone": buyer.phone,
-            "consigneeAddress": buyer.address,
-            "consigneeDistrict": buyer.district,
-        }
-        payment = {
-            "guid": _guid(rng),
-            "appType": "1",
-            "appTime": app_time + timedelta(seconds=5),
-            "appStatus": "2",
-            "payCode": pay.code,
-            "payName": pay.name,
-            "payTransactionId": order["payTransactionId"],
-            "orderNo": order_no,
-            "ebpCode": platform.code,
-            "ebpName": platform.name,
-            "payerIdType": "1",
-            "payerIdNumber": buyer.id_number,
-            "payerName": buyer.name,
-            "telephone": buyer.phone,
-            "amountPaid": paid,
-            "currency": "142",
-            "payTime": app_time,
-        }
-        gross = _money(net_weight * Decimal("1.15") + Decimal("0.1"))
-        waybill = {
-            "guid": _guid(rng),
-            "appType": "1",
-            "appTime": app_time + timedelta(minutes=20),
-            "appStatus": "2",
-            "logisticsCode": logi.code,
-            "logisticsName": logi.name,
-            "logisticsNo": logistics_no,
-            "orderNo": order_no,
-            "freight": freight,
-            "insuredFee": Decimal(0),
-            "currency": "142",
-            "weight": gross,
-            "packNo": 1,
-            "goodsInfo": items[0][0].name[:200],
-            "consignee": buyer.name,
-            "consigneeAddress": buyer.address,
-            "consigneeTelephone": buyer.phone,
-        }
-        if bonded:
-            customs, port, _zone_ent, zone_name, ems = rng.choice(BONDED_ZONES)
-        else:
-            customs, port = rng.choice(DIRECT_PORTS)
-        inventory: dict[str, Any] = {
-            "guid": _guid(rng),
-            "appType": "1",
-            "appTime": app_time + timedelta(minutes=30),
-            "appStatus": "2",
-            "orderNo": order_no,
-            "ebpCode": platform.code,
-            "ebpName": platform.name,
-            "ebcCode": ebc.code,
-            "ebcName": ebc.name,
-            "logisticsNo": logistics_no,
-            "logisticsCode": logi.code,
-            "logisticsName": logi.name,
-            "copNo": f"C{n:012d}",
-            "assureCode": ebc.code,
-            "ieFlag": "I",
-            "declTime": app_time.date(),
-            "customsCode": customs,
-            "portCode": port,
-            "buyerIdType": "1",
-            "buyerIdNumber": buyer.id_number,
-            "buyerName": buyer.name,
-            "buyerTelephone": buyer.phone,
-            "consigneeAddress": buyer.address,
-            "agentCode": agent.code,
-            "agentName": agent.name,
-            "tradeMode": "1210" if bonded else "9610",
-            "trafMode": "4" if bonded else "5",
-            "country": "116",
-            "freight": freight,
-            "insuredFee": Decimal(0),
-            "currency": "142",
-            "packNo": 1,
-            "grossWeight": gross,
-            "netWeight": _money(net_weight) or CENT,
-        }
-        if bonded:
-            inventory.update({"emsNo": ems, "areaCode": _zone_ent, "areaName": zone_name})
-        parcel = Parcel(
-            order=OutDocument(order, order_lines),
-            payment=OutDocument(payment),
-            waybill=OutDocument(waybill),
-            inventory=OutDocument(inventory, inv_lines),
-            fault=fault,
-            sender={
-                "CEB311Message": platform,
-                "CEB411Message": pay,
-                "CEB511Message": logi,
-                "CEB621Message": agent,
-            },
         )
-        self._plant(parcel, buyer, goods_value + freight)
-        return parcel
+    return out
 
-    # --- faults --------------------------------------------------------------------------------------------
-    def _pick_fault(self) -> str:
-        r = self.rng.random()
-        for name, share in self.config.faults.items():
-            if r < share:
-                return name
-            r -= share
-        return "clean"
 
-    def _whale(self) -> Buyer:
-        """Heavy buyers who will run through their annual quota within the day."""
-        if len(self._whales) < 3 or self.rng.random() < 0.1:
-            self._whales.append(make_buyer(self.rng))
-        return self.rng.choice(self._whales)
+def judge_quota(lists: pl.DataFrame) -> pl.DataFrame:
+    """The manifest: each list's expected answer, the annual quota judged over the whole day.
 
-    def _shape_basket(
-        self, items: list[tuple[Product, Decimal, Decimal]], fault: str
-    ) -> list[tuple[Product, Decimal, Decimal]]:
-        rng = self.rng
-        if fault == "over_single_limit":
-            # several items together over CNY 5,000
-            product = rng.choice(self.products)
-            return [
-                (product, Decimal(2), Decimal("1800.00")),
-                (rng.choice(self.products), Decimal(1), Decimal("1600.00")),
-            ]
-        if fault == "over_quota":
-            # one item just under the single limit, so only the annual quota can refuse it
-            product = rng.choice(self.products)
-            return [(product, Decimal(1), Decimal(str(rng.randint(4200, 4850))))]
-        if fault in {
-            "clean",
-            "amount_mismatch",
-            "payer_not_buyer",
-            "bad_id",
-            "duplicate_list",
-            "missing_payment",
-        }:
-            # ordinary shoppers stay within the single-transaction limit (one pricey item alone may exceed it:
-            # that is the lawful full-rate case); the limit itself is tested by the planted faults
-            while len(items) > 1 and sum((q * p for _, q, p in items), Decimal(0)) > Decimal(4900):
-                items = items[:-1]
-            if len(items) == 1 and items[0][1] > 1 and items[0][1] * items[0][2] > Decimal(4900):
-                items = [(items[0][0], Decimal(1), items[0][2])]
-        if fault == "off_list" and self.off_list:
-            items = list(items)
-            product = rng.choice(self.off_list)
-            items[0] = (product, Decimal(1), product.price(rng))
-        return items
-
-    def _plant(self, parcel: Parcel, buyer: Buyer, dutiable: Decimal) -> None:
-        fault = parcel.fault
-        inv, order, pay = parcel.inventory.head, parcel.order.head, parcel.payment.head
-        key = f"{inv['ebpCode']}|{inv['orderNo']}"
-        if fault == "amount_mismatch":
-            assert isinstance(pay, dict)
-            pay["amountPaid"] = pay["amountPaid"] + Decimal("1.00")
-        elif fault == "payer_not_buyer":
-            other = make_buyer(self.rng)
-            assert isinstance(pay, dict)
-            pay["payerName"], pay["payerIdNumber"] = other.name, other.id_number
-        elif fault == "bad_id":
-            good = str(inv["buyerIdNumber"])
-            wrong = good[:17] + ("0" if good[17] != "0" else "1")
-            for head in (inv, order, pay):
-                assert isinstance(head, dict)
-                head["buyerIdNumber" if "buyerIdNumber" in head else "payerIdNumber"] = wrong
-        elif fault == "duplicate_list":
-            twin = dict(inv)
-            twin["guid"] = _guid(self.rng)
-            parcel.extra_lists.append(OutDocument(twin, parcel.inventory.lines))
-            self.manifest.append(Planted(key, str(twin["guid"]), fault, *FAULTS[fault]))
-            fault = "clean"  # the first of the pair is an ordinary list
-        elif fault == "missing_payment":
-            parcel.omit = frozenset({"CEB411Message"})
-        if fault in {"clean", "over_quota"}:
-            # every list that should clear counts against its buyer's annual quota, so an ordinary frequent
-            # buyer can run out too: the manifest says so rather than expecting a release
-            used = self._whale_used.get(buyer.id_number, Decimal(0))
-            if used + dutiable > ANNUAL_LIMIT:
-                self.manifest.append(Planted(key, str(inv["guid"]), "over_quota", *FAULTS["over_quota"]))
-            else:
-                self._whale_used[buyer.id_number] = used + dutiable
-                label = "quota_within" if fault == "over_quota" else "clean"
-                self.manifest.append(Planted(key, str(inv["guid"]), label, 800, None, None))
-            return
+    ``lists`` (in arrival order): ``list_key``, ``list_guid``, ``fault``, ``buyer_id``, ``dutiable`` (fen).
+    Every list that should clear counts against its buyer's annual quota, in arrival order; a list that
+    would take the buyer over CNY 26,000 is expected to be refused (−621018) and does not count.  That is
+    the fate of the heavy buyers ("over_quota"; their lists that still fit are "quota_within"), and of an
+    ordinary frequent buyer who runs out.
+    """
+    counts = pl.col("fault").is_in(["clean", "over_quota"])
+    lists = lists.with_row_index("_row").with_columns(counts.alias("_counts"))
+    totals = lists.filter(pl.col("_counts")).group_by("buyer_id").agg(pl.col("dutiable").sum().alias("total"))
+    troubled = totals.filter(pl.col("total") > ANNUAL_LIMIT_FEN)["buyer_id"]
+    over_rows: set[int] = set()
+    sequential = lists.filter(pl.col("_counts") & pl.col("buyer_id").is_in(troubled.implode())).sort("_row")
+    used: dict[str, int] = {}
+    for row, buyer, amount in sequential.select("_row", "buyer_id", "dutiable").iter_rows():
+        before = used.get(buyer, 0)
+        if before + amount > ANNUAL_LIMIT_FEN:
+            over_rows.add(row)
         else:
-            self.manifest.append(Planted(key, str(inv["guid"]), fault, *FAULTS[fault]))
+            used[buyer] = before + amount
+    over = pl.col("_row").is_in(pl.Series(sorted(over_rows), dtype=pl.UInt32).implode())
+    label = (
+        pl.when(pl.col("_counts") & over)
+        .then(pl.lit("over_quota"))
+        .when(pl.col("fault") == "over_quota")
+        .then(pl.lit("quota_within"))
+        .otherwise(pl.col("fault"))
+    )
+    lists = lists.with_columns(label.alias("fault"))
+    expected = {name: status for name, (status, _c, _r) in FAULTS.items()}
+    codes = {name: code for name, (_s, code, _r) in FAULTS.items() if code}
+    rules = {name: rule for name, (_s, _c, rule) in FAULTS.items() if rule}
+    return lists.select(
+        "list_key",
+        "list_guid",
+        "fault",
+        pl.col("fault").replace_strict(expected, default=800, return_dtype=pl.Int64).alias("expected_status"),
+        pl.col("fault").replace_strict(codes, default=None, return_dtype=pl.String).alias("expected_code"),
+        pl.col("fault").replace_strict(rules, default=None, return_dtype=pl.String).alias("rule"),
+    )
 
-    def messages(self, identity: SigningIdentity | None = None) -> Iterator[tuple[str, bytes]]:
-        """Yield (message type, XML bytes), packing parcels into messages of 1..100 documents."""
-        identity = identity or make_test_identity("cbec generator")
-        low, high = self.config.docs_per_message
-        left = self.config.parcels
-        while left > 0:
-            size = min(left, self.rng.randint(low, high))
-            cast = self.cast()
-            yield from self._pack([self.parcel(cast) for _ in range(size)], identity)
-            left -= size
 
-    def _pack(self, parcels: list[Parcel], identity: SigningIdentity) -> Iterator[tuple[str, bytes]]:
-        getters: dict[str, Callable[[Parcel], OutDocument]] = {
-            "CEB311Message": lambda p: p.order,
-            "CEB411Message": lambda p: p.payment,
-            "CEB511Message": lambda p: p.waybill,
-            "CEB621Message": lambda p: p.inventory,
+def _run_chunk(task: tuple[Path, GeneratorConfig, Chunk]) -> ChunkResult:
+    from cbec.sim.chunk import write_chunk
+
+    return write_chunk(*task)
+
+
+def default_workers(chunks: int) -> int:
+    """Two processes when there is more than one chunk and more than one core (the output is the same)."""
+    return max(1, min(2, os.cpu_count() or 1, chunks))
+
+
+def generate_corpus(
+    out: Path,
+    config: GeneratorConfig,
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int | None = None,
+) -> CorpusSummary:
+    """Write the messages as ``out/<type>/<n>.xml`` and the ground truth as ``out/manifest.csv``."""
+    t0 = time.perf_counter()
+    chunks = plan(config)
+    out.mkdir(parents=True, exist_ok=True)
+    for mtype in IMPORT_TYPES:
+        (out / mtype).mkdir(exist_ok=True)
+    n_workers = default_workers(len(chunks)) if workers is None else max(1, min(workers, len(chunks)))
+    tasks = [(out, config, chunk) for chunk in chunks]
+    files = dict.fromkeys(IMPORT_TYPES, 0)
+    written = 0
+    manifests: list[pl.DataFrame] = []
+
+    def collect(results: Iterable[ChunkResult]) -> None:
+        nonlocal written
+        for result in results:
+            for mtype, k in result.files.items():
+                files[mtype] += k
+            written += result.bytes
+            manifests.append(result.manifest)
+            if progress:
+                progress(result.parcels)
+
+    if n_workers == 1:
+        collect(map(_run_chunk, tasks))
+    else:
+        # spawn, not fork: a forked Polars (its thread pool) can hang.  A worker that cannot start (a script
+        # without the ``if __name__ == "__main__"`` guard) breaks the pool: the chunks left are made here.
+        done = 0
+        try:
+            with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for result in pool.map(_run_chunk, tasks):
+                    collect([result])
+                    done += 1
+        except BrokenProcessPool:
+            collect(map(_run_chunk, tasks[done:]))
+    manifest = judge_quota(pl.concat(manifests) if manifests else _empty_lists())
+    manifest.write_csv(out / "manifest.csv")
+    return CorpusSummary(
+        parcels=config.parcels,
+        files={t: k for t, k in files.items() if k},
+        bytes=written,
+        seconds=time.perf_counter() - t0,
+        workers=n_workers,
+    )
+
+
+def _empty_lists() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "list_key": pl.String,
+            "list_guid": pl.String,
+            "fault": pl.String,
+            "buyer_id": pl.String,
+            "dutiable": pl.Int64,
         }
-        order = list(getters)
-        if self.rng.random() < 0.1:  # some batches arrive out of order: the lists first
-            order = order[::-1]
-        for mtype in order:
-            get = getters[mtype]
-            sender = parcels[0].sender[mtype]
-            docs = [get(p) for p in parcels if mtype not in p.omit]
-            if mtype == "CEB621Message":
-                docs += [twin for p in parcels for twin in p.extra_lists]
-            if not docs:
-                continue
-            transfer = {
-                "copCode": sender.code,
-                "copName": sender.name,
-                "dxpMode": "DXP",
-                "dxpId": sender.dxp_id,
-            }
-            for chunk in range(0, len(docs), 100):
-                yield (
-                    mtype,
-                    encode(
-                        mtype,
-                        docs[chunk : chunk + 100],
-                        transfer=transfer,
-                        guid=_guid(self.rng),
-                        signer=identity if mtype == "CEB621Message" else None,
-                    ),
-                )
+    )
 
 
 def write_corpus(
-    out: Path, config: GeneratorConfig, progress: Callable[[int], None] | None = None
+    out: Path,
+    config: GeneratorConfig,
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int | None = None,
 ) -> dict[str, int]:
     """Write messages as ``out/<type>/<n>.xml``; returns counts of files per type."""
-    out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, int] = {}
-    gen = TrafficGenerator(config)
-    done = 0
-    for mtype, data in gen.messages():
-        folder = out / mtype
-        folder.mkdir(exist_ok=True)
-        k = counts.get(mtype, 0)
-        (folder / f"{k:07d}.xml").write_bytes(data)
-        counts[mtype] = k + 1
-        if progress and gen._serial > done:
-            progress(gen._serial - done)
-            done = gen._serial
-    write_manifest(out / "manifest.csv", gen.manifest)
-    return counts
-
-
-def write_manifest(path: Path, planted: list[Planted]) -> None:
-    """The ground truth of a generated corpus: one row per list, with the answer customs should give."""
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["list_key", "list_guid", "fault", "expected_status", "expected_code", "rule"])
-        for p in planted:
-            w.writerow([p.list_key, p.list_guid, p.fault, p.status, p.code or "", p.rule or ""])
+    return generate_corpus(out, config, progress, workers=workers).files

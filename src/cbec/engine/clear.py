@@ -11,10 +11,11 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +25,10 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from cbec.engine import aftercare
+from cbec.engine.buyer_key import buyer_keys, load_secret
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
 from cbec.engine.pipeline import batches_of, decode_ahead
-from cbec.engine.step import StepResult, StepState, buyer_key, run_step
+from cbec.engine.step import StepResult, StepState, run_step
 from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
 from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.messages.format_receipt import build_format_receipt
@@ -168,11 +170,13 @@ class Clearer:
         hs: pl.DataFrame,
         outbox: Path | None,
         now: datetime | None = None,
+        buyer_secret: bytes | None = None,
     ) -> None:
         self.engine = engine
         self.params = params
         self.hs = hs
         self.outbox = outbox
+        self.buyer_secret = buyer_secret or _secret_for(engine)
         self.now = now
         self.tax = make_tax(params, hs)
         self.summary = ClearSummary()
@@ -230,7 +234,7 @@ class Clearer:
                 )
             )
         )
-        return _filter_guids(docs, guids)
+        return self._with_buyer_keys(_filter_guids(docs, guids))
 
     # --- one batch --------------------------------------------------------------------------------------
     def clear_batch(
@@ -321,7 +325,9 @@ class Clearer:
             {i for i in range(len(blobs)) if meta["message_type"][i] not in IMPORT_TYPES} - skip - refused
         )
         self.summary.refused_messages += len(refused)
-        docs = from_batch(batch, received_at=now, seq_base=self.seq, rejected=skip | refused | not_import)
+        docs = self._with_buyer_keys(
+            from_batch(batch, received_at=now, seq_base=self.seq, rejected=skip | refused | not_import)
+        )
         self.seq += 10**9
 
         with self.engine.connect() as conn:
@@ -332,7 +338,11 @@ class Clearer:
             quota_used = self._quota(conn, docs)
         self.waiting_before_docs = self.waiting
         state = StepState(
-            waiting=self.waiting, existing_keys=existing, quota_used=quota_used, next_invt_seq=self.next_invt
+            waiting=self.waiting,
+            existing_keys=existing,
+            quota_used=quota_used,
+            next_invt_seq=self.next_invt,
+            buyer_secret=self.buyer_secret,
         )
         result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
         self.next_invt = result.next_invt_seq
@@ -412,6 +422,13 @@ class Clearer:
                 self._mark_written(conn, wait=True)
         self._deliver()
 
+    def _with_buyer_keys(self, docs: Documents) -> Documents:
+        """Lists carry their buyer key from the start: computed once, used by the quota lookup and rule."""
+        lists = docs.lists.with_columns(
+            buyer_keys(docs.lists["buyerIdNumber"], self.buyer_secret).alias("buyer_key")
+        )
+        return replace(docs, lists=lists)
+
     def _quota(self, conn: Any, docs: Documents) -> pl.DataFrame:
         lists = (
             pl.concat([f for f in (self.waiting.lists, docs.lists) if f.height], how="diagonal_relaxed")
@@ -421,9 +438,7 @@ class Clearer:
         schema = {"buyer_key": pl.String(), "year": pl.Int32(), "used": pl.Decimal(19, 5)}
         if lists.height == 0:
             return pl.DataFrame(schema=schema)
-        keyed = lists.select(
-            buyer_key(lists["buyerIdNumber"]).alias("buyer_key"), pl.col("declTime").dt.year().alias("year")
-        ).unique()
+        keyed = lists.select("buyer_key", pl.col("declTime").dt.year().alias("year")).unique()
         rows = []
         for (year,), part in keyed.group_by(["year"]):
             used = quota_repo.used(conn, part["buyer_key"].to_list(), int(year))
@@ -733,3 +748,15 @@ def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
 def _root_guid(xml: bytes) -> str:
     start = xml.find(b'guid="') + 6
     return xml[start : start + 36].decode()
+
+
+def _secret_for(engine: Engine) -> bytes:
+    """The buyer-key secret for this store: beside a SQLite file, or per process for an in-memory one."""
+    from cbec.store.db import sqlite_file
+
+    if engine.url.get_backend_name() == "sqlite":
+        file = sqlite_file(engine.url)
+        if file is None:  # an in-memory database lives and dies with this process, and so can its secret
+            return os.urandom(32).hex().encode()
+        return load_secret(file)
+    return load_secret(None)

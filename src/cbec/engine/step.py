@@ -8,7 +8,6 @@ over whole columns, so one parcel and a million go through the same code.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from cbec.engine.buyer_key import buyer_keys
 from cbec.engine.normalize import Documents
 from cbec.params.dated import ParameterSet
 from cbec.rules import decide as D
@@ -75,6 +75,7 @@ class StepState:
     waiting: Documents
     existing_keys: dict[str, set[str]] = field(default_factory=dict)  # kind -> business keys already stored
     quota_used: pl.DataFrame | None = None  # buyer_key, year, used (Decimal)
+    buyer_secret: bytes = b"cbec-test-secret-not-for-production"  # HMAC key for the buyer key
     next_invt_seq: int = 1
 
 
@@ -88,16 +89,6 @@ class StepResult:
     tax_lists: pl.DataFrame
     released_lines: pl.DataFrame = field(default_factory=pl.DataFrame)
     next_invt_seq: int = 1
-
-
-def buyer_key(id_numbers: pl.Series) -> pl.Series:
-    """SHA-256 of the upper-cased ID number: the quota key, so the number itself is never stored there.
-
-    Hashing runs once per distinct buyer (Python at the edge; a batch has far fewer buyers than lines).
-    """
-    uniq = id_numbers.drop_nulls().unique().to_list()
-    mapping = {v: hashlib.sha256(v.upper().encode()).hexdigest() for v in uniq}
-    return id_numbers.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
 def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, pl.DataFrame]:
@@ -215,7 +206,11 @@ def run_step(
     )
     cand = taxable.join(admissible, on="list_key", how="inner")
     cand = cand.with_columns(
-        buyer_key(cand["buyerIdNumber"]).alias("buyer_key"),
+        (
+            pl.col("buyer_key")
+            if "buyer_key" in cand.columns
+            else buyer_keys(cand["buyerIdNumber"], state.buyer_secret).alias("buyer_key")
+        ),
         pl.col("declTime").dt.year().alias("year"),
     )
     used = (

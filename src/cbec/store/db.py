@@ -58,7 +58,7 @@ def database_url() -> str:
     return f"sqlite:///{path}"
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     """The file behind a SQLite URL, or None for an in-memory or ``file:`` URI database."""
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -113,7 +113,7 @@ def connect(url: str | URL | None = None, *, create: bool = True, **engine_optio
                 f"SQLite {sqlite3.sqlite_version} is too old: cbec.store needs "
                 f"{'.'.join(map(str, MIN_SQLITE))}+ for INSERT … RETURNING"
             )
-        file = _sqlite_file(parsed)
+        file = sqlite_file(parsed)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
         elif "poolclass" not in engine_options and (not parsed.database or parsed.database == ":memory:"):

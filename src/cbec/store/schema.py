@@ -231,7 +231,7 @@ tax_bill = Table(
     Index(None, "list_key"),
 )
 
-# --- after the first decision (aftercare): officers' results, cancellations, returns -------------------------
+# --- after the first decision (aftercare): officers' results, cancellations, returns --------------
 OFFICER_RESULT_KINDS = ("review", "inspection")
 APPLICATION_KINDS = ("cancel", "return")
 TAX_ADJUSTMENT_KINDS = ("void", "return")

@@ -27,7 +27,7 @@ from cbec.rules.lifecycle import CHINA, LifecycleError
 
 __all__ = ["close", "inspect", "review"]
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the terminal width
 _DB_HELP = "database URL (default: $CBEC_DATABASE_URL or var/cbec.db)"
 _OUTBOX_HELP = (
     "directory to write the receipts to; without it they stay queued in the database's outbox "

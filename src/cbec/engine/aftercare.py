@@ -369,9 +369,9 @@ def _cancel(
     if status != R.RELEASED:
         raise _Refusal(
             "-623005",
-            f"清单的状态不符合撤单申报要求(清单编号{invt})！当前状态：{R.status_name(status)}",
+            f"清单的状态不符合撤单申报要求(清单编号{invt})！当前状态：{R.status_zh(status)}",
             f"The list's status does not allow a cancellation (list no. {invt}): "
-            f"it is at {R.status_name(status)}",
+            f"it is at {R.status_en(status)}",
         )
     if key in state.returned_any:
         raise _Refusal(
@@ -414,8 +414,8 @@ def _return(
     if status != R.RELEASED:
         raise _Refusal(
             "-625901",
-            f"退货申请单{guid}对应的清单{invt}状态为{R.status_name(status)}，不允许退货",
-            f"Return application {guid}: list {invt} is at {R.status_name(status)}, which allows no return",
+            f"退货申请单{guid}对应的清单{invt}状态为{R.status_zh(status)}，不允许退货",
+            f"Return application {guid}: list {invt} is at {R.status_en(status)}, which allows no return",
         )
     ok, deadline = _window(key, state, now, params)
     if not ok:

@@ -64,9 +64,16 @@ STATUS_NAMES: Mapping[int, tuple[str, str]] = {
 }
 
 
-def status_name(status: int) -> str:
-    zh, en = STATUS_NAMES.get(status, (str(status), str(status)))
-    return f"{status} {zh} ({en})"
+def status_zh(status: int) -> str:
+    """``800（放行）``: a status for a Chinese message."""
+    name = STATUS_NAMES.get(status)
+    return f"{status}（{name[0]}）" if name else str(status)
+
+
+def status_en(status: int) -> str:
+    """``800 (released)``: a status for an English message."""
+    name = STATUS_NAMES.get(status)
+    return f"{status} ({name[1]})" if name else str(status)
 
 
 class LifecycleError(ValueError):
@@ -137,12 +144,12 @@ def officer_transition(kind: str, result: str, status: int) -> Transition:
             f"unknown {kind} result {result!r} (choose one of: {choices})",
         )
     if status not in t.from_statuses:
-        held = "、".join(status_name(s) for s in t.from_statuses)
+        held = "、".join(status_zh(s) for s in t.from_statuses)
         raise LifecycleError(
-            f"清单状态为{status_name(status)}，不能记录{'人工审核' if kind == 'review' else '查验'}结果"
+            f"清单状态为{status_zh(status)}，不能记录{'人工审核' if kind == 'review' else '查验'}结果"
             f"“{result}”（只适用于{held}）",
-            f"the list is at {status_name(status)}: a {kind} result {result!r} applies only to lists at "
-            + ", ".join(status_name(s) for s in t.from_statuses),
+            f"the list is at {status_en(status)}: a {kind} result {result!r} applies only to lists at "
+            + ", ".join(status_en(s) for s in t.from_statuses),
         )
     return t
 

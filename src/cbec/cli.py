@@ -151,20 +151,41 @@ def generate(
     parcels: Annotated[int, typer.Option(min=1, help="number of parcels (4 documents each)")] = 1000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same documents")] = 1,
     day: Annotated[str, typer.Option(help="trading day, YYYY-MM-DD")] = "2026-11-11",
+    faults: Annotated[
+        bool, typer.Option("--faults/--no-faults", help="plant the default faults (see manifest.csv)")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="processes (default: 2 when there is more than one chunk; same output)"),
+    ] = None,
 ) -> None:
     """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files."""
-    from cbec.sim.generate import GeneratorConfig, write_corpus
+    from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, generate_corpus
 
     try:
         start = datetime.combine(date.fromisoformat(day), datetime.min.time())
     except ValueError:
         console.print(f"[red]--day must be YYYY-MM-DD, got {day!r}[/red]")
         raise typer.Exit(2) from None
-    config = GeneratorConfig(parcels=parcels, seed=seed, day=start)
+    config = GeneratorConfig(
+        parcels=parcels, seed=seed, day=start, faults=dict(DEFAULT_FAULTS) if faults else {}
+    )
     with _progress() as progress:
         task = progress.add_task("generating parcels", total=parcels)
-        counts = write_corpus(out_dir, config, progress=lambda n: progress.advance(task, n))
-    out.print(json.dumps({"out": str(out_dir), "parcels": parcels, "files": counts}, ensure_ascii=False))
+        summary = generate_corpus(
+            out_dir, config, progress=lambda n: progress.advance(task, n), workers=workers
+        )
+    result = {
+        "out": str(out_dir),
+        "parcels": parcels,
+        "files": summary.files,
+        "bytes": summary.bytes,
+        "seconds": round(summary.seconds, 2),
+        "parcels_per_second": round(summary.parcels_per_second),
+        "mb_per_second": round(summary.megabytes_per_second, 1),
+        "workers": summary.workers,
+    }
+    out.print(json.dumps(result, ensure_ascii=False))
 
 
 def _iter_files(path: Path) -> list[Path]:

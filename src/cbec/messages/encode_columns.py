@@ -84,11 +84,14 @@ def entity_xml(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
                 for r in errors.head(20).iter_rows(named=True)
             ]
         )
+    # trimming and escaping cost a pass each: only for the columns that have something to trim or escape
+    present = [f.name for f in entity.fields if f.name in texts]
+    needs = as_text.select(pl.col(present).str.contains(r"[&<>]|^\s|\s$").any()).row(0) if present else ()
     parts = []
-    for f in entity.fields:
-        col = pl.col(f.name).str.strip_chars()
-        element = pl.concat_str([pl.lit(f"<ceb:{f.name}>"), _escape(col), pl.lit(f"</ceb:{f.name}>")])
-        parts.append(pl.when(col.is_null() | (col == "")).then(pl.lit("")).otherwise(element))
+    for name, special in zip(present, needs, strict=True):
+        col = _escape(pl.col(name).str.strip_chars()) if special else pl.col(name)
+        element = pl.concat_str([pl.lit(f"<ceb:{name}>"), col, pl.lit(f"</ceb:{name}>")])
+        parts.append(pl.when(col.str.len_bytes() > 0).then(element).otherwise(pl.lit("")))
     xml = pl.concat_str([pl.lit(f"<ceb:{entity.name}>"), *parts, pl.lit(f"</ceb:{entity.name}>")])
     return frame.with_columns(as_text.select(xml.alias("_xml")).to_series())
 
@@ -223,46 +226,48 @@ def encode_documents(
     else:
         docs = head_xml.select("_msg", pl.col("_head").alias("_doc_xml"))
     per_msg = docs.group_by("_msg", maintain_order=True).agg(pl.col("_doc_xml").str.join(""))
-    if signer is not None:
-        per_msg = per_msg.with_columns(
-            pl.col("_doc_xml").str.contains(_NOT_CANONICAL.pattern).not_().alias("_canonical")
-        )
-    else:
-        per_msg = per_msg.with_columns(pl.lit(False).alias("_canonical"))
+    canonical = (
+        pl.col("_doc_xml").str.contains(_NOT_CANONICAL.pattern).not_()
+        if signer is not None
+        else pl.lit(False)
+    )
+    # the bodies as UTF-8 bytes straight from the frame (no round trip through Python strings)
+    per_msg = per_msg.select("_msg", pl.col("_doc_xml").cast(pl.Binary), canonical.alias("_canonical"))
     out: list[tuple[int, bytes]] = []
-    for msg, body_xml, canonical in per_msg.iter_rows():
+    closing = f"</ceb:{spec.root}>".encode()
+    for msg, body, is_canonical in per_msg.iter_rows():
         guid = guids[msg] if guids is not None else str(uuid.uuid4()).upper()
-        opening = f'<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" version="1.0">'
+        opening = f'<ceb:{spec.root} xmlns:ceb="{CEB_NS}" guid="{guid}" version="1.0">'.encode()
         transfer = _transfer_xml(transfers[msg]) if transfers is not None else ""
-        closing = f"</ceb:{spec.root}>"
         if signer is None:
-            data = f"{_DECLARATION}{opening}{body_xml}{transfer}{closing}".encode()
+            data = b"".join((_DECLARATION, opening, body, transfer.encode(), closing))
         else:
             assert isinstance(signer, Identity)
-            canonical = (
-                canonical
+            is_canonical = (
+                is_canonical
                 and _PLAIN_ATTRIBUTE.fullmatch(guid) is not None
                 and not _NOT_CANONICAL.search(transfer)
             )
-            data = _signed(f"{opening}{body_xml}{transfer}", closing, signer, canonical=canonical)
+            data = _signed((opening, body, transfer.encode()), closing, signer, canonical=is_canonical)
         out.append((msg, data))
     return out
 
 
-_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 # what canonical XML (C14N 1.0) would write differently from this module's text: carriage returns (and any
 # other control character, which XML forbids anyway) in text, and attribute values that need escaping
 _NOT_CANONICAL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 _PLAIN_ATTRIBUTE = re.compile(r'[^"&<>\s]*')
 
 
-def _signed(open_and_body: str, closing: str, signer: SigningIdentity, *, canonical: bool) -> bytes:
+def _signed(content: tuple[bytes, ...], closing: bytes, signer: SigningIdentity, *, canonical: bool) -> bytes:
     """The message with its enveloped XML-DSig (RSA-SHA1, C14N 1.0: as :func:`cbec.messages.signature.sign`).
 
-    The text this module writes is already in canonical form (attributes in order, elements never
-    self-closed, text escaped as C14N escapes it), so the digest is taken over the text itself and the
-    Signature element is written as text — no parse, no canonicalisation pass.  Anything else (``canonical``
-    false: a carriage return in a value, a guid that needs escaping) takes the tree path.
+    ``content``: the message's text up to its closing tag, in pieces.  The text this module writes is
+    already in canonical form (attributes in order, elements never self-closed, text escaped as C14N escapes
+    it), so the digest is taken over the text itself and the Signature element is written as text — no
+    parse, no canonicalisation pass.  Anything else (``canonical`` false: a carriage return in a value, a
+    guid that needs escaping) takes the tree path.
     """
     import base64
     import hashlib
@@ -275,13 +280,12 @@ def _signed(open_and_body: str, closing: str, signer: SigningIdentity, *, canoni
     from cbec.messages.signature import ALGORITHMS, C14N, ENVELOPED, sign
 
     if not canonical:
-        root = parse_only(f"{_DECLARATION}{open_and_body}{closing}".encode())
+        root = parse_only(b"".join((_DECLARATION, *content, closing)))
         sign(root, signer)
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-    body = open_and_body.encode()
-    end = closing.encode()
-    hashed = hashlib.sha1(body)
-    hashed.update(end)
+    hashed = hashlib.sha1()
+    for piece in (*content, closing):
+        hashed.update(piece)
     digest = base64.b64encode(hashed.digest()).decode("ascii")
     sig_uri, digest_uri = ALGORITHMS["rsa-sha1"]
     info = (
@@ -301,7 +305,7 @@ def _signed(open_and_body: str, closing: str, signer: SigningIdentity, *, canoni
         f"<ds:X509Certificate>{signer.certificate_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
         "</ds:Signature>"
     )
-    return b"".join((_DECLARATION.encode(), body, signature.encode(), end))
+    return b"".join((_DECLARATION, *content, signature.encode(), closing))
 
 
 def _xml_text(value: str) -> str:

@@ -29,6 +29,9 @@ def world(request: pytest.FixtureRequest, aftercare_corpus: Path, tmp_path: Path
         url = os.environ.get("CBEC_TEST_POSTGRES_URL", "")
         if not url:
             pytest.skip("PostgreSQL variant not run: set CBEC_TEST_POSTGRES_URL to a scratch database")
+        if not os.environ.get("CBEC_BUYER_KEY_SECRET") and not os.environ.get("CBEC_BUYER_KEY_FILE"):
+            # a database that is not a SQLite file needs an operator secret for the buyer keys
+            request.getfixturevalue("monkeypatch").setenv("CBEC_BUYER_KEY_SECRET", "cbec aftercare tests")
     world = cleared_world(aftercare_corpus, tmp_path, url)
     yield world
     world.engine.dispose()

@@ -156,7 +156,7 @@ def generate(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="processes (default: 2 when there is more than one chunk; same output)"),
+        typer.Option(min=1, help="processes (default: 2 for 30,000 parcels or more; same output)"),
     ] = None,
 ) -> None:
     """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files."""

@@ -225,22 +225,20 @@ def plan(config: GeneratorConfig) -> list[Chunk]:
         *[(pl.col(t).cum_sum() - pl.col(t)).alias(f"first_{t}") for t in IMPORT_TYPES],
         *IMPORT_TYPES,
     )
-    chunk_col = pl.Series("chunk", chunk_of, dtype=pl.Int64)
-    batches = batches.with_columns(chunk_col)
+    batches = batches.with_columns(pl.Series("chunk", chunk_of, dtype=pl.Int64))
     parcels = parcels.join(batches.select("batch", "chunk"), on="batch", maintain_order="left")
-    out = []
-    for row in firsts.iter_rows(named=True):
-        c = int(row["chunk"])
-        out.append(
-            Chunk(
-                index=c,
-                parcels=parcels.filter(pl.col("chunk") == c).drop("chunk"),
-                batches=batches.filter(pl.col("chunk") == c).drop("chunk"),
-                first_file={t: int(row[f"first_{t}"]) for t in IMPORT_TYPES},
-                files={t: int(row[t]) for t in IMPORT_TYPES},
-            )
+    parcel_parts = parcels.partition_by("chunk", as_dict=True, include_key=False, maintain_order=True)
+    batch_parts = batches.partition_by("chunk", as_dict=True, include_key=False, maintain_order=True)
+    return [
+        Chunk(
+            index=int(row["chunk"]),
+            parcels=parcel_parts[(row["chunk"],)],
+            batches=batch_parts[(row["chunk"],)],
+            first_file={t: int(row[f"first_{t}"]) for t in IMPORT_TYPES},
+            files={t: int(row[t]) for t in IMPORT_TYPES},
         )
-    return out
+        for row in firsts.iter_rows(named=True)
+    ]
 
 
 def judge_quota(lists: pl.DataFrame) -> pl.DataFrame:
@@ -294,8 +292,9 @@ def _run_chunk(task: tuple[Path, GeneratorConfig, Chunk]) -> ChunkResult:
 
 
 def default_workers(chunks: int) -> int:
-    """Two processes when there is more than one chunk and more than one core (the output is the same)."""
-    return max(1, min(2, os.cpu_count() or 1, chunks))
+    """Two processes when there are enough chunks to pay for starting them (a couple of seconds) and more
+    than one core; the output is the same either way."""
+    return 2 if chunks >= 4 and (os.cpu_count() or 1) >= 2 else 1
 
 
 def generate_corpus(
@@ -339,6 +338,7 @@ def generate_corpus(
                     collect([result])
                     done += 1
         except BrokenProcessPool:
+            n_workers = 1
             collect(map(_run_chunk, tasks[done:]))
     manifest = judge_quota(pl.concat(manifests) if manifests else _empty_lists())
     manifest.write_csv(out / "manifest.csv")

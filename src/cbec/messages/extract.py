@@ -22,9 +22,14 @@ Row = list[str | None]
 
 _fast_walk: Any
 _ColumnSink: Any
+_ABI_VERSION = 2  # the interface of _fastleaves this module speaks
 try:  # the optional C walk (see _fastleaves.pyx); same results, a fraction of the cost
-    from cbec.messages._fastleaves import ColumnSink as _ColumnSink  # type: ignore[import-not-found,no-redef]
-    from cbec.messages._fastleaves import walk as _fast_walk  # type: ignore[import-not-found,no-redef]
+    from cbec.messages import _fastleaves  # type: ignore[attr-defined]
+
+    if getattr(_fastleaves, "ABI_VERSION", None) != _ABI_VERSION:  # pragma: no cover - a stale build
+        raise ImportError("stale _fastleaves build")
+    _fast_walk = _fastleaves.walk
+    _ColumnSink = _fastleaves.ColumnSink
 except ImportError:  # pragma: no cover - depends on the build
     _fast_walk = None
     _ColumnSink = None
@@ -76,29 +81,39 @@ class EntitySink:
     msg: list[int] = field(default_factory=list)
     doc: list[int] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
-    columns: Any = None  # a C ColumnSink when the accelerator walks; else values are in ``rows``
+    columns: Any = None  # a C ColumnSink when the accelerator walks (rows and keys are there); else here
+    # what the C walk noticed about the values (see :func:`cbec.messages.fieldcheck.check_entity`), once
+    # ``frame`` has run: columns with no empty value and no white space at either end; ASCII-only columns
+    clean: frozenset[str] = frozenset()
+    ascii: frozenset[str] = frozenset()
 
     def frame(self) -> pl.DataFrame:
         """The collected values as String columns, with the _msg/_doc/_line keys first."""
         names = self.entity.names
-        if self.columns is not None:
-            n = self.columns.nrows
-            arrays = [
-                pa.LargeStringArray.from_buffers(
-                    n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(valid), nulls
-                )
-                for offsets, data, valid, nulls in self.columns.export()
-            ]
-            values = pl.from_arrow(pa.Table.from_arrays(arrays, names=names))
-            assert isinstance(values, pl.DataFrame)
-            values = values.with_columns(pl.col(c).cast(pl.String) for c in names)
-        else:
+        if self.columns is None:
             values = pl.DataFrame(self.rows, schema={c: pl.String() for c in names}, orient="row")
-        return values.with_columns(
-            pl.Series("_msg", self.msg, pl.Int32()),
-            pl.Series("_doc", self.doc, pl.Int32()),
-            pl.Series("_line", self.line, pl.Int32()),
-        ).select("_msg", "_doc", "_line", *names)
+            return values.with_columns(
+                pl.Series("_msg", self.msg, pl.Int32()),
+                pl.Series("_doc", self.doc, pl.Int32()),
+                pl.Series("_line", self.line, pl.Int32()),
+            ).select("_msg", "_doc", "_line", *names)
+        # the C sink's buffers become Arrow arrays without a copy (string_view is Polars' own layout)
+        n = self.columns.nrows
+        keys, columns = self.columns.export()
+        arrays = [pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(k)]) for k in keys]
+        clean, ascii = [], []
+        for name, (valid, nulls, views, chunks, untrimmed, non_ascii) in zip(names, columns, strict=True):
+            buffers = [pa.py_buffer(valid) if nulls else None, pa.py_buffer(views)]
+            buffers += [pa.py_buffer(c) for c in chunks]
+            arrays.append(pa.Array.from_buffers(pa.string_view(), n, buffers, null_count=nulls))
+            if not untrimmed:
+                clean.append(name)
+            if not non_ascii:
+                ascii.append(name)
+        self.clean, self.ascii = frozenset(clean), frozenset(ascii)
+        frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=["_msg", "_doc", "_line", *names]))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
 
 def _tagmap(entity: Entity) -> dict[str, int]:
@@ -348,29 +363,19 @@ class Extractor:
     ) -> list[tuple[int, str]]:
         head = self.sink(spec, "head")
         lines = self.sink(spec, "lines") if spec.lines is not None else None
-        n_head, n_line = len(head.doc), len(lines.doc) if lines else 0
         docs, others, first_doc, events = _fast_walk(
             root,
+            raw.index,
             spec.document.encode(),
             spec.wrapped,
             spec.head.name.encode(),
             spec.lines.name.encode() if spec.lines is not None else None,
-            head.names,
             head.columns,
-            lines.names if lines else {},
             lines.columns if lines else _ColumnSink([]),
             spec.lines_min,
             -1 if spec.lines_max is None else spec.lines_max,
-            head.doc,
-            lines.doc if lines else [],
-            lines.line if lines else [],
         )
         raw.documents = docs
-        added = len(head.doc) - n_head
-        head.msg.extend([raw.index] * added)
-        head.line.extend([0] * added)
-        if lines is not None:
-            lines.msg.extend([raw.index] * (len(lines.doc) - n_line))
         for kind, k, part, j, name_b in events:
             self._walk_event(spec, raw, kind, k, part, j, name_b.decode())
         # lxml counts only elements here too (comments and PIs were removed by the parser)

@@ -9,6 +9,7 @@ value) that the caller turns into findings.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import polars as pl
@@ -64,10 +65,13 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _conditions(f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets) -> list[tuple[pl.Expr, str]]:
+def _conditions(
+    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, *, ascii: bool = False
+) -> list[tuple[pl.Expr, str]]:
     """The checks of one field, in priority order: (condition on the trimmed column, problem code).
 
-    ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times).
+    ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times); ``ascii``
+    says every value is ASCII, so that a length in bytes is the length in characters.
     """
     conds: list[tuple[pl.Expr, str]] = []
     if f.required:
@@ -75,7 +79,7 @@ def _conditions(f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets) -> l
     if f.type == "string" and f.format is None:
         min_length = f.min_length if f.min_length is not None and f.min_length > 1 else None
         if f.length is not None or f.max_length is not None or min_length is not None:
-            n = c.str.len_chars()
+            n = c.str.len_bytes() if ascii else c.str.len_chars()
             if f.length is not None:
                 conds.append((n != f.length, "field.length"))
             if f.max_length is not None:
@@ -94,7 +98,8 @@ def _conditions(f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets) -> l
         out_of_range = (cast < INT_MIN) | (cast > INT_MAX)
         conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
     elif f.format is not None:
-        conds.append((c.is_not_null() & ((c.str.len_chars() != f.length) | cast.is_null()), "field.time"))
+        n = c.str.len_bytes() if ascii else c.str.len_chars()
+        conds.append((c.is_not_null() & ((n != f.length) | cast.is_null()), "field.time"))
     return conds
 
 
@@ -136,33 +141,33 @@ class _Plan:
     outputs: tuple[pl.Expr, ...]  # the typed frame's columns, then the row's "may have a problem" flag
 
 
-def _code_key(code_tables: CodeSets) -> tuple[tuple[str, frozenset[str], bool], ...]:
-    return tuple((name, codes, strict) for name, (codes, strict) in sorted(code_tables.items()))
+_CodeKey = tuple[tuple[str, frozenset[str], bool], ...]
+_PLANS: dict[tuple[Entity, _CodeKey, frozenset[str], frozenset[str]], _Plan] = {}
 
 
-_PLANS: dict[tuple[Entity, tuple[tuple[str, frozenset[str], bool], ...]], _Plan] = {}
-
-
-def _plan(entity: Entity, code_tables: CodeSets) -> _Plan:
-    key = (entity, _code_key(code_tables))
+def _plan(entity: Entity, code_tables: CodeSets, clean: frozenset[str], ascii: frozenset[str]) -> _Plan:
+    codes: _CodeKey = tuple((name, c, strict) for name, (c, strict) in sorted(code_tables.items()))
+    key = (entity, codes, clean, ascii)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
     lengths, trims, casts, outputs, suspects = [], [], [], [], []
     for f in entity.fields:
         c = pl.col(f.name)
-        lengths.append(c.str.len_bytes().alias(_len_name(f.name)))
-        trims.append(c.str.strip_chars().replace("", None).alias(f.name))
+        if f.name not in clean:
+            lengths.append(c.str.len_bytes().alias(_len_name(f.name)))
+            trims.append(c.str.strip_chars().replace("", None).alias(f.name))
         cast = _cast(f, c)
         typed = c
         if cast is not None:
             casts.append(cast.alias(_typed_name(f.name)))
             typed = pl.col(_typed_name(f.name))
         outputs.append(typed.alias(f.name))
-        conds = [cond for cond, _code in _conditions(f, c, typed, code_tables)]
-        # trimmed something: the original is longer than what is left (a superset of the whitespace warning,
-        # which the exact pass below decides)
-        conds.append(pl.col(_len_name(f.name)) != c.str.len_bytes().fill_null(0))
+        conds = [cond for cond, _code in _conditions(f, c, typed, code_tables, ascii=f.name in ascii)]
+        if f.name not in clean:
+            # trimmed something: the original is longer than what is left (a superset of the whitespace
+            # warning, which the exact pass decides)
+            conds.append(pl.col(_len_name(f.name)) != c.str.len_bytes().fill_null(0))
         suspects.extend(conds)
     flag = pl.any_horizontal(suspects).fill_null(False) if suspects else pl.lit(False)
     outputs.append(flag.alias(_SUSPECT))
@@ -173,18 +178,26 @@ def _plan(entity: Entity, code_tables: CodeSets) -> _Plan:
 
 
 def check_entity(
-    raw: pl.DataFrame, entity: Entity, code_tables: CodeSets | None = None
+    raw: pl.DataFrame,
+    entity: Entity,
+    code_tables: CodeSets | None = None,
+    *,
+    clean: AbstractSet[str] = frozenset(),
+    ascii: AbstractSet[str] = frozenset(),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (typed frame, problems frame) for one entity's string columns.
 
     ``problems`` has columns _msg, _doc, _line, field, code, value, expected, table.
 
-    One query over the whole batch trims and types every column and flags each row that may have a problem
+    One pass over the whole batch trims and types every column and flags each row that may have a problem
     (any check failing, or any value trimmed); the exact findings are then worked out on the flagged rows
-    only — usually none.
+    only — usually none.  What the extractor already knows about the columns spares work: ``clean`` names
+    columns with no empty value and no white space at either end (nothing to trim), ``ascii`` columns whose
+    values are all ASCII (lengths in bytes are lengths in characters).
     """
     code_tables = code_tables or {}
-    plan = _plan(entity, code_tables)
+    names = frozenset(entity.names)
+    plan = _plan(entity, code_tables, frozenset(clean) & names, frozenset(ascii) & names)
     idx = [pl.col(c) for c in INDEX_COLUMNS]
     # eager steps: each is one pass over the columns (the lazy optimiser's passes cost more than they save)
     frame = raw.with_columns(*plan.lengths, *plan.trims) if plan.trims else raw

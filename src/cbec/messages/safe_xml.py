@@ -140,7 +140,8 @@ def parse_untrusted(data: bytes, *, limit: int | None = None) -> ParsedXml:
     body, encoding, warnings = _normalise_encoding(data)
     # Anywhere in the bytes, not only in a prolog we would have to parse ourselves (a comment can hide a '<'):
     # a CEB message never needs a DTD, and the text cannot occur unescaped outside comments and CDATA.
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    # (most messages have no '!' at all: one memchr-speed scan for it spares the two substring searches)
+    if b"!" in body and (b"<!DOCTYPE" in body or b"<!ENTITY" in body):
         raise XmlRejected([finding("xml.dtd_forbidden", "/")])
     try:
         root = etree.fromstring(body, _PARSER)

@@ -1,0 +1,158 @@
+"""The shortcuts of the batch decoder give the answers of the long way round.
+
+The C walk notes, per column, whether any value needs trimming and whether all values are ASCII; the field
+checks then skip the trimming and count lengths in bytes.  The field checks work out exact findings only for
+rows flagged in one pass over the batch.  A decoded batch travels between processes as a pickle.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Callable
+
+import polars as pl
+import pytest
+
+from cbec.messages import extract
+from cbec.messages.codes import field_code_sets
+from cbec.messages.columns import decode_batch, findings_of
+from cbec.messages.fieldcheck import INDEX_COLUMNS, check_entity
+from cbec.messages.spec import message_spec
+
+needs_accelerator = pytest.mark.skipif(
+    not extract.accelerator_available(), reason="the C accelerator (_fastleaves) is not built"
+)
+
+
+@needs_accelerator
+def test_the_c_whitespace_rule_is_the_one_polars_trims_by() -> None:
+    from cbec.messages._fastleaves import needs_trim  # type: ignore[import-not-found]
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    values = [*(c + "a" for c in chars), *("a" + c for c in chars), "", "a", "中文", " 中文 "]
+    s = pl.Series(values, dtype=pl.String)
+    expected = ((s.str.strip_chars() != s) | (s == "")).to_list()
+    got = [needs_trim(v.encode("utf-8")) for v in values]
+    assert got == expected
+
+
+def _frame(rng: random.Random, entity_fields: list[str], rows: int) -> pl.DataFrame:
+    pool = [
+        "1",
+        "12.5",
+        "142",
+        "007",
+        "20261111120000",
+        "20261111",
+        " 1 ",
+        "\u3000x",
+        "x\u00a0",
+        "",
+        "   ",
+        "abc",
+        "中文名称",
+        "é" * 30,
+        "x" * 300,
+        "12345678901234567890",
+        "1e5",
+        "-3",
+        None,
+    ]
+    data: dict[str, list[object]] = {
+        "_msg": list(range(rows)),
+        "_doc": [0] * rows,
+        "_line": [0] * rows,
+    }
+    for name in entity_fields:
+        kind = rng.random()
+        if kind < 0.4:  # a clean column: what a good sender sends
+            data[name] = [rng.choice(["1", "142", "20261111120000", "12.5", "CN", None]) for _ in range(rows)]
+        else:
+            data[name] = [rng.choice(pool) for _ in range(rows)]
+    schema = {c: pl.Int32() for c in INDEX_COLUMNS} | {n: pl.String() for n in entity_fields}
+    return pl.DataFrame(data, schema=schema)
+
+
+def _hints(frame: pl.DataFrame, names: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    clean, ascii = set(), set()
+    for n in names:
+        values = [v for v in frame[n].to_list() if v is not None]
+        if all(v and v == v.strip() and not (v[0].isspace() or v[-1].isspace()) for v in values):
+            # Python's isspace is wider than Unicode White_Space: a column it calls clean is clean
+            clean.add(n)
+        if all(v.isascii() for v in values):
+            ascii.add(n)
+    return frozenset(clean), frozenset(ascii)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    ("message_type", "role"),
+    [
+        ("CEB311Message", "head"),
+        ("CEB311Message", "lines"),
+        ("CEB621Message", "head"),
+        ("CEB511Message", "head"),
+    ],
+)
+def test_column_hints_do_not_change_the_results(seed: int, message_type: str, role: str) -> None:
+    spec = message_spec(message_type)
+    entity = spec.head if role == "head" else spec.lines
+    assert entity is not None
+    rng = random.Random(seed)
+    frame = _frame(rng, entity.names, 60)
+    clean, ascii = _hints(frame, entity.names)
+    codes = field_code_sets()
+    typed, problems = check_entity(frame, entity, codes)
+    typed_h, problems_h = check_entity(frame, entity, codes, clean=clean, ascii=ascii)
+    assert typed.equals(typed_h, null_equal=True)
+    assert problems.equals(problems_h, null_equal=True)
+    assert problems.height  # the pool has plenty of bad values
+
+
+def test_rows_keep_their_order_and_problems_their_schema() -> None:
+    entity = message_spec("CEB311Message").lines
+    assert entity is not None
+    frame = pl.DataFrame(
+        {"_msg": [2, 0, 1], "_doc": [0, 0, 0], "_line": [0, 1, 0]}
+        | {n: ["1", "1", "1"] for n in entity.names},
+        schema={c: pl.Int32() for c in INDEX_COLUMNS} | {n: pl.String() for n in entity.names},
+    )
+    typed, problems = check_entity(frame, entity, {})
+    assert typed["_msg"].to_list() == [2, 0, 1]
+    assert problems.height  # "1" is too short for the fixed-length fields
+    assert problems.columns == [*INDEX_COLUMNS, "field", "code", "value", "expected", "table"]
+
+
+@needs_accelerator
+def test_the_c_walk_reports_its_column_hints_truly(load_sample: Callable[[str], bytes]) -> None:
+    text = load_sample("CEB311").decode("utf-8-sig")
+    odd = text.replace("<ceb:orderNo>", "<ceb:orderNo> ", 1)
+    odd = odd.replace("<ceb:note>test", "<ceb:note>\u3000中", 1)
+    ex = extract.Extractor()
+    from cbec.messages.safe_xml import parse_untrusted
+
+    for i, t in enumerate([text, odd]):
+        ex.add(parse_untrusted(t.encode()).root, i)
+    for sink in ex.sinks.values():
+        frame = sink.frame()
+        clean, ascii = _hints(frame, sink.entity.names)
+        assert sink.clean == clean, sink.entity.name
+        assert sink.ascii == ascii, sink.entity.name
+    heads = ex.sinks[("CEB311Message", "head")]
+    assert "orderNo" not in heads.clean and "note" not in heads.ascii
+
+
+def test_a_decoded_batch_pickles(load_sample: Callable[[str], bytes]) -> None:
+    items = [load_sample("CEB311"), b"<unclosed", load_sample("CEB621"), load_sample("CEB214")]
+    batch = decode_batch(items)
+    back = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.messages.equals(batch.messages, null_equal=True)
+    assert back.findings.equals(batch.findings, null_equal=True)
+    assert set(back.tables) == set(batch.tables)
+    for key, table in batch.tables.items():
+        assert back.tables[key].equals(table, null_equal=True)
+    assert back.rejected() == batch.rejected() == {1}
+    assert [r.message_type for r in back.raw] == [r.message_type for r in batch.raw]
+    assert findings_of(back, 1) == findings_of(batch, 1)

@@ -566,8 +566,10 @@ def write_chunk(out: Path, config: GeneratorConfig, chunk: Chunk) -> ChunkResult
             guids=guid_of,
         )
         folder = out / mtype
+        arrival = chunk.arrival[mtype]
         for msg, data in encoded:
-            (folder / f"{msg:07d}.xml").write_bytes(data)
+            # named by arrival number across all types, so clearing in name order replays the day
+            (folder / f"{arrival[msg - chunk.first_file[mtype]]:08d}.xml").write_bytes(data)
             written += len(data)
         files[mtype] = len(encoded)
     return ChunkResult(

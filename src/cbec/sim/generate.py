@@ -39,6 +39,8 @@ from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS
 
 IMPORT_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message")
 MAX_DOCUMENTS = 100
+#: Share of batches whose messages arrive in reverse order (lists first, orders last): out-of-order traffic.
+OUT_OF_ORDER_SHARE = 0.1
 
 
 @dataclass
@@ -87,7 +89,8 @@ class Chunk:
     ``parcels``: ``n`` (serial from 1), ``batch``, ``pos`` (place in the batch), ``fault``, ``whale`` (the
     buyer comes from the heavy buyers' pool), ``buyer`` (index in that pool).  ``batches``: ``batch``,
     ``size`` and the companies (indices into :mod:`cbec.sim.parties`).  ``first_file`` and ``files``: the
-    number of the chunk's first file of each message type, and how many it writes.
+    number of the chunk's first file of each message type, and how many it writes.  ``arrival``: for each
+    type, the arrival number of each of those files (its file name), counted over all types of the day.
     """
 
     index: int
@@ -95,6 +98,7 @@ class Chunk:
     batches: pl.DataFrame
     first_file: dict[str, int]
     files: dict[str, int]
+    arrival: dict[str, list[int]]
 
 
 @dataclass
@@ -225,6 +229,7 @@ def plan(config: GeneratorConfig) -> list[Chunk]:
         *[(pl.col(t).cum_sum() - pl.col(t)).alias(f"first_{t}") for t in IMPORT_TYPES],
         *IMPORT_TYPES,
     )
+    arrival = _arrival_numbers(per_batch, draws.uniform(nb) < OUT_OF_ORDER_SHARE)
     batches = batches.with_columns(pl.Series("chunk", chunk_of, dtype=pl.Int64))
     parcels = parcels.join(batches.select("batch", "chunk"), on="batch", maintain_order="left")
     parcel_parts = parcels.partition_by("chunk", as_dict=True, include_key=False, maintain_order=True)
@@ -236,9 +241,39 @@ def plan(config: GeneratorConfig) -> list[Chunk]:
             batches=batch_parts[(row["chunk"],)],
             first_file={t: int(row[f"first_{t}"]) for t in IMPORT_TYPES},
             files={t: int(row[t]) for t in IMPORT_TYPES},
+            arrival={
+                t: arrival[t][int(row[f"first_{t}"]) : int(row[f"first_{t}"]) + int(row[t])]
+                for t in IMPORT_TYPES
+            },
         )
         for row in firsts.iter_rows(named=True)
     ]
+
+
+def _arrival_numbers(per_batch: pl.DataFrame, reverse: pl.Series) -> dict[str, list[int]]:
+    """The order the day's messages arrive in: batch after batch, and within a batch orders, payments,
+    waybills, lists, except in the ``reverse`` batches, where the lists come first and the orders last.
+
+    Returns, per type, the arrival number of each of its files in file order; the file names carry these
+    numbers, and ``cbec clear`` takes files in name order.
+    """
+    rank = {t: i for i, t in enumerate(IMPORT_TYPES)}
+    long = (
+        per_batch.select("batch", *IMPORT_TYPES)
+        .with_columns(reverse.alias("reverse"))
+        .unpivot(index=["batch", "reverse"], on=list(IMPORT_TYPES), variable_name="type", value_name="count")
+        .with_columns(pl.col("type").replace_strict(rank, return_dtype=pl.Int64).alias("rank"))
+        .with_columns(
+            pl.when(pl.col("reverse")).then(3 - pl.col("rank")).otherwise(pl.col("rank")).alias("slot")
+        )
+        .filter(pl.col("count") > 0)
+        .with_columns(pl.int_ranges(0, pl.col("count")).alias("k"))
+        .explode("k")
+        .sort("batch", "slot", "k")
+        .with_row_index("arrival")
+        .sort("type", "batch", "k")
+    )
+    return {t: long.filter(pl.col("type") == t)["arrival"].cast(pl.Int64).to_list() for t in IMPORT_TYPES}
 
 
 def judge_quota(lists: pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,8 @@ faithful to the planted faults, and the same for the same seed however many proc
 from __future__ import annotations
 
 import json
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
@@ -65,11 +67,17 @@ def tables(corpus: Path) -> dict[str, pl.DataFrame]:
     }
 
 
-def test_files_are_numbered_per_type_without_gaps(corpus: Path) -> None:
-    for mtype in IMPORT_TYPES:
-        names = sorted(p.name for p in (corpus / mtype).glob("*.xml"))
-        assert names == [f"{k:07d}.xml" for k in range(len(names))]
+def test_files_are_numbered_by_arrival_across_types_without_gaps(corpus: Path) -> None:
+    names = sorted(p.name for mtype in IMPORT_TYPES for p in (corpus / mtype).glob("*.xml"))
+    assert names == [f"{k:08d}.xml" for k in range(len(names))]
     assert (corpus / "manifest.csv").is_file()
+
+
+def test_some_batches_arrive_out_of_order(corpus: Path) -> None:
+    # the arrival order is the file names' order: in most batches orders come first, in some lists do
+    arrival = sorted((p.name, mtype) for mtype in IMPORT_TYPES for p in (corpus / mtype).glob("*.xml"))
+    follows = Counter((a[1], b[1]) for a, b in pairwise(arrival) if a[1] != b[1])
+    assert follows[("CEB311Message", "CEB411Message")] > follows[("CEB621Message", "CEB511Message")] > 0
 
 
 def test_a_sample_of_each_type_validates_against_the_xsd(corpus: Path, xsd_dir: Path) -> None:

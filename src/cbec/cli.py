@@ -344,6 +344,13 @@ def clear(
         for code, n in summary["duplicates"].items():
             reasons.add_row("D", code, str(n))
         out.print(reasons)
+    if summary["applications"]:
+        apps = Table(title="cancellations and returns — 撤单与退货", show_header=True)
+        apps.add_column("outcome")
+        apps.add_column("count")
+        for name, n in sorted(summary["applications"].items()):
+            apps.add_row(name, str(n))
+        out.print(apps)
 
 
 def main() -> None:

@@ -99,6 +99,8 @@ class ClearSummary:
     receipts: int = 0
     seconds: float = 0.0
     waiting: int = 0
+    applications: dict[str, int] = field(default_factory=dict)
+    """Cancellations (CEB623) and returns (CEB625): cancel_accepted, cancel_refused, return_accepted, …"""
 
     @property
     def released(self) -> int:
@@ -124,6 +126,7 @@ class ClearSummary:
                 for (r, c), n in sorted(self.refusals.items(), key=lambda x: -x[1])
             ],
             "duplicates": self.duplicates,
+            "applications": self.applications,
             "tax_total": str(self.tax_total),
             "receipts": self.receipts,
             "seconds": round(self.seconds, 3),
@@ -362,10 +365,11 @@ class Clearer:
                 ),
             )
             insert_frame(conn, tax_bill_table, self._bills(result, now), ignore_conflicts=True)
-            receipts += aftercare.process(  # cancellations (CEB623) and returns (CEB625)
+            after_receipts, after_counts = aftercare.process(  # cancellations (CEB623) and returns (CEB625)
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
-            )[0]  # fmt: skip
+            )  # fmt: skip
+            receipts += after_receipts
             self._mark_written(conn)
             queued = outbox_repo.enqueue_returning(conn, receipts)
             inbox_repo.mark_processed(
@@ -378,6 +382,8 @@ class Clearer:
             if not self.background_delivery:
                 self.flush()
         self._count(result)
+        for name, n in after_counts.items():
+            self.summary.applications[name] = self.summary.applications.get(name, 0) + n
         return result
 
     # --- delivery: receipt files written after the commit, marked delivered once written ---------------

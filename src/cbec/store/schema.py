@@ -161,6 +161,7 @@ decision = Table(
     Column("decided_at", UtcDateTime(), nullable=False),
     Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
     Index(None, "list_key"),
+    Index(None, "invt_no"),
 )
 
 # The outbox: receipts written with their decision, delivered afterwards.

@@ -53,8 +53,9 @@ def test_cancellation_gives_the_quota_back_and_voids_the_bill(world: World) -> N
     key = world.lists_at(800)[0]
     used, amount, issued = quota_used(world, key), accepted_fen(world, key), bill(world, key)
     guid, xml = cancel_message(world, key, AT)
-    clear_messages(world, AT, xml)
+    run = clear_messages(world, AT, xml)
 
+    assert run.summary.applications == {"cancel_accepted": 1}  # the summary of `cbec clear` counts it
     assert [a["returnStatus"] for a in answers(world, "CEB624Message", guid)] == ["120", "399"]
     assert _final(world, "CEB624Message", guid)["invtNo"] == world.invt_no(key)
     assert world.status(key) == 899  # a cancelled list is closed at once

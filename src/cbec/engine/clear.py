@@ -187,6 +187,7 @@ class Clearer:
         self.next_invt = 1
         self.background_delivery = False
         self._writer: ThreadPoolExecutor | None = None
+        self._encoder: ThreadPoolExecutor | None = None
         self._written: list[Future[list[int]]] = []
         self._done_ids: list[int] = []
         self.waiting = self._rebuild_waiting()
@@ -349,7 +350,11 @@ class Clearer:
         )
         result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
         self.next_invt = result.next_invt_seq
-        receipts = self._receipt_messages(result, batch, blobs, docs, refused, now)
+        # the receipt XML is rendered on a thread while this one stores the batch: both spend most of their
+        # time outside the GIL (Polars' string kernels, SQLite), so they overlap
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
+        rendering = self._encoder.submit(self._receipt_messages, result, batch, blobs, docs, refused, now)
         with self.engine.begin() as conn:  # 2. everything that follows from the batch, in one transaction
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
             self._store_documents(conn, docs, result, inbox_ids, now)
@@ -369,7 +374,7 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip
-            receipts += after_receipts
+            receipts = rendering.result() + after_receipts
             self._mark_written(conn)
             queued = outbox_repo.enqueue_returning(conn, receipts)
             inbox_repo.mark_processed(

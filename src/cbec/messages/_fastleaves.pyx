@@ -22,7 +22,7 @@ from lxml.includes.etreepublic cimport _Element, import_lxml__etree
 import_lxml__etree()
 
 # extract.py uses the accelerator only when it speaks this version of the interface
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 DEF VIEW = 16          # bytes per string_view entry
 DEF INLINE = 12        # values up to this length live inside the view
@@ -80,6 +80,12 @@ cdef struct Column:
     Py_ssize_t count     # rows with a value
     bint untrimmed       # some value is empty or starts or ends with white space
     bint non_ascii       # some value has a byte >= 0x80
+    int64_t min_chars    # shortest and longest value, in characters
+    int64_t max_chars
+    int kind             # NUMBER_* : what ``numeric_ok`` checks
+    int whole            # digits before the point (decimals), digits (integers)
+    int frac             # digits after the point (decimals)
+    bint numeric_ok      # every value is a plain ASCII number within the facets (integers: and an int32)
 
 
 cdef inline bint _space_at(const uint8_t* p, Py_ssize_t n) noexcept:
@@ -103,19 +109,65 @@ cdef inline bint _space_at(const uint8_t* p, Py_ssize_t n) noexcept:
     return False
 
 
-cdef inline bint _ascii(const uint8_t* p, Py_ssize_t n) noexcept:
-    """No byte >= 0x80 (eight bytes at a time)."""
-    cdef uint64_t acc = 0, word
-    cdef uint8_t tail = 0
-    cdef Py_ssize_t i = 0
+cdef extern from *:
+    int popcount64 "__builtin_popcountll" (unsigned long long) nogil
+
+
+cdef inline Py_ssize_t _continuations(const uint8_t* p, Py_ssize_t n) noexcept:
+    """How many UTF-8 continuation bytes (10xxxxxx): characters = bytes - continuations (8 at a time)."""
+    cdef uint64_t word
+    cdef Py_ssize_t i = 0, count = 0
     while i + 8 <= n:
         memcpy(&word, p + i, 8)
-        acc |= word
+        if word & 0x8080808080808080ULL:
+            count += popcount64(word & ~(word << 1) & 0x8080808080808080ULL)
         i += 8
     while i < n:
-        tail |= p[i]
+        if (p[i] & 0xC0) == 0x80:
+            count += 1
         i += 1
-    return (acc & 0x8080808080808080ULL) == 0 and (tail & 0x80) == 0
+    return count
+
+
+DEF NUMBER_NONE = 0
+DEF NUMBER_DECIMAL = 1
+DEF NUMBER_INT = 2
+
+
+cdef inline bint _plain_number(const uint8_t* p, Py_ssize_t n, int kind, int whole, int frac) noexcept:
+    """``[+-]?d{1,whole}(.d{1,frac})?`` in ASCII digits (integers: ``[+-]?d{1,whole}`` and an int32).
+
+    Stricter than the field checks' patterns (whose digits are Unicode's), so a value passing here passes
+    there: a column whose values all pass needs no pattern check.
+    """
+    cdef Py_ssize_t i = 0, start
+    cdef int64_t value = 0
+    cdef bint negative = False
+    if n > 0 and (p[0] == 0x2B or p[0] == 0x2D):  # + -
+        negative = p[0] == 0x2D
+        i = 1
+    start = i
+    while i < n and p[i] >= 0x30 and p[i] <= 0x39:
+        if kind == NUMBER_INT and i - start < 18:
+            value = value * 10 + (p[i] - 0x30)
+        i += 1
+    if i - start < 1 or i - start > whole:
+        return False
+    if kind == NUMBER_INT:
+        if i != n or i - start > 18:
+            return False
+        if negative:
+            value = -value
+        return value >= -2147483648 and value <= 2147483647
+    if i == n:
+        return True
+    if frac <= 0 or p[i] != 0x2E:  # .
+        return False
+    i += 1
+    start = i
+    while i < n and p[i] >= 0x30 and p[i] <= 0x39:
+        i += 1
+    return i == n and i - start >= 1 and i - start <= frac
 
 
 cdef inline bint _needs_trim(const uint8_t* p, Py_ssize_t n) noexcept:
@@ -157,8 +209,10 @@ cdef class ColumnSink:
     # the field names, in column order, as C strings (kept alive by ``names``)
     cdef const char** cnames
     cdef list names
+    cdef list numbers
 
-    def __cinit__(self, list names):
+    def __cinit__(self, list names, list numbers=None):
+        """``numbers``: per column ``(kind, whole, frac)`` — 1 decimal, 2 integer, 0 neither."""
         cdef Py_ssize_t i
         cdef Py_ssize_t ncols = len(names)
         self.names = [n if isinstance(n, bytes) else n.encode() for n in names]
@@ -173,6 +227,9 @@ cdef class ColumnSink:
         self.ntouched = 0
         self.cols = <Column*> _alloc(sizeof(Column) * ncols)
         memset(self.cols, 0, sizeof(Column) * ncols)
+        self.numbers = [(NUMBER_NONE, 0, 0)] * ncols if numbers is None else list(numbers)
+        if len(self.numbers) != ncols:
+            raise ValueError("one (kind, whole, frac) per column")
         self.keep = []
         self.nrows = 0
         self.row_capacity = 0  # the columns are allocated with the first row
@@ -202,6 +259,10 @@ cdef class ColumnSink:
             col.count = 0
             col.untrimmed = False
             col.non_ascii = False
+            col.min_chars = 0x7FFFFFFFFFFFFFFF
+            col.max_chars = -1
+            col.kind, col.whole, col.frac = self.numbers[i]
+            col.numeric_ok = True
         return 0
 
     cdef void _free_columns(self):
@@ -292,7 +353,7 @@ cdef class ColumnSink:
 
     cdef int _commit(self, int32_t msg, int32_t doc, int32_t line) except -1:
         """Append the row read so far (only the columns that have a value are touched) and clear it."""
-        cdef Py_ssize_t i, k, n
+        cdef Py_ssize_t i, k, n, chars
         cdef Py_ssize_t r = self.nrows
         cdef Column* col
         cdef uint8_t* view
@@ -318,8 +379,15 @@ cdef class ColumnSink:
                 raise OverflowError("value too long for a string column")
             if not col.untrimmed and _needs_trim(p, n):
                 col.untrimmed = True
-            if not col.non_ascii and not _ascii(p, n):
+            chars = n - _continuations(p, n)
+            if chars != n:  # (libxml2 hands over valid UTF-8: a byte >= 0x80 means a continuation byte)
                 col.non_ascii = True
+            if chars < col.min_chars:
+                col.min_chars = chars
+            if chars > col.max_chars:
+                col.max_chars = chars
+            if col.kind != NUMBER_NONE and col.numeric_ok:
+                col.numeric_ok = _plain_number(p, n, col.kind, col.whole, col.frac)
             n32 = <int32_t> n
             memcpy(view, &n32, 4)
             if n <= INLINE:
@@ -340,8 +408,9 @@ cdef class ColumnSink:
         """Hand the columns over and start empty again.
 
         Returns ``(keys, columns)``: ``keys`` is ``(msg, doc, line)``, each a Block of int32 per row;
-        ``columns`` has per column ``(validity bitmap, null count, views, [data chunks], untrimmed,
-        non_ascii)``, the buffers as Blocks that own their memory.
+        ``columns`` has per column ``(validity bitmap, null count, views, [data chunks], facts)``, the
+        buffers as Blocks that own their memory, ``facts`` a tuple ``(untrimmed, non_ascii, min_chars,
+        max_chars, numeric_ok)`` (the lengths -1 without values; ``numeric_ok`` False for other columns).
         """
         cdef Py_ssize_t i, k
         cdef Py_ssize_t n = self.nrows
@@ -366,8 +435,13 @@ cdef class ColumnSink:
                 n - col.count,
                 _block(col.views, VIEW * n),
                 chunks,
-                bool(col.untrimmed),
-                bool(col.non_ascii),
+                (
+                    bool(col.untrimmed),
+                    bool(col.non_ascii),
+                    col.min_chars if col.count else -1,
+                    col.max_chars if col.count else -1,
+                    bool(col.numeric_ok) and col.kind != NUMBER_NONE,
+                ),
             ))
             col.valid = NULL
             col.views = NULL

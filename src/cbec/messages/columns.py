@@ -217,7 +217,7 @@ def decode_batch(
     problem_frames = [_structural_findings(raws)]
     for (root, _role), sink in extractor.sinks.items():
         raw_frame = _sink_frame(sink)
-        typed, problems = check_entity(raw_frame, sink.entity, code_sets, clean=sink.clean, ascii=sink.ascii)
+        typed, problems = check_entity(raw_frame, sink.entity, code_sets, facts=sink.facts)
         tables[(root, sink.entity.name)] = typed
         if problems.height:
             problem_frames.append(

@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 from lxml import etree
 
+from cbec.messages.fieldcheck import ColumnFacts, number_facets
 from cbec.messages.findings import Finding, finding
 from cbec.messages.spec import CEB_NS, DS_NS, Entity, MessageSpec, resolve_root
 
@@ -22,7 +23,7 @@ Row = list[str | None]
 
 _fast_walk: Any
 _ColumnSink: Any
-_ABI_VERSION = 2  # the interface of _fastleaves this module speaks
+_ABI_VERSION = 3  # the interface of _fastleaves this module speaks
 try:  # the optional C walk (see _fastleaves.pyx); same results, a fraction of the cost
     from cbec.messages import _fastleaves  # type: ignore[attr-defined]
 
@@ -82,10 +83,8 @@ class EntitySink:
     doc: list[int] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
     columns: Any = None  # a C ColumnSink when the accelerator walks (rows and keys are there); else here
-    # what the C walk noticed about the values (see :func:`cbec.messages.fieldcheck.check_entity`), once
-    # ``frame`` has run: columns with no empty value and no white space at either end; ASCII-only columns
-    clean: frozenset[str] = frozenset()
-    ascii: frozenset[str] = frozenset()
+    # what the C walk noticed about each column (for the field checks), once ``frame`` has run
+    facts: dict[str, ColumnFacts] = field(default_factory=dict)
 
     def frame(self) -> pl.DataFrame:
         """The collected values as String columns, with the _msg/_doc/_line keys first."""
@@ -101,16 +100,14 @@ class EntitySink:
         n = self.columns.nrows
         keys, columns = self.columns.export()
         arrays = [pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(k)]) for k in keys]
-        clean, ascii = [], []
-        for name, (valid, nulls, views, chunks, untrimmed, non_ascii) in zip(names, columns, strict=True):
+        facts = {}
+        for name, (valid, nulls, views, chunks, noticed) in zip(names, columns, strict=True):
             buffers = [pa.py_buffer(valid) if nulls else None, pa.py_buffer(views)]
             buffers += [pa.py_buffer(c) for c in chunks]
             arrays.append(pa.Array.from_buffers(pa.string_view(), n, buffers, null_count=nulls))
-            if not untrimmed:
-                clean.append(name)
-            if not non_ascii:
-                ascii.append(name)
-        self.clean, self.ascii = frozenset(clean), frozenset(ascii)
+            untrimmed, non_ascii, min_chars, max_chars, numeric_ok = noticed
+            facts[name] = ColumnFacts(nulls, untrimmed, not non_ascii, min_chars, max_chars, numeric_ok)
+        self.facts = facts
         frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=["_msg", "_doc", "_line", *names]))
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -168,7 +165,9 @@ class Extractor:
                 role=role,
                 tagmap=_tagmap(entity),
                 names={f.name.encode(): i for i, f in enumerate(entity.fields)},
-                columns=_ColumnSink(entity.names) if self.accelerated and _ColumnSink else None,
+                columns=_ColumnSink(entity.names, [number_facets(f) for f in entity.fields])
+                if self.accelerated and _ColumnSink
+                else None,
             )
             self.sinks[key] = s
         return s

@@ -9,7 +9,7 @@ value) that the caller turns into findings.
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -21,18 +21,48 @@ INDEX_COLUMNS = ("_msg", "_doc", "_line")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # xs:int
 
 
+NUMBER_DECIMAL, NUMBER_INT = 1, 2
+
+
+def number_facets(f: Field) -> tuple[int, int, int]:
+    """``(kind, whole, frac)`` of a numeric field's pattern (kind 0: not a number) — also what the C walk
+    checks values against (see :class:`ColumnFacts`)."""
+    if f.type == "decimal":
+        total = f.total_digits or 19
+        frac = f.fraction_digits or 0
+        return NUMBER_DECIMAL, max(total - frac, 1), frac
+    if f.type == "int":
+        return NUMBER_INT, f.total_digits or 10, 0
+    return 0, 0, 0
+
+
 def _decimal_regex(f: Field) -> str:
-    total = f.total_digits or 19
-    frac = f.fraction_digits or 0
-    whole = max(total - frac, 1)
+    _kind, whole, frac = number_facets(f)
     if frac:
         return rf"^[+-]?\d{{1,{whole}}}(\.\d{{1,{frac}}})?$"
     return rf"^[+-]?\d{{1,{whole}}}$"
 
 
 def _int_regex(f: Field) -> str:
-    digits = f.total_digits or 10
+    _kind, digits, _frac = number_facets(f)
     return rf"^[+-]?\d{{1,{digits}}}$"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnFacts:
+    """What the extractor noticed about one raw string column of a batch while copying it.
+
+    The field checks skip what these settle for the whole column: no trimming when no value is empty or has
+    white space at either end, lengths in bytes when all is ASCII, no length check when the shortest and
+    longest values fit, no pattern check when every value is a plain ASCII number within the facets.
+    """
+
+    nulls: int  # rows without a value
+    untrimmed: bool  # some value is empty or starts or ends with (Unicode) white space
+    ascii: bool  # every value is ASCII
+    min_chars: int  # the shortest and longest value, in characters (-1 when there is no value)
+    max_chars: int
+    numeric_ok: bool  # every value matches ``number_facets`` in ASCII digits (integers: and is an int32)
 
 
 def _expected(f: Field) -> str:
@@ -65,20 +95,25 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def _min_length(f: Field) -> int | None:
+    return f.min_length if f.min_length is not None and f.min_length > 1 else None
+
+
 def _conditions(
-    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, *, ascii: bool = False
+    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, profile: _Profile = (True, False, True, True, True)
 ) -> list[tuple[pl.Expr, str]]:
     """The checks of one field, in priority order: (condition on the trimmed column, problem code).
 
-    ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times); ``ascii``
-    says every value is ASCII, so that a length in bytes is the length in characters.
+    ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times).  ``profile``
+    leaves out what is settled for the column (see :func:`_profile`); by default nothing is.
     """
+    _trim, ascii, required, lengths, number = profile
     conds: list[tuple[pl.Expr, str]] = []
-    if f.required:
+    if f.required and required:
         conds.append((c.is_null(), "field.required"))
     if f.type == "string" and f.format is None:
-        min_length = f.min_length if f.min_length is not None and f.min_length > 1 else None
-        if f.length is not None or f.max_length is not None or min_length is not None:
+        min_length = _min_length(f)
+        if lengths and (f.length is not None or f.max_length is not None or min_length is not None):
             n = c.str.len_bytes() if ascii else c.str.len_chars()
             if f.length is not None:
                 conds.append((n != f.length, "field.length"))
@@ -93,10 +128,12 @@ def _conditions(
             codes, strict = table
             conds.append((~c.is_in(sorted(codes)), "field.code" if strict else "tolerated.code"))
     elif f.type == "decimal":
-        conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
+        if number:
+            conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
     elif f.type == "int":
-        out_of_range = (cast < INT_MIN) | (cast > INT_MAX)
-        conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
+        if number:
+            out_of_range = (cast < INT_MIN) | (cast > INT_MAX)
+            conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
     elif f.format is not None:
         n = c.str.len_bytes() if ascii else c.str.len_chars()
         conds.append((c.is_not_null() & ((n != f.length) | cast.is_null()), "field.time"))
@@ -128,9 +165,6 @@ def _len_name(name: str) -> str:
     return f"__len_{name}"
 
 
-_SUSPECT = "__suspect"
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """The expressions of one entity, built once: the whole batch goes through them in one query."""
@@ -138,23 +172,53 @@ class _Plan:
     lengths: tuple[pl.Expr, ...]  # byte length of each original value (whitespace is detected with it)
     trims: tuple[pl.Expr, ...]  # each column trimmed, empty -> null
     casts: tuple[pl.Expr, ...]  # typed forms of the non-string columns, under temporary names
-    outputs: tuple[pl.Expr, ...]  # the typed frame's columns, then the row's "may have a problem" flag
+    outputs: tuple[pl.Expr, ...]  # the typed frame's columns
+    suspects: tuple[pl.Expr, ...]  # conditions that may mean a problem (exact findings come later)
+
+
+# per field: (trim, ascii, check required, check lengths, check the number pattern)
+_Profile = tuple[bool, bool, bool, bool, bool]
+_FULL: _Profile = (True, False, True, True, True)
+
+
+def _profile(f: Field, facts: ColumnFacts | None) -> _Profile:
+    """Which work a column needs, given what the extractor noticed about it (all of it without facts)."""
+    if facts is None:
+        return _FULL
+    trim = facts.untrimmed
+    if facts.max_chars < 0:  # no value at all: nothing to measure
+        lengths_ok = True
+    else:
+        min_length = _min_length(f)
+        lengths_ok = (
+            (f.length is None or facts.min_chars == facts.max_chars == f.length)
+            and (f.max_length is None or facts.max_chars <= f.max_length)
+            and (min_length is None or facts.min_chars >= min_length)
+        )
+    return (
+        trim,
+        facts.ascii,
+        trim or facts.nulls > 0,
+        trim or not lengths_ok,
+        not facts.numeric_ok,
+    )
 
 
 _CodeKey = tuple[tuple[str, frozenset[str], bool], ...]
-_PLANS: dict[tuple[Entity, _CodeKey, frozenset[str], frozenset[str]], _Plan] = {}
+_PLANS: dict[tuple[Entity, _CodeKey, tuple[_Profile, ...]], _Plan] = {}
 
 
-def _plan(entity: Entity, code_tables: CodeSets, clean: frozenset[str], ascii: frozenset[str]) -> _Plan:
+def _plan(entity: Entity, code_tables: CodeSets, profiles: tuple[_Profile, ...]) -> _Plan:
     codes: _CodeKey = tuple((name, c, strict) for name, (c, strict) in sorted(code_tables.items()))
-    key = (entity, codes, clean, ascii)
+    key = (entity, codes, profiles)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
     lengths, trims, casts, outputs, suspects = [], [], [], [], []
-    for f in entity.fields:
+    for f, profile in zip(entity.fields, profiles, strict=True):
         c = pl.col(f.name)
-        if f.name not in clean:
+        trim = profile[0]
+        if trim:
             lengths.append(c.str.len_bytes().alias(_len_name(f.name)))
             trims.append(c.str.strip_chars().replace("", None).alias(f.name))
         cast = _cast(f, c)
@@ -163,16 +227,13 @@ def _plan(entity: Entity, code_tables: CodeSets, clean: frozenset[str], ascii: f
             casts.append(cast.alias(_typed_name(f.name)))
             typed = pl.col(_typed_name(f.name))
         outputs.append(typed.alias(f.name))
-        conds = [cond for cond, _code in _conditions(f, c, typed, code_tables, ascii=f.name in ascii)]
-        if f.name not in clean:
+        suspects += [cond.fill_null(False) for cond, _code in _conditions(f, c, typed, code_tables, profile)]
+        if trim:
             # trimmed something: the original is longer than what is left (a superset of the whitespace
             # warning, which the exact pass decides)
-            conds.append(pl.col(_len_name(f.name)) != c.str.len_bytes().fill_null(0))
-        suspects.extend(conds)
-    flag = pl.any_horizontal(suspects).fill_null(False) if suspects else pl.lit(False)
-    outputs.append(flag.alias(_SUSPECT))
-    plan = _Plan(tuple(lengths), tuple(trims), tuple(casts), tuple(outputs))
-    if len(_PLANS) < 256:
+            suspects.append((pl.col(_len_name(f.name)) != c.str.len_bytes().fill_null(0)).fill_null(False))
+    plan = _Plan(tuple(lengths), tuple(trims), tuple(casts), tuple(outputs), tuple(suspects))
+    if len(_PLANS) < 512:
         _PLANS[key] = plan
     return plan
 
@@ -182,30 +243,30 @@ def check_entity(
     entity: Entity,
     code_tables: CodeSets | None = None,
     *,
-    clean: AbstractSet[str] = frozenset(),
-    ascii: AbstractSet[str] = frozenset(),
+    facts: Mapping[str, ColumnFacts] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (typed frame, problems frame) for one entity's string columns.
 
     ``problems`` has columns _msg, _doc, _line, field, code, value, expected, table.
 
-    One pass over the whole batch trims and types every column and flags each row that may have a problem
-    (any check failing, or any value trimmed); the exact findings are then worked out on the flagged rows
-    only — usually none.  What the extractor already knows about the columns spares work: ``clean`` names
-    columns with no empty value and no white space at either end (nothing to trim), ``ascii`` columns whose
-    values are all ASCII (lengths in bytes are lengths in characters).
+    One pass over the whole batch trims and types every column and evaluates each check as a flag; the
+    exact findings are then worked out on the rows flagged (usually none).  ``facts`` (what the extractor
+    noticed about each column, see :class:`ColumnFacts`) spares the work they settle.
     """
     code_tables = code_tables or {}
-    names = frozenset(entity.names)
-    plan = _plan(entity, code_tables, frozenset(clean) & names, frozenset(ascii) & names)
+    facts = facts or {}
+    plan = _plan(entity, code_tables, tuple(_profile(f, facts.get(f.name)) for f in entity.fields))
     idx = [pl.col(c) for c in INDEX_COLUMNS]
     # eager steps: each is one pass over the columns (the lazy optimiser's passes cost more than they save)
     frame = raw.with_columns(*plan.lengths, *plan.trims) if plan.trims else raw
     if plan.casts:
         frame = frame.with_columns(*plan.casts)
-    out = frame.select(*idx, *plan.outputs)
-    suspect = out.get_column(_SUSPECT)
-    typed = out.drop(_SUSPECT)
+    typed = frame.select(*idx, *plan.outputs)
+    if not plan.suspects:
+        return typed, _no_problems()
+    # each flag a column of its own, then folded: one expression over them all costs far more to plan
+    flags = frame.select(cond.alias(str(i)) for i, cond in enumerate(plan.suspects))
+    suspect = flags.max_horizontal() if flags.width > 1 else flags.to_series()
     # usually no row is flagged: then there is nothing more to compute
     return typed, (_problems(raw.filter(suspect), entity, code_tables) if suspect.any() else _no_problems())
 

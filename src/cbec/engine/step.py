@@ -95,19 +95,28 @@ def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, p
     """Drop repeated guids silently (idempotent) and refuse clashing business keys with the spec's codes."""
     refusals = []
     frames = {}
+    dropped: set[str] = set()
     for kind in ("orders", "payments", "waybills", "lists"):
         frame: pl.DataFrame = getattr(new, kind)
         if frame.height == 0:
             frames[kind] = frame
             continue
         key, code, zh, en = DUPLICATE_CODES[kind]
-        frame = frame.unique("guid", keep="first", maintain_order=True).sort("seq")
+        if not frame["seq"].is_sorted():
+            frame = frame.sort("seq")
         known = existing.get(kind, set())
-        # sorted by arrival, so every occurrence of a key after its first is a repeat
-        clash = ~pl.col(key).is_first_distinct()
+        # in arrival order: a guid seen before is a repeat (dropped silently); among the rest, a business
+        # key seen before, or already stored, is a duplicate declaration (refused)
+        repeat = ~pl.col("guid").is_first_distinct()
+        clash = ~repeat & ~pl.when(~repeat).then(pl.col(key)).is_first_distinct()
         if known:
-            clash = clash | pl.col(key).is_in(list(known))
-        dup = frame.filter(clash)
+            clash = clash | (~repeat & pl.col(key).is_in(list(known)))
+        marks = frame.select(repeat.alias("repeat"), clash.alias("clash"))
+        if not (marks["repeat"].any() or marks["clash"].any()):
+            frames[kind] = frame
+            continue
+        dropped.add(kind)
+        dup = frame.filter(marks["clash"])
         if dup.height:
             refusals.append(
                 dup.select(
@@ -121,18 +130,22 @@ def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, p
                     pl.lit(en).alias("reason_en"),
                 )
             )
-        frames[kind] = frame.filter(~clash)
+        frames[kind] = frame.filter(~(marks["repeat"] | marks["clash"]))
     ok_lists = frames["lists"]
     ok_orders = frames["orders"]
     docs = Documents(
         orders=ok_orders,
-        order_lines=new.order_lines.join(ok_orders.select("guid"), on="guid", how="semi")
+        order_lines=new.order_lines
+        if "orders" not in dropped
+        else new.order_lines.join(ok_orders.select("guid"), on="guid", how="semi")
         if new.order_lines.height and ok_orders.height
         else new.order_lines.head(0),
         payments=frames["payments"],
         waybills=frames["waybills"],
         lists=ok_lists,
-        list_lines=new.list_lines.join(
+        list_lines=new.list_lines
+        if "lists" not in dropped
+        else new.list_lines.join(
             ok_lists.select(pl.col("guid").alias("list_guid")), on="list_guid", how="semi"
         )
         if new.list_lines.height and ok_lists.height

@@ -109,10 +109,6 @@ cdef inline bint _space_at(const uint8_t* p, Py_ssize_t n) noexcept:
     return False
 
 
-cdef extern from *:
-    int popcount64 "__builtin_popcountll" (unsigned long long) nogil
-
-
 cdef inline Py_ssize_t _continuations(const uint8_t* p, Py_ssize_t n) noexcept:
     """How many UTF-8 continuation bytes (10xxxxxx): characters = bytes - continuations (8 at a time)."""
     cdef uint64_t word
@@ -120,7 +116,9 @@ cdef inline Py_ssize_t _continuations(const uint8_t* p, Py_ssize_t n) noexcept:
     while i + 8 <= n:
         memcpy(&word, p + i, 8)
         if word & 0x8080808080808080ULL:
-            count += popcount64(word & ~(word << 1) & 0x8080808080808080ULL)
+            # 10xxxxxx: bit 7 set, bit 6 clear; move the marks to bit 0 of each byte and add the bytes up
+            word = (word & ~(word << 1) & 0x8080808080808080ULL) >> 7
+            count += <Py_ssize_t> ((word * 0x0101010101010101ULL) >> 56)
         i += 8
     while i < n:
         if (p[i] & 0xC0) == 0x80:

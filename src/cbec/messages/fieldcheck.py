@@ -95,12 +95,17 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+# per field: (trim, ascii, check required, check lengths, check the number pattern)
+_Profile = tuple[bool, bool, bool, bool, bool]
+_FULL: _Profile = (True, False, True, True, True)
+
+
 def _min_length(f: Field) -> int | None:
     return f.min_length if f.min_length is not None and f.min_length > 1 else None
 
 
 def _conditions(
-    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, profile: _Profile = (True, False, True, True, True)
+    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, profile: _Profile = _FULL
 ) -> list[tuple[pl.Expr, str]]:
     """The checks of one field, in priority order: (condition on the trimmed column, problem code).
 
@@ -174,11 +179,6 @@ class _Plan:
     casts: tuple[pl.Expr, ...]  # typed forms of the non-string columns, under temporary names
     outputs: tuple[pl.Expr, ...]  # the typed frame's columns
     suspects: tuple[pl.Expr, ...]  # conditions that may mean a problem (exact findings come later)
-
-
-# per field: (trim, ascii, check required, check lengths, check the number pattern)
-_Profile = tuple[bool, bool, bool, bool, bool]
-_FULL: _Profile = (True, False, True, True, True)
 
 
 def _profile(f: Field, facts: ColumnFacts | None) -> _Profile:

@@ -10,7 +10,6 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -209,13 +208,12 @@ class Clearer:
             if not rows:
                 return empty_documents()
             ids = sorted({r.inbox_id for r in rows})
+            raw_of = inbox_repo.raw_by_ids(conn, ids)
             raws = conn.execute(
-                select(inbox_table.c.id, inbox_table.c.raw, inbox_table.c.received_at).where(
-                    inbox_table.c.id.in_(ids)
-                )
+                select(inbox_table.c.id, inbox_table.c.received_at).where(inbox_table.c.id.in_(ids))
             ).all()
         guids = {r.guid for r in rows}
-        batch = decode_batch([r.raw for r in raws])
+        batch = decode_batch([raw_of[r.id] for r in raws])
         docs = from_batch(batch, received_at=datetime(1970, 1, 1), seq_base=-(10**12))
         # each document keeps the time its message arrived (the expiry of incomplete sets runs from it)
         arrived = {i: r.received_at.astimezone(UTC).replace(tzinfo=None) for i, r in enumerate(raws)}
@@ -247,27 +245,31 @@ class Clearer:
         *,
         stored_ids: list[int] | None = None,
         decoded: ColumnBatch | None = None,
+        packed: list[tuple[bytes, str]] | None = None,
     ) -> StepResult | None:
         """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
-        ``decoded`` is the batch already decoded (by a worker process)."""
+        ``decoded`` is the batch already decoded and ``packed`` each message compressed with its digest
+        (:func:`cbec.store.inbox.pack`), both done by a worker process."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
         blobs = [b for _, b in named]
         batch = decoded if decoded is not None else decode_batch(blobs)
         meta = batch.messages
         if stored_ids is not None:
             return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
+        if packed is None:
+            packed = [inbox_repo.pack(data) for data in blobs]
         items = []
-        for i, data in enumerate(blobs):
-            row = meta.row(i, named=True)
-            guid = row["guid"] or hashlib.sha256(data).hexdigest()
+        for row, (stored, digest) in zip(meta.iter_rows(named=True), packed, strict=True):
             items.append(
                 inbox_repo.InboxItem(
-                    guid=guid[:64],
+                    guid=(row["guid"] or digest)[:64],
                     message_type=(row["message_type"] or "unknown")[:32],
-                    raw=data,
+                    raw=stored,
                     sender=row["copCode"],
                     dxp_id=row["dxpId"],
                     received_at=now.replace(tzinfo=UTC),
+                    codec=inbox_repo.ZLIB,
+                    sha256=digest,
                 )
             )
         with self.engine.begin() as conn:  # 1. the raw messages, committed before anything else
@@ -297,8 +299,8 @@ class Clearer:
         """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
         self.background_delivery = True
         try:
-            for part, decoded in decode_ahead(batches_of(named, batch_messages), workers=workers):
-                self.clear_batch(part, decoded=decoded)
+            for part, ready in decode_ahead(batches_of(named, batch_messages), workers=workers):
+                self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
                 if progress is not None:
                     progress(len(part))
         finally:

@@ -1,7 +1,7 @@
 """Decoding ahead in worker processes while the main process clears.
 
 Decoding (parsing, walking and checking the XML) is the one stage whose work is independent per message,
-and it is the largest.  Worker processes decode the next batches while the main process clears the current
+and it is the largest; compressing each message for the inbox is another, done in the same place.  Worker processes decode the next batches while the main process clears the current
 one, so both cores work and the single writer to the store stays in one process.  Batches come back in the
 order they went out: clearance depends on arrival order.  Workers are *spawned*, never forked (a forked
 child inherits Polars' thread pool in whatever state it was and can hang).
@@ -14,9 +14,11 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 
 from cbec.messages.columns import ColumnBatch, decode_batch
+from cbec.store.inbox import pack
 
 Named = list[tuple[str, bytes]]
 
@@ -33,21 +35,30 @@ def batches_of(named: Iterable[tuple[str, bytes]], size: int) -> Iterator[Named]
         yield part
 
 
-def _decode(blobs: list[bytes]) -> ColumnBatch:
-    return decode_batch(blobs)
+@dataclass(frozen=True)
+class Prepared:
+    """A batch made ready for clearance: decoded, and each message compressed for the inbox with the digest
+    of its bytes (:func:`cbec.store.inbox.pack`), so the writer has nothing left to do per byte."""
+
+    batch: ColumnBatch
+    packed: list[tuple[bytes, str]]
 
 
-def decode_ahead(batches: Iterable[Named], *, workers: int) -> Iterator[tuple[Named, ColumnBatch]]:
+def _prepare(blobs: list[bytes]) -> Prepared:
+    return Prepared(decode_batch(blobs), [pack(b) for b in blobs])
+
+
+def decode_ahead(batches: Iterable[Named], *, workers: int) -> Iterator[tuple[Named, Prepared]]:
     """Each batch with its decoded columns, in input order; up to ``workers + 1`` batches decode ahead."""
     if workers <= 0:
         for named in batches:
-            yield named, decode_batch([b for _, b in named])
+            yield named, _prepare([b for _, b in named])
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[Named, Future[ColumnBatch]]] = deque()
+        pending: deque[tuple[Named, Future[Prepared]]] = deque()
         for named in batches:
-            pending.append((named, pool.submit(_decode, [b for _, b in named])))
+            pending.append((named, pool.submit(_prepare, [b for _, b in named])))
             if len(pending) > workers:
                 done, future = pending.popleft()
                 yield done, future.result()

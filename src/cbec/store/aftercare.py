@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, and_, func, select, update
 
+from cbec.store import inbox as inbox_repo
 from cbec.store._common import bulk_insert, check_len, chunks, utcnow
 from cbec.store.schema import (
     APPLICATION_KINDS,
@@ -282,15 +283,7 @@ def released_lists(
 
 def raw_messages(conn: Connection, inbox_ids: Iterable[int]) -> dict[int, bytes]:
     """The raw bytes of these inbox messages (the record every document is decoded from)."""
-    found: dict[int, bytes] = {}
-    for part in chunks(sorted(set(inbox_ids))):
-        found.update(
-            {
-                id_: bytes(raw)
-                for id_, raw in conn.execute(select(inbox.c.id, inbox.c.raw).where(inbox.c.id.in_(part)))
-            }
-        )
-    return found
+    return inbox_repo.raw_by_ids(conn, list(inbox_ids))
 
 
 def accepted_quota(conn: Connection, list_keys: Iterable[str]) -> dict[str, AcceptedQuota]:

@@ -80,6 +80,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # Inbox statuses: the store accepts, the engine processes or refuses.
 INBOX_STATUSES = ("accepted", "processed", "refused")
+RAW_CODECS = ("identity", "zlib")
 QUOTA_MOVEMENT_KINDS = ("accept", "cancel", "return")
 TAX_BILL_STATUSES = (1, 2, 3)
 
@@ -112,11 +113,14 @@ inbox = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("raw", LargeBinary, nullable=False),
+    # how ``raw`` is stored: as received, or zlib-compressed (the store always gives back the bytes received)
+    Column("raw_codec", String(8), nullable=False, server_default=text("'identity'")),
     Column("status", String(16), nullable=False),
     Column("processed_at", UtcDateTime(), nullable=True),
     Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
     UniqueConstraint("guid"),
     CheckConstraint(_in("status", INBOX_STATUSES), name="status"),
+    CheckConstraint(_in("raw_codec", RAW_CODECS), name="raw_codec"),
     Index(None, "status", "id"),
 )
 

@@ -20,7 +20,8 @@ from cbec.messages.xsd import validate_bytes, xsd_available
 from cbec.params import ParameterSet
 from cbec.params.hs import load_cbec_hs
 from cbec.store import connect
-from cbec.store.schema import decision, document, inbox, receipt
+from cbec.store import inbox as inbox_repo
+from cbec.store.schema import decision, document, receipt
 
 #: The clearance clock of the corpus: lists are released (or held) at this moment.
 CLEARED_AT = datetime(2026, 11, 12, 0, 0, 0)
@@ -101,12 +102,13 @@ class World:
     def original(self, list_key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The list head and lines as declared (decoded again from the inbox)."""
         with self.engine.connect() as conn:
-            guid, raw = conn.execute(
-                select(document.c.guid, inbox.c.raw)
-                .join(inbox, inbox.c.id == document.c.inbox_id)
-                .where(document.c.kind == "list", document.c.business_key == list_key)
+            guid, inbox_id = conn.execute(
+                select(document.c.guid, document.c.inbox_id).where(
+                    document.c.kind == "list", document.c.business_key == list_key
+                )
             ).one()
-        batch = decode_batch([bytes(raw)])
+            raw = inbox_repo.raw_by_ids(conn, [inbox_id])[inbox_id]
+        batch = decode_batch([raw])
         heads = batch.table("CEB621Message", "InventoryHead")
         head = heads.filter(pl.col("guid") == guid).row(0, named=True)
         lines = batch.table("CEB621Message", "InventoryList").filter(

@@ -119,3 +119,27 @@ def test_overlong_guid_is_refused_before_the_database(engine: Engine) -> None:
     with pytest.raises(ValueError, match="guid longer than 64"), engine.begin() as conn:
         inbox.accept(conn, [message("G" * 65)])
     assert _count(engine) == 0
+
+
+def test_compressed_messages_come_back_as_received(engine: Engine) -> None:
+    original = message("G-Z", body="压缩 " * 500).raw
+    stored, digest = inbox.pack(original)
+    assert len(stored) < len(original) / 5 and digest == hashlib.sha256(original).hexdigest()
+    item = inbox.InboxItem(guid="G-Z", message_type="CEB311Message", raw=stored, codec=inbox.ZLIB)
+    with engine.begin() as conn:
+        (first,) = inbox.accept(conn, [item])
+        (same,) = inbox.accept(conn, [message("G-Z", body="压缩 " * 500)])  # the same bytes, uncompressed
+        (other,) = inbox.accept(conn, [message("G-Z", body="something else")])
+    assert (first.outcome, same.outcome, other.outcome) == (Outcome.NEW, Outcome.REPEAT, Outcome.CONFLICT)
+    with engine.connect() as conn:
+        row = inbox.by_guids(conn, ["G-Z"])["G-Z"]
+        raw_codec, raw = conn.execute(select(inbox_table.c.raw_codec, inbox_table.c.raw)).one()
+        assert inbox.raw_by_ids(conn, [row.id]) == {row.id: original}
+    assert (row.raw, row.raw_codec, row.sha256) == (original, "zlib", digest)
+    assert raw_codec == "zlib" and bytes(raw) == stored  # what is on disk is the compressed form
+
+
+def test_unknown_codec_is_refused(engine: Engine) -> None:
+    item = inbox.InboxItem(guid="G-Q", message_type="CEB311Message", raw=b"x", codec="lz4")
+    with engine.begin() as conn, pytest.raises(ValueError, match="codec"):
+        inbox.accept(conn, [item])

@@ -34,7 +34,7 @@ from cbec.messages.format_receipt import build_format_receipt
 from cbec.params.dated import ParameterSet
 from cbec.rules import decide as D
 from cbec.rules.tax import assess, list_totals
-from cbec.store import Outcome
+from cbec.store import Outcome, counters
 from cbec.store import batches as batches_repo
 from cbec.store import documents as documents_repo
 from cbec.store import inbox as inbox_repo
@@ -183,7 +183,6 @@ class Clearer:
         self.tax = make_tax(params, hs)
         self.summary = ClearSummary()
         self.seq = 0
-        self.next_invt = 1
         self.background_delivery = False
         self._writer: ThreadPoolExecutor | None = None
         self._encoder: ThreadPoolExecutor | None = None
@@ -197,14 +196,6 @@ class Clearer:
         """Documents waiting for their partners, rebuilt by re-decoding the inbox messages that hold them."""
         with self.engine.connect() as conn:
             rows = documents_repo.waiting(conn, KIND_NAMES.values())
-            from sqlalchemy import func
-
-            from cbec.store.schema import decision as decision_table
-
-            count = conn.execute(
-                select(func.count()).select_from(decision_table).where(decision_table.c.invt_no.is_not(None))
-            ).scalar_one()
-            self.next_invt = int(count) + 1
             if not rows:
                 return empty_documents()
             ids = sorted({r.inbox_id for r in rows})
@@ -336,28 +327,31 @@ class Clearer:
         )
         self.seq += 10**9
 
-        with self.engine.connect() as conn:
+        # 2. One transaction from the first read to the last write: what the step reads (business keys
+        # already declared, the buyers' quota used, the list-number counter) cannot change under it, even
+        # with several clearing processes (SQLite: the write lock is taken at BEGIN; PostgreSQL: rows locked).
+        with self.engine.begin() as conn:
             existing = {
                 kind: documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
                 for kind in ("orders", "payments", "waybills", "lists")
             }
             quota_used = self._quota(conn, docs)
-        self.waiting_before_docs = self.waiting
-        state = StepState(
-            waiting=self.waiting,
-            existing_keys=existing,
-            quota_used=quota_used,
-            next_invt_seq=self.next_invt,
-            buyer_secret=self.buyer_secret,
-        )
-        result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
-        self.next_invt = result.next_invt_seq
-        # the receipt XML is rendered on a thread while this one stores the batch: both spend most of their
-        # time outside the GIL (Polars' string kernels, SQLite), so they overlap
-        if self._encoder is None:
-            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
-        rendering = self._encoder.submit(self._receipt_messages, result, batch, blobs, docs, refused, now)
-        with self.engine.begin() as conn:  # 2. everything that follows from the batch, in one transaction
+            invt_before = counters.current(conn, counters.INVT_NO)
+            self.waiting_before_docs = self.waiting
+            state = StepState(
+                waiting=self.waiting,
+                existing_keys=existing,
+                quota_used=quota_used,
+                next_invt_seq=invt_before + 1,
+                buyer_secret=self.buyer_secret,
+            )
+            result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
+            counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - invt_before)
+            # the receipt XML is rendered on a thread while this one stores the batch: both spend most of
+            # their time outside the GIL (Polars' string kernels, SQLite), so they overlap
+            if self._encoder is None:
+                self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
+            rendering = self._encoder.submit(self._receipt_messages, result, batch, blobs, docs, refused, now)
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
             self._store_documents(conn, docs, result, inbox_ids, now)
             insert_frame(conn, decision_table, self._decisions(result, batch_id, now))

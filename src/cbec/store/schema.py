@@ -325,8 +325,18 @@ tax_adjustment = Table(
     CheckConstraint(_in("kind", TAX_ADJUSTMENT_KINDS), name="kind"),
 )
 
+# Named counters moved forward inside the transaction that uses them (e.g. the serial of list numbers).
+counter = Table(
+    "counter",
+    metadata,
+    Column("name", String(32), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name"),
+)
+
 #: Tables whose content is derived from the inbox by the engine (emptied by ``rebuild``).
 DERIVED_TABLES: tuple[Table, ...] = (
+    counter,
     tax_adjustment,
     return_line,
     application,

@@ -107,6 +107,7 @@ def test_rebuild_keeps_the_inbox_and_delivered_receipts(engine: Engine) -> None:
 
     after = snapshot(engine)
     assert counts == {
+        "counter": 0,  # this test processes without the clearing engine, which keeps the list counter
         "tax_adjustment": 0,
         "return_line": 0,
         "application": 0,

@@ -1,10 +1,11 @@
 """Decoding ahead in worker processes while the main process clears.
 
 Decoding (parsing, walking and checking the XML) is the one stage whose work is independent per message,
-and it is the largest; compressing each message for the inbox is another, done in the same place.  Worker processes decode the next batches while the main process clears the current
-one, so both cores work and the single writer to the store stays in one process.  Batches come back in the
-order they went out: clearance depends on arrival order.  Workers are *spawned*, never forked (a forked
-child inherits Polars' thread pool in whatever state it was and can hang).
+and it is the largest; compressing each message for the inbox is another, done in the same place.  Worker
+processes prepare the next batches while the main process clears the current one, so both cores work and
+the single writer to the store stays in one process.  Batches come back in the order they went out:
+clearance depends on arrival order.  Workers are *spawned*, never forked (a forked child inherits Polars'
+thread pool in whatever state it was and can hang).
 """
 
 from __future__ import annotations

@@ -113,11 +113,11 @@ inbox = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("raw", LargeBinary, nullable=False),
-    # how ``raw`` is stored: as received, or zlib-compressed (the store always gives back the bytes received)
-    Column("raw_codec", String(8), nullable=False, server_default=text("'identity'")),
     Column("status", String(16), nullable=False),
     Column("processed_at", UtcDateTime(), nullable=True),
     Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
+    # how ``raw`` is stored: as received, or zlib-compressed (the store always gives back the bytes received)
+    Column("raw_codec", String(8), nullable=False, server_default=text("'identity'")),
     UniqueConstraint("guid"),
     CheckConstraint(_in("status", INBOX_STATUSES), name="status"),
     CheckConstraint(_in("raw_codec", RAW_CODECS), name="raw_codec"),

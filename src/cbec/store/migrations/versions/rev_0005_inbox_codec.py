@@ -23,24 +23,36 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+CHECK = "raw_codec IN ('identity', 'zlib')"
+
+
+def _column() -> sa.Column[str]:
+    return sa.Column("raw_codec", sa.String(8), nullable=False, server_default=sa.text("'identity'"))
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("inbox", recreate="always") as batch:
-        batch.add_column(
-            sa.Column("raw_codec", sa.String(8), nullable=False, server_default=sa.text("'identity'")),
-            insert_after="raw",
-        )
-        batch.create_check_constraint(op.f("ck_inbox_raw_codec"), "raw_codec IN ('identity', 'zlib')")
+    if op.get_bind().dialect.name == "sqlite":  # SQLite adds a CHECK only by recreating the table
+        with op.batch_alter_table("inbox") as batch:
+            batch.add_column(_column())
+            batch.create_check_constraint(op.f("ck_inbox_raw_codec"), CHECK)
+    else:
+        op.add_column("inbox", _column())
+        op.create_check_constraint(op.f("ck_inbox_raw_codec"), "inbox", CHECK)
 
 
 def downgrade() -> None:
-    conn = op.get_bind()
     import zlib
 
+    conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, raw FROM inbox WHERE raw_codec = 'zlib'")).all()
     for id_, raw in rows:
         conn.execute(
             sa.text("UPDATE inbox SET raw = :raw WHERE id = :id"), {"raw": zlib.decompress(raw), "id": id_}
         )
-    with op.batch_alter_table("inbox") as batch:
-        batch.drop_constraint(op.f("ck_inbox_raw_codec"), type_="check")
-        batch.drop_column("raw_codec")
+    if conn.dialect.name == "sqlite":
+        with op.batch_alter_table("inbox") as batch:
+            batch.drop_constraint(op.f("ck_inbox_raw_codec"), type_="check")
+            batch.drop_column("raw_codec")
+    else:
+        op.drop_constraint(op.f("ck_inbox_raw_codec"), "inbox", type_="check")
+        op.drop_column("inbox", "raw_codec")

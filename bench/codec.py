@@ -5,8 +5,10 @@ lists packed 1–100 documents per message — and cached under ``out/bench-corp
 
     python bench/codec.py --parcels 20000 --repeat 5
 
-Figures are medians over ``--repeat`` runs of the whole corpus, in one process (single core); ``--workers 2``
-adds a run of decode-to-columns split over processes, to show what both cores give.
+Figures are medians over ``--repeat`` runs of the whole corpus, in one process (single core); ``--batch N``
+decodes N messages per call (default: the whole corpus in one call); ``--workers 2`` adds a run of
+decode-to-columns split over processes, to show what both cores give.  ``batch_pickle`` is what sending a
+decoded batch between processes costs (the whole corpus's batch, pickled and unpickled).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import pickle
 import platform
 import statistics
 import sys
@@ -53,12 +56,21 @@ def _decode_chunk(blobs: list[bytes]) -> int:
     return decode_batch(blobs).messages.height
 
 
+def _decode_batches(blobs: list[bytes], size: int) -> None:
+    if size <= 0:
+        decode_batch(blobs)
+        return
+    for i in range(0, len(blobs), size):
+        decode_batch(blobs[i : i + size])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--parcels", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=0, help="messages per decode call (0: all at once)")
     args = ap.parse_args()
 
     blobs = corpus(args.parcels, args.seed)
@@ -78,11 +90,14 @@ def main() -> int:
 
     for _ in range(args.repeat):
         parse_t += _timed(parse_all, 1)
-        decode_t += _timed(lambda: decode_batch(blobs), 1)
+        decode_t += _timed(lambda: _decode_batches(blobs, args.batch), 1)
     pair_ratios = [p / d for p, d in zip(parse_t, decode_t, strict=True)]
 
     batch = decode_batch(blobs)
     errors = batch.errors().height
+    pickled = pickle.dumps(batch)
+    dumps_t = _timed(lambda: pickle.dumps(batch), args.repeat)
+    loads_t = _timed(lambda: pickle.loads(pickled), args.repeat)
     messages = messages_from_batch(batch)
     plans = [
         (m.message_type, [OutDocument(d.head, d.lines) for d in m.documents], m.transfer) for m in messages
@@ -146,8 +161,14 @@ def main() -> int:
             "documents_per_s": round(docs / d),
             "seconds": round(d, 3),
         },
+        "batch": args.batch or n,
         "decode_vs_parse_only": round(statistics.median(pair_ratios), 3),
         "decode_vs_parse_only_range": [round(min(pair_ratios), 3), round(max(pair_ratios), 3)],
+        "batch_pickle": {
+            "megabytes": round(len(pickled) / 1e6, 1),
+            "dumps_seconds": round(statistics.median(dumps_t), 3),
+            "loads_seconds": round(statistics.median(loads_t), 3),
+        },
         "encode": {
             "messages_per_s": round(enc_n / e),
             "mb_per_s": round(enc_mb / e, 1),

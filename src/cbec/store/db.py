@@ -66,6 +66,17 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+ENV_SQLITE_CACHE_MB = "CBEC_SQLITE_CACHE_MB"
+
+
+def _cache_kib() -> int:
+    """Page cache per connection, in KiB (``$CBEC_SQLITE_CACHE_MB``, default 256 MiB)."""
+    value = os.environ.get(ENV_SQLITE_CACHE_MB, "256").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENV_SQLITE_CACHE_MB}={value!r}: expected a whole number of megabytes (≥ 1)")
+    return int(value) * 1024
+
+
 def _synchronous() -> str:
     value = os.environ.get(ENV_SQLITE_SYNCHRONOUS, "NORMAL").strip().upper()
     if value not in _SYNCHRONOUS:
@@ -87,6 +98,9 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str, in_memory: bool) -> 
                 log.warning("SQLite refused WAL (journal_mode=%s); concurrent readers will block", mode)
             cursor.execute(f"PRAGMA synchronous = {synchronous}")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # SQLite's default page cache is 2 MiB: once the unique indexes (random guids) outgrow it, every
+            # insert reads pages back through the OS.  A larger cache keeps them in memory.
+            cursor.execute(f"PRAGMA cache_size = -{_cache_kib()}")
         finally:
             cursor.close()
 

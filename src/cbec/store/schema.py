@@ -147,7 +147,6 @@ document = Table(
         sqlite_where=text("status = 2"),
         postgresql_where=text("status = 2"),
     ),
-    Index(None, "inbox_id"),
 )
 
 # Every decision taken on an inventory list, with the rule and reason that explain it.

@@ -11,7 +11,9 @@ for callers that want to keep a decoded copy.
 
 The index on ``(kind, status)`` served one question, "which documents are still waiting?", yet every insert
 and status change paid for it.  A partial index over waiting documents only answers that question and
-stays small, since almost every document is decided in the batch it arrives in.
+stays small, since almost every document is decided in the batch it arrives in.  The index on ``inbox_id``
+answered no query (documents are found by kind and guid or business key; the inbox row by its own key) and
+is dropped for the same reason.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table("document") as batch:
         batch.alter_column("payload", existing_type=sa.Text(), nullable=True)
     op.drop_index("ix_document_kind_status", table_name="document")
+    op.drop_index("ix_document_inbox_id", table_name="document")
     op.create_index(
         "ix_document_waiting",
         "document",
@@ -43,6 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_document_waiting", table_name="document")
     op.create_index("ix_document_kind_status", "document", ["kind", "status"])
+    op.create_index("ix_document_inbox_id", "document", ["inbox_id"])
     op.execute("UPDATE document SET payload = '{}' WHERE payload IS NULL")
     with op.batch_alter_table("document") as batch:
         batch.alter_column("payload", existing_type=sa.Text(), nullable=False)

@@ -47,37 +47,7 @@ class ReceiptRow:
 
 def enqueue(conn: Connection, receipts: Sequence[Receipt]) -> int:
     """Queue receipts not queued before; return how many were new (repeats are skipped silently)."""
-    if not receipts:
-        return 0
-    now = utcnow()
-    params = []
-    for r in receipts:
-        check_len("message_type", r.message_type, 32)
-        check_len("recipient", r.recipient, 64)
-        check_len("business_key", r.business_key, 200)
-        check_len("doc_guid", r.doc_guid, 64)
-        params.append(
-            {
-                "message_type": r.message_type,
-                "recipient": r.recipient,
-                "business_key": r.business_key,
-                "doc_guid": r.doc_guid,
-                "status": r.status,
-                "created_at": r.created_at or now,
-                "xml": r.xml,
-                "delivered_at": None,
-            }
-        )
-    key = [receipt.c.message_type, receipt.c.doc_guid, receipt.c.status]
-    return len(
-        bulk_insert(
-            conn,
-            receipt,
-            params,
-            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=key),
-            returning=[receipt.c.id],
-        )
-    )
+    return len(enqueue_returning(conn, receipts))
 
 
 def undelivered(conn: Connection, limit: int = 100, *, skip_locked: bool = False) -> list[ReceiptRow]:

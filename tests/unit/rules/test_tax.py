@@ -6,7 +6,6 @@ can re-check it without running anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from _tax_testlib import N19_5, SCHEMA
 
 from cbec.params.dated import ParameterNotInForce, ParameterSet, default_parameters
 from cbec.params.hs import HsTable, UnknownHsCode, load_cbec_hs
@@ -36,7 +36,6 @@ from cbec.rules.tax import (
 
 D = Decimal
 DAY = date(2024, 5, 1)
-N19_5 = pl.Decimal(19, 5)
 
 INFANT_FORMULA = "1901101010"  # VAT 13 %, no CT
 UHT_MILK = "0401200000"  # VAT 9 %, no CT
@@ -88,23 +87,6 @@ def line(
         "insuredFee": D(insurance),
         "declDate": day,
     }
-
-
-SCHEMA: Mapping[str, pl.DataType] = {
-    "list_key": pl.String(),
-    "gnum": pl.Int64(),
-    "gcode": pl.String(),
-    "qty": N19_5,
-    "qty1": N19_5,
-    "unit1": pl.String(),
-    "qty2": N19_5,
-    "unit2": pl.String(),
-    "price": N19_5,
-    "totalPrice": N19_5,
-    "freight": N19_5,
-    "insuredFee": N19_5,
-    "declDate": pl.Date(),
-}
 
 
 def frame(*rows: dict[str, Any]) -> pl.DataFrame:

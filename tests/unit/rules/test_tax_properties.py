@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
+from _tax_testlib import SCHEMA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,6 @@ from cbec.params.hs import load_cbec_hs
 from cbec.rules.tax import Treatment, assess, list_totals
 
 D = Decimal
-N19_5 = pl.Decimal(19, 5)
 PARAMS = default_parameters()
 HS = load_cbec_hs()
 
@@ -32,21 +32,6 @@ GOODS: list[tuple[str, str, str | None]] = [
     ("2204210000", "0.75", "1.3"),
 ]
 
-SCHEMA = {
-    "list_key": pl.String(),
-    "gnum": pl.Int64(),
-    "gcode": pl.String(),
-    "qty": N19_5,
-    "qty1": N19_5,
-    "unit1": pl.String(),
-    "qty2": N19_5,
-    "unit2": pl.String(),
-    "price": N19_5,
-    "totalPrice": N19_5,
-    "freight": N19_5,
-    "insuredFee": N19_5,
-    "declDate": pl.Date(),
-}
 
 prices = st.decimals(min_value=D("0.01"), max_value=D("3000"), places=2)
 fees = st.decimals(min_value=D(0), max_value=D("80"), places=2)

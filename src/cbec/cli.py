@@ -204,7 +204,7 @@ def quickstart(
     """Generate a day of import traffic (with planted faults), clear it, and check the receipts."""
     import shutil
 
-    from cbec.engine.clear import Clearer, iter_inputs
+    from cbec.engine.clear import Clearer, count_inputs, iter_inputs
     from cbec.messages.xsd import validate_bytes, xsd_available
     from cbec.params import default_parameters
     from cbec.params.hs import load_cbec_hs
@@ -226,12 +226,10 @@ def quickstart(
             outbox=outbox,
             now=config.day.replace(hour=23, minute=59),
         )
-        files = list(iter_inputs(traffic))
-        task2 = progress.add_task("clearing messages", total=len(files))
+        task2 = progress.add_task("clearing messages", total=count_inputs(traffic))
         t0 = time.perf_counter()
-        for i in range(0, len(files), 200):
-            clearer.clear_batch(files[i : i + 200])
-            progress.advance(task2, len(files[i : i + 200]))
+        # a small day: decoding in this process beats starting worker processes
+        clearer.clear_stream(iter_inputs(traffic), workers=0, progress=lambda n: progress.advance(task2, n))
         clearer.summary.seconds = time.perf_counter() - t0
         xsd_errors = checked = 0
         if xsd_available():
@@ -257,6 +255,8 @@ def quickstart(
             show_header=False,
         )
         for k, v in summary.items():
+            if isinstance(v, dict | list) and not v:
+                continue
             if k == "refusals":
                 v = ", ".join(f"{r['rule']} {r['code']}: {r['count']}" for r in v)
             table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))

@@ -123,3 +123,16 @@ def check_len(field: str, value: str, limit: int) -> None:
         raise ValueError(f"{field} must not be empty")
     if len(value) > limit:
         raise ValueError(f"{field} longer than {limit} characters: {value[:80]!r}…")
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> int:
+    """Insert the rows whose ``key`` columns are not stored yet; return how many were new."""
+    return len(
+        bulk_insert(
+            conn,
+            table,
+            rows,
+            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in key]),
+            returning=[next(iter(table.primary_key.columns))],
+        )
+    )

@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, and_, func, select, update
 
 from cbec.store import inbox as inbox_repo
-from cbec.store._common import bulk_insert, check_len, chunks, utcnow
+from cbec.store._common import check_len, chunks, insert_new, utcnow
 from cbec.store.schema import (
     APPLICATION_KINDS,
     OFFICER_RESULT_KINDS,
@@ -366,17 +366,7 @@ def record_applications(conn: Connection, rows: Sequence[Application]) -> int:
                 "batch_id": r.batch_id,
             }
         )
-    return len(
-        bulk_insert(
-            conn,
-            application,
-            params,
-            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(
-                index_elements=[application.c.kind, application.c.guid]
-            ),
-            returning=[application.c.id],
-        )
-    )
+    return insert_new(conn, application, params, ["kind", "guid"])
 
 
 def known_applications(conn: Connection, kind: str, guids: Iterable[str]) -> set[str]:
@@ -437,17 +427,7 @@ def record_return_lines(conn: Connection, rows: Sequence[ReturnLine]) -> int:
                 "created_at": now,
             }
         )
-    return len(
-        bulk_insert(
-            conn,
-            return_line,
-            params,
-            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(
-                index_elements=[return_line.c.return_guid, return_line.c.gnum]
-            ),
-            returning=[return_line.c.id],
-        )
-    )
+    return insert_new(conn, return_line, params, ["return_guid", "gnum"])
 
 
 def returned(conn: Connection, list_keys: Iterable[str]) -> dict[str, dict[int, ReturnedLine]]:

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from cbec.engine import aftercare
 from cbec.engine.buyer_key import buyer_keys, load_secret
+from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
 from cbec.engine.pipeline import batches_of, decode_ahead
 from cbec.engine.step import StepResult, StepState, run_step
@@ -43,7 +44,6 @@ from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
 from cbec.store.bulk import insert_frame
 from cbec.store.schema import decision as decision_table
-from cbec.store.schema import inbox as inbox_table
 from cbec.store.schema import tax_bill as tax_bill_table
 
 KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}
@@ -199,12 +199,9 @@ class Clearer:
             if not rows:
                 return empty_documents()
             ids = sorted({r.inbox_id for r in rows})
-            raw_of = inbox_repo.raw_by_ids(conn, ids)
-            raws = conn.execute(
-                select(inbox_table.c.id, inbox_table.c.received_at).where(inbox_table.c.id.in_(ids))
-            ).all()
+            raws = inbox_repo.by_ids(conn, ids)
         guids = {r.guid for r in rows}
-        batch = decode_batch([raw_of[r.id] for r in raws])
+        batch = decode_batch([r.raw for r in raws])
         docs = from_batch(batch, received_at=datetime(1970, 1, 1), seq_base=-(10**12))
         # each document keeps the time its message arrived (the expiry of incomplete sets runs from it)
         arrived = {i: r.received_at.astimezone(UTC).replace(tzinfo=None) for i, r in enumerate(raws)}
@@ -396,9 +393,7 @@ class Clearer:
 
         def write() -> list[int]:
             for _, r in queued:
-                folder = outbox / r.recipient
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{r.message_type}-{r.doc_guid}.xml").write_bytes(r.xml)
+                write_receipt_file(outbox, r)
             return [id_ for id_, _ in queued]
 
         if self.background_delivery:
@@ -427,7 +422,7 @@ class Clearer:
         if self._written or self._done_ids:
             with self.engine.begin() as conn:
                 self._mark_written(conn, wait=True)
-        self._deliver()
+        self.summary.receipts += deliver(self.engine, self.outbox)
 
     def _with_buyer_keys(self, docs: Documents) -> Documents:
         """Lists carry their buyer key from the start: computed once, used by the quota lookup and rule."""
@@ -696,21 +691,6 @@ class Clearer:
                 )
             out[kind] = table
         return out
-
-    def _deliver(self) -> None:
-        if self.outbox is None:
-            return
-        while True:
-            with self.engine.begin() as conn:
-                rows = outbox_repo.undelivered(conn, limit=1000)
-                if not rows:
-                    return
-                for r in rows:
-                    folder = self.outbox / r.recipient
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / f"{r.message_type}-{r.doc_guid}.xml").write_bytes(r.xml)
-                outbox_repo.mark_delivered(conn, [r.id for r in rows])
-                self.summary.receipts += len(rows)
 
     def _count(self, result: StepResult) -> None:
         s = self.summary

@@ -324,8 +324,13 @@ def deliver(engine: Engine, outbox: Path | None) -> int:
             if not rows:
                 return done
             for r in rows:
-                folder = outbox / r.recipient
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{r.message_type}-{r.doc_guid}.xml").write_bytes(r.xml)
+                write_receipt_file(outbox, r)
             outbox_repo.mark_delivered(conn, [r.id for r in rows])
             done += len(rows)
+
+
+def write_receipt_file(outbox: Path, receipt: outbox_repo.Receipt | outbox_repo.ReceiptRow) -> None:
+    """``<outbox>/<recipient>/<type>-<guid>.xml``: named by content, so writing it again is harmless."""
+    folder = outbox / receipt.recipient
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{receipt.message_type}-{receipt.doc_guid}.xml").write_bytes(receipt.xml)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, and_, bindparam, update
 
 from cbec.store._common import bulk_insert
 from cbec.store.schema import UtcDateTime
@@ -88,8 +88,6 @@ def update_status(
         finally:
             cursor.close()
         return frame.height
-    from sqlalchemy import and_, bindparam, update
-
     stmt = (
         update(table)
         .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in key_columns)))

@@ -228,10 +228,14 @@ def _row(mapping: Any) -> InboxRow:
     return InboxRow(**values)
 
 
+def by_ids(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
+    """Stored messages by inbox id, in id (arrival) order; absent ids are left out."""
+    found: list[InboxRow] = []
+    for part in chunks(sorted(set(ids))):
+        found += [_row(r._mapping) for r in conn.execute(select(inbox).where(inbox.c.id.in_(part)))]
+    return sorted(found, key=lambda r: r.id)
+
+
 def raw_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, bytes]:
     """The messages as received, by inbox id (absent ids are left out)."""
-    found: dict[int, bytes] = {}
-    for part in chunks(sorted(set(ids))):
-        stmt = select(inbox.c.id, inbox.c.raw, inbox.c.raw_codec).where(inbox.c.id.in_(part))
-        found.update({id_: unpack(raw, codec) for id_, raw, codec in conn.execute(stmt)})
-    return found
+    return {r.id: r.raw for r in by_ids(conn, ids)}

@@ -124,7 +124,10 @@ def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
     """
     if frame.height == 0:
         return 0
-    bad = frame.filter(~pl.col("buyer_key").str.contains("^[0-9a-f]{64}$"))
+    if conn.dialect.name != "sqlite":  # apply() checks each movement itself
+        return apply(conn, [QuotaMovement(**row) for row in frame.to_dicts()])
+    # the checks of _check, over the whole column at once
+    bad = frame.filter(~pl.col("buyer_key").str.contains(f"^{_BUYER_KEY.pattern}$"))
     if bad.height:
         raise ValueError("buyer_key must be 64 lowercase hex digits (a hash), never the ID number itself")
     wrong_kind = frame.filter(~pl.col("kind").is_in(list(QUOTA_MOVEMENT_KINDS)))
@@ -136,8 +139,6 @@ def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
     )
     if wrong_sign.height:
         raise ValueError(f"wrong sign for movement of {wrong_sign['list_key'][0]!r}")
-    if conn.dialect.name != "sqlite":
-        return apply(conn, [QuotaMovement(**row) for row in frame.to_dicts()])
     now = utcnow()
     before = conn.execute(select(func.coalesce(func.max(quota_movement.c.id), 0))).scalar_one()
     insert_frame(

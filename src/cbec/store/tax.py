@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from cbec.store._common import bulk_insert, check_len, chunks, utcnow
+from cbec.store._common import check_len, chunks, insert_new, utcnow
 from cbec.store.schema import TAX_BILL_STATUSES, tax_bill
 
 GENERATED = 1
@@ -73,15 +73,7 @@ def record_bills(conn: Connection, bills: Sequence[TaxBill]) -> int:
                 "created_at": b.created_at or now,
             }
         )
-    return len(
-        bulk_insert(
-            conn,
-            tax_bill,
-            params,
-            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=[tax_bill.c.tax_no]),
-            returning=[tax_bill.c.id],
-        )
-    )
+    return insert_new(conn, tax_bill, params, ["tax_no"])
 
 
 def set_bill_status(conn: Connection, tax_nos: Iterable[str], status: int) -> int:
@@ -179,17 +171,7 @@ def record_adjustments(conn: Connection, adjustments: Sequence[TaxAdjustment]) -
                 "created_at": a.created_at or now,
             }
         )
-    return len(
-        bulk_insert(
-            conn,
-            tax_adjustment,
-            params,
-            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(
-                index_elements=[tax_adjustment.c.tax_no, tax_adjustment.c.ref]
-            ),
-            returning=[tax_adjustment.c.id],
-        )
-    )
+    return insert_new(conn, tax_adjustment, params, ["tax_no", "ref"])
 
 
 def adjustments_by_tax_nos(conn: Connection, tax_nos: Iterable[str]) -> dict[str, list[TaxAdjustmentRow]]:

@@ -39,6 +39,7 @@ from tongsuopy.crypto import hashes as ts_hashes
 from tongsuopy.crypto import serialization as ts_serialization
 from tongsuopy.crypto.asymciphers import ec as ts_ec
 from tongsuopy.crypto.exceptions import InvalidSignature as TsInvalidSignature
+from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as TsUnsupported
 
 __all__ = [
     "DEFAULT_USER_ID",
@@ -114,7 +115,7 @@ class Sm2PublicKey:
     def from_spki(cls, der: bytes) -> Sm2PublicKey:
         try:
             key = ts_serialization.load_der_public_key(der)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, TsUnsupported) as exc:
             raise Sm2KeyError(f"not a readable public key: {exc}") from exc
         return cls._checked(key)
 
@@ -122,7 +123,7 @@ class Sm2PublicKey:
     def from_pem(cls, data: bytes) -> Sm2PublicKey:
         try:
             key = ts_serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, TsUnsupported) as exc:
             raise Sm2KeyError(f"not a readable public key: {exc}") from exc
         return cls._checked(key)
 
@@ -183,7 +184,7 @@ class Sm2PrivateKey:
         """A PKCS#8 (``BEGIN PRIVATE KEY``) or SEC1 (``BEGIN EC PRIVATE KEY``) PEM whose curve is SM2."""
         try:
             key = ts_serialization.load_pem_private_key(data, password)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, TsUnsupported) as exc:
             raise Sm2KeyError(f"not a readable private key: {exc}") from exc
         if getattr(getattr(key, "curve", None), "name", None) != "SM2":
             raise Sm2KeyError("the private key is not on the SM2 curve")

@@ -345,3 +345,105 @@ DERIVED_TABLES: tuple[Table, ...] = (
     decision,
     document,
 )
+
+
+# --- enterprise filing and rights (revision 0007, docs/enterprises.md) -------------------------------------
+# Input, not derived: kept by ``rebuild``.  The values of the role and kind columns are those of
+# cbec.rights (Role, CodeKind); a test checks that they agree.
+ENTERPRISE_ROLES = ("ebp", "ebc", "payment", "logistics", "agent", "operator", "officer", "admin")
+GRANT_ROLES = ("ebp", "ebc", "payment", "logistics", "agent", "operator")
+ENTERPRISE_CODE_KINDS = ("customs", "uscc", "account")
+CERTIFICATE_ALGORITHMS = ("rsa", "sm2")
+
+# A filed enterprise (备案企业), or a customs officer's or administrator's account.
+enterprise = Table(
+    "enterprise",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("primary_code", String(32), nullable=False),  # the code filed under (also in enterprise_code)
+    Column("name", String(100), nullable=False),
+    Column("district", String(4), nullable=True),  # officers only: customs district (关区代码)
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("primary_code"),
+)
+
+# Every code of an enterprise (its customs code and USCC may both appear in messages); one owner per code.
+enterprise_code = Table(
+    "enterprise_code",
+    metadata,
+    Column("code", String(32), nullable=False),
+    Column("enterprise_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    PrimaryKeyConstraint("code"),
+    CheckConstraint(_in("kind", ENTERPRISE_CODE_KINDS), name="kind"),
+    Index(None, "enterprise_id"),
+)
+
+enterprise_role = Table(
+    "enterprise_role",
+    metadata,
+    Column("enterprise_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    PrimaryKeyConstraint("enterprise_id", "role"),
+    CheckConstraint(_in("role", ENTERPRISE_ROLES), name="role"),
+)
+
+# The owner lets the grantee act in ``role`` under the owner's codes, for ``message_types`` (comma-separated
+# root names; empty: all).  Revoked and expired grants are kept: they explain refusals and are the record.
+enterprise_grant = Table(
+    "enterprise_grant",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("owner_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("grantee_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("message_types", Text, nullable=False),
+    Column("valid_from", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint(_in("role", GRANT_ROLES), name="role"),
+    Index(None, "grantee_id"),
+    Index(None, "owner_id"),
+)
+
+# API keys: the public prefix finds the row; only the SHA-256 of the whole key is kept (rights.credentials).
+enterprise_api_key = Table(
+    "enterprise_api_key",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("enterprise_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("prefix"),
+    Index(None, "enterprise_id"),
+)
+
+# Signing certificates as uploaded (PEM), with what a signature check looks them up by: the enterprise, the
+# serial (decimal, as XML-DSig X509SerialNumber) or the KeyName (e-port card id), and the validity.
+enterprise_certificate = Table(
+    "enterprise_certificate",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("enterprise_id", BigInteger, ForeignKey("enterprise.id"), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("algorithm", String(8), nullable=False),
+    Column("key_name", String(64), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("not_before", UtcDateTime(), nullable=False),
+    Column("not_after", UtcDateTime(), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the DER
+    Column("pem", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("fingerprint"),
+    CheckConstraint(_in("algorithm", CERTIFICATE_ALGORITHMS), name="algorithm"),
+    Index(None, "enterprise_id"),
+    Index(None, "serial"),
+)
+# --- end of the enterprise filing tables -------------------------------------------------------------------

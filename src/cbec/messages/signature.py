@@ -134,10 +134,11 @@ def make_test_identity(
     *,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    subject: x509.Name | None = None,
 ) -> SigningIdentity:
     """A throw-away RSA-2048 key and self-signed certificate (tests, demos, the traffic generator)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start, end = _validity(not_before, not_after)
     cert = (
         x509.CertificateBuilder()
@@ -158,10 +159,11 @@ def make_sm2_test_identity(
     *,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    subject: x509.Name | None = None,
 ) -> Sm2Identity:
     """A throw-away SM2 key and self-signed SM2-with-SM3 certificate — never for production."""
     key = sm2.Sm2PrivateKey.generate()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start, end = _validity(not_before, not_after)
     cert = sm2.make_self_signed_certificate(key, name, not_before=start, not_after=end)
     return Sm2Identity(key=key, certificate=cert, key_name=key_name)
@@ -185,7 +187,10 @@ def load_identity(key_pem: bytes, certificate: bytes, key_name: str, password: b
     """The signer for a PEM private key (RSA or SM2) and its certificate; refuses a key not the cert's."""
     cert = load_certificate(certificate)
     if sm2.is_sm2_certificate(cert):
-        sm2_key = sm2.Sm2PrivateKey.from_pem(key_pem, password)
+        try:
+            sm2_key = sm2.Sm2PrivateKey.from_pem(key_pem, password)
+        except sm2.Sm2KeyError as exc:
+            raise ValueError(f"the certificate is an SM2 certificate; the private key: {exc}") from None
         if sm2_key.public_key() != sm2.public_key_of(cert):
             raise ValueError("the private key does not belong to the certificate")
         return Sm2Identity(key=sm2_key, certificate=cert, key_name=key_name)

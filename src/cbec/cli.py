@@ -380,5 +380,16 @@ def _register_aftercare() -> None:
 
 _register_aftercare()
 
+
+def _register_signing() -> None:
+    from cbec.commands.signing import keygen, sign, verify
+
+    app.command(name="sign")(sign)
+    app.command(name="verify")(verify)
+    app.command(name="keygen")(keygen)
+
+
+_register_signing()
+
 if __name__ == "__main__":
     main()

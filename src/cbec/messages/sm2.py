@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from asn1crypto import algos as asn1_algos
@@ -181,7 +182,7 @@ class Sm2PrivateKey:
 
     @classmethod
     def from_pem(cls, data: bytes, password: bytes | None = None) -> Sm2PrivateKey:
-        """A PKCS#8 (``BEGIN PRIVATE KEY``) or SEC1 (``BEGIN EC PRIVATE KEY``) PEM whose curve is SM2."""
+        """A PKCS#8 PEM (``BEGIN PRIVATE KEY``, what OpenSSL 3 and ``cbec keygen`` write) on the SM2 curve."""
         try:
             key = ts_serialization.load_pem_private_key(data, password)
         except (ValueError, TypeError, TsUnsupported) as exc:
@@ -208,6 +209,8 @@ class Sm2PrivateKey:
         return bytes(self._key.sign(data, _SCHEME))
 
 
+# a sender's certificate is checked on every message it sends: read its key once, not per message
+@lru_cache(maxsize=1024)
 def is_sm2_certificate(certificate: x509.Certificate) -> bool:
     """Whether the certificate's key is on the SM2 curve (what decides RSA or SM2 verification)."""
     algorithm = _spki(certificate)["algorithm"]
@@ -224,6 +227,7 @@ def _spki(certificate: x509.Certificate) -> asn1_keys.PublicKeyInfo:
     return info
 
 
+@lru_cache(maxsize=1024)
 def public_key_of(certificate: x509.Certificate) -> Sm2PublicKey:
     """The SM2 public key in a certificate (which ``cryptography`` itself refuses to hand out)."""
     if not is_sm2_certificate(certificate):

@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from cbec.store._common import bulk_insert, check_len, chunks, utcnow
 from cbec.store.schema import receipt
+
+#: PostgreSQL advisory-lock key that orders receipt ids by commit (an arbitrary constant of cbec's).
+RECEIPT_ORDER_LOCK = 0x63626563_0001
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class ReceiptRow:
     created_at: datetime
     xml: bytes
     delivered_at: datetime | None
+    batch_id: int | None = None
 
 
 def enqueue(conn: Connection, receipts: Sequence[Receipt]) -> int:
@@ -76,8 +80,13 @@ def mark_delivered(conn: Connection, ids: Sequence[int], at: datetime | None = N
     return changed
 
 
-def enqueue_returning(conn: Connection, receipts: Sequence[Receipt]) -> list[tuple[int, Receipt]]:
-    """:func:`enqueue`, returning the id of each receipt queued by this call (repeats are left out)."""
+def enqueue_returning(
+    conn: Connection, receipts: Sequence[Receipt], *, batch_id: int | None = None
+) -> list[tuple[int, Receipt]]:
+    """:func:`enqueue`, returning the id of each receipt queued by this call (repeats are left out).
+
+    ``batch_id``: the clearing batch that produced them, which is how a parcel's history finds them.
+    """
     if not receipts:
         return []
     now = utcnow()
@@ -96,10 +105,13 @@ def enqueue_returning(conn: Connection, receipts: Sequence[Receipt]) -> list[tup
             "created_at": r.created_at or now,
             "xml": r.xml,
             "delivered_at": None,
+            "batch_id": batch_id,
         }
         for r in receipts
     ]
     key = [receipt.c.message_type, receipt.c.doc_guid, receipt.c.status]
+    if conn.dialect.name == "postgresql":  # ids committed in the order they are taken (see :func:`feed`)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RECEIPT_ORDER_LOCK})
     returned = bulk_insert(
         conn,
         receipt,
@@ -109,3 +121,49 @@ def enqueue_returning(conn: Connection, receipts: Sequence[Receipt]) -> list[tup
     )
     by_key = {(r.message_type, r.doc_guid, r.status): r for r in receipts}
     return [(int(id_), by_key[(mtype, guid, int(status))]) for id_, mtype, guid, status in returned]
+
+
+def feed(conn: Connection, recipients: Sequence[str], *, after: int, limit: int = 100) -> list[ReceiptRow]:
+    """Receipts addressed to any of ``recipients`` with an id above ``after``, in id order.
+
+    Ids only grow and a receipt is committed with its decision, so a consumer that remembers the last id
+    it has handled resumes exactly where it stopped.  That needs ids to become visible in increasing order:
+    SQLite has one writer at a time, and on PostgreSQL :func:`enqueue_returning` holds a transaction lock
+    from taking ids until the commit, so a smaller id can never appear after a larger one was read.
+    """
+    if not recipients:
+        return []
+    stmt = (
+        select(receipt)
+        .where(receipt.c.recipient.in_(sorted(set(recipients))), receipt.c.id > after)
+        .order_by(receipt.c.id)
+        .limit(limit)
+    )
+    return [ReceiptRow(**row._mapping) for row in conn.execute(stmt)]
+
+
+def by_batches(
+    conn: Connection, batch_ids: Sequence[int], recipients: Sequence[str] | None = None
+) -> list[ReceiptRow]:
+    """Receipts produced by the given clearing batches (optionally only those for ``recipients``)."""
+    out: list[ReceiptRow] = []
+    for part in chunks(sorted(set(batch_ids))):
+        stmt = select(receipt).where(receipt.c.batch_id.in_(part))
+        if recipients is not None:
+            stmt = stmt.where(receipt.c.recipient.in_(sorted(set(recipients))))
+        out += [ReceiptRow(**row._mapping) for row in conn.execute(stmt.order_by(receipt.c.id))]
+    return out
+
+
+def by_ids(conn: Connection, ids: Sequence[int]) -> list[ReceiptRow]:
+    """Receipts by id, in id order."""
+    out: list[ReceiptRow] = []
+    for part in chunks(sorted(set(ids))):
+        stmt = select(receipt).where(receipt.c.id.in_(part)).order_by(receipt.c.id)
+        out += [ReceiptRow(**row._mapping) for row in conn.execute(stmt)]
+    return out
+
+
+def last_id(conn: Connection) -> int:
+    """The largest receipt id so far (0 when there is none)."""
+    return int(conn.execute(select(func.coalesce(func.max(receipt.c.id), 0))).scalar_one())

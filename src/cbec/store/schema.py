@@ -180,8 +180,11 @@ receipt = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("xml", LargeBinary, nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("batch_id", BigInteger, nullable=True),  # the clearing batch that produced it (parcel history)
     UniqueConstraint("message_type", "doc_guid", "status"),
     Index(None, "business_key"),
+    Index(None, "recipient", "id"),  # each enterprise's receipt feed
+    Index(None, "batch_id"),
     Index(
         "ix_receipt_undelivered",
         "id",
@@ -333,6 +336,86 @@ counter = Table(
     PrimaryKeyConstraint("name"),
 )
 
+# --- the HTTP service (revision 0009) --------------------------------------------------------------------
+SUBSCRIPTION_KINDS = ("ALL", "DATA", "RET")
+DELIVERY_STATUSES = ("pending", "done", "dead")
+DELIVERY_ITEMS = ("receipt", "data")
+
+# Where each consumer of a receipt feed has got to (what it has confirmed reading), so it can resume.
+feed_cursor = Table(
+    "feed_cursor",
+    metadata,
+    Column("consumer", String(80), nullable=False),
+    Column("position", BigInteger, nullable=False),  # the last receipt id confirmed
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("consumer"),
+)
+
+# Webhook subscriptions (BaseSubscribe semantics: ALL = data + receipts, DATA = data only, RET = receipts).
+subscription = Table(
+    "subscription",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("owner", String(32), nullable=False),  # enterprise code (or DXP id) the subscription serves
+    Column("url", Text, nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("secret", String(128), nullable=False),  # key of the HMAC signature header of each call
+    Column("active", Integer, nullable=False),
+    Column("receipt_position", BigInteger, nullable=False),  # last receipt id considered
+    Column("data_position", BigInteger, nullable=False),  # last inbox id considered (DATA copies)
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint(_in("kind", SUBSCRIPTION_KINDS), name="kind"),
+    Index(None, "owner"),
+)
+
+# One webhook call to make (a receipt or a data message for a subscription), with its retries.
+delivery = Table(
+    "delivery",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscription_id", BigInteger, ForeignKey("subscription.id"), nullable=False),
+    Column("item", String(8), nullable=False),
+    Column("item_id", BigInteger, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("subscription_id", "item", "item_id"),
+    CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+    CheckConstraint(_in("item", DELIVERY_ITEMS), name="item"),
+    Index(
+        "ix_delivery_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Third parties a message names in BaseSubscribe (copies of its data and/or its receipts go to them).
+message_subscriber = Table(
+    "message_subscriber",
+    metadata,
+    Column("inbox_id", BigInteger, ForeignKey("inbox.id"), nullable=False),
+    Column("dxp_address", String(100), nullable=False),
+    Column("status", String(4), nullable=False),
+    PrimaryKeyConstraint("inbox_id", "dxp_address"),
+    Index(None, "dxp_address", "inbox_id"),
+)
+
+# Time-limited leases: which process holds a singleton job (the clearing loop) on a shared database.
+lease = Table(
+    "lease",
+    metadata,
+    Column("name", String(32), nullable=False),
+    Column("holder", String(80), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("name"),
+)
+# --- end of the HTTP service tables ---------------------------------------------------------------------
+
+
 #: Tables whose content is derived from the inbox by the engine (emptied by ``rebuild``).
 DERIVED_TABLES: tuple[Table, ...] = (
     counter,
@@ -345,6 +428,28 @@ DERIVED_TABLES: tuple[Table, ...] = (
     decision,
     document,
 )
+
+
+# --- personal data (revision 0008, docs/privacy.md) ------------------------------------------------------
+# Every read of personal data in clear (unmasked): who, in which role, when, which document and fields, and
+# why.  Input, not derived: kept by ``rebuild``.  It names the document, never the values read.
+pii_access = Table(
+    "pii_access",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("accessed_at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),  # user, officer number or enterprise code
+    Column("role", String(32), nullable=False),
+    Column("document_kind", String(16), nullable=True),  # order, payment, waybill, list, … or NULL
+    Column("document_ref", String(200), nullable=False),  # guid or business key of what was read
+    Column("fields", Text, nullable=False),  # the personal fields shown in clear, comma-separated
+    Column("purpose", Text, nullable=False),
+    Column("channel", String(16), nullable=False),  # api, console, cli
+    Index(None, "document_ref"),
+    Index(None, "actor", "accessed_at"),
+    Index(None, "accessed_at"),
+)
+# --- end of the personal-data tables ---------------------------------------------------------------------
 
 
 # --- enterprise filing and rights (revision 0007, docs/enterprises.md) -------------------------------------

@@ -1,0 +1,132 @@
+"""The clearing loop of the service: take what the API stored in the inbox, clear it, commit the receipts.
+
+The API only stores and acknowledges; this loop does the work, in batches, with the same engine as
+``cbec clear`` (:class:`cbec.engine.clear.Clearer`), so a message cleared over HTTP and one cleared from a
+file get the same decision.  One process at a time clears (a lease in the database, see
+:mod:`cbec.store.leases`): the documents still waiting for their partners live in the clearer's memory, and a
+second clearer would hold the other half of some parcels.  Other processes keep taking messages in; if the
+clearer dies, its lease runs out and another process takes over, rebuilding the waiting documents from the
+store.  Idle, the loop still runs an empty step now and then, so incomplete sets expire on time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from cbec.engine.clear import Clearer
+from cbec.params.dated import ParameterSet
+from cbec.params.hs import HsTable
+from cbec.store import inbox as inbox_repo
+from cbec.store import leases
+
+log = logging.getLogger("cbec.service.clearing")
+
+LEASE = "clearing"
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingOptions:
+    batch_messages: int = 200
+    """At most this many messages per transaction: small enough that the API's inbox writes, which wait for
+    the clearer's transaction on SQLite, are not held up for long."""
+    idle_poll: float = 0.02
+    """Seconds to wait when there is nothing to clear."""
+    expiry_every: float = 60.0
+    """Seconds between empty steps while idle (they expire incomplete sets)."""
+    lease_ttl: float = 15.0
+    """Seconds a lease lasts without renewal; another process takes over after that."""
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:80]
+
+
+class ClearingLoop:
+    """Runs on a thread of the service (or in its own process); :meth:`stop` ends it after its batch."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        params: ParameterSet,
+        hs: HsTable,
+        outbox: Path | None = None,
+        options: ClearingOptions | None = None,
+    ) -> None:
+        self.engine = engine
+        self.params = params
+        self.hs = hs
+        self.outbox = outbox
+        self.options = options or ClearingOptions()
+        self.holder = holder_name()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._clearer: Clearer | None = None
+        self.cleared_messages = 0
+        self.last_error: str | None = None
+
+    def wake(self) -> None:
+        """Something new is in the inbox: do not wait for the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        opts = self.options
+        last_step = time.monotonic()
+        renewed = 0.0
+        holding = False
+        while not self._stop.is_set():
+            try:
+                now_m = time.monotonic()
+                if not holding or now_m - renewed > opts.lease_ttl / 3:
+                    with self.engine.begin() as conn:
+                        holding = leases.acquire(
+                            conn, LEASE, self.holder, ttl=timedelta(seconds=opts.lease_ttl)
+                        )
+                    renewed = now_m
+                    if not holding:
+                        self._clearer = None  # whoever clears now has the waiting documents
+                        self._wait(opts.lease_ttl / 3)
+                        continue
+                clearer = self._clearer or self._new_clearer()
+                with self.engine.connect() as conn:
+                    rows = inbox_repo.pending(conn, limit=opts.batch_messages)
+                if rows:
+                    clearer.now = datetime.now(UTC).replace(tzinfo=None)
+                    clearer.clear_batch([(r.guid, r.raw) for r in rows], stored_ids=[r.id for r in rows])
+                    self.cleared_messages += len(rows)
+                    last_step = time.monotonic()
+                    continue
+                if time.monotonic() - last_step > opts.expiry_every and not clearer.waiting.empty:
+                    clearer.now = datetime.now(UTC).replace(tzinfo=None)
+                    clearer.clear_batch([], stored_ids=[])
+                    last_step = time.monotonic()
+                self._wait(opts.idle_poll)
+            except Exception as exc:  # keep serving; the batch rolled back and will be retried
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("clearing batch failed; retrying after a pause")
+                self._clearer = None
+                self._wait(1.0)
+        if holding:
+            with self.engine.begin() as conn:
+                leases.release(conn, LEASE, self.holder)
+
+    def _new_clearer(self) -> Clearer:
+        self._clearer = Clearer(self.engine, params=self.params, hs=self.hs.frame(), outbox=self.outbox)
+        return self._clearer
+
+    def _wait(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()

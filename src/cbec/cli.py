@@ -391,5 +391,14 @@ def _register_signing() -> None:
 
 _register_signing()
 
+
+def _register_enterprise() -> None:
+    from cbec.commands.enterprise import app as enterprise_app
+
+    app.add_typer(enterprise_app, name="enterprise")
+
+
+_register_enterprise()
+
 if __name__ == "__main__":
     main()

@@ -43,6 +43,7 @@ __all__ = [
     "SEND_RULES",
     "SendRule",
     "authorize_send",
+    "check_field",
     "message_name",
     "normalize_message_type",
     "sendable_message_types",

@@ -89,7 +89,7 @@ def test_register_and_read_back(engine: Engine) -> None:
         ({"code": "91330100716105852G", "roles": ["ebp"]}, "check character"),
         ({"code": "12345", "roles": ["ebp"]}, "10-character"),
         ({"code": "4403960002", "roles": []}, "at least one role"),
-        ({"code": "officer-5", "other_codes": ["o5"], "roles": ["officer"], "district": "5300"}, "one account"),
+        ({"code": "o-5", "other_codes": ["o5"], "roles": ["officer"], "district": "5300"}, "one account"),
         ({"code": "officer-1", "roles": ["officer"]}, "district"),
         ({"code": "4403960002", "roles": ["ebp"], "name": ""}, "name"),
         ({"code": "4403960002", "roles": ["ebp", "admin"]}, "cannot also"),

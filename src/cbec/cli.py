@@ -354,6 +354,9 @@ def clear(
 
 
 def main() -> None:
+    from cbec.privacy.logs import install_log_redaction
+
+    install_log_redaction()  # no ID or phone number in any log line, whoever logs it (docs/privacy.md)
     try:
         app()
     except KeyboardInterrupt:

@@ -48,6 +48,7 @@ from sqlalchemy import Connection
 from cbec.engine import lists as L
 from cbec.messages.columns import ColumnBatch
 from cbec.params.dated import ParameterSet
+from cbec.privacy.masking import mask_record
 from cbec.rules import lifecycle as R
 from cbec.rules.tax import assess
 from cbec.store import aftercare as store
@@ -657,7 +658,8 @@ def _document(
             guid=row["guid"],
             business_key=f"{row['invtNo']}|{row['guid']}",
             inbox_id=inbox_ids[row["_msg"]],
-            payload=json.dumps(head, ensure_ascii=False, default=str),
+            # a copy for display: personal fields masked (the inbox keeps the message, encrypted)
+            payload=json.dumps(mask_record(head), ensure_ascii=False, default=str),
             status=int(row["_status"]),
             app_type=(row["appType"] or "1")[:1],
             received_at=at,

@@ -33,6 +33,7 @@ from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
 from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.messages.format_receipt import build_format_receipt
 from cbec.params.dated import ParameterSet
+from cbec.privacy.masking import mask_xml_bytes
 from cbec.rules import decide as D
 from cbec.rules.tax import assess, list_totals
 from cbec.store import Outcome, counters
@@ -43,6 +44,7 @@ from cbec.store import outbox as outbox_repo
 from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
 from cbec.store.bulk import insert_frame
+from cbec.store.data_key import keyring_for
 from cbec.store.schema import decision as decision_table
 from cbec.store.schema import tax_bill as tax_bill_table
 
@@ -179,6 +181,7 @@ class Clearer:
         self.hs = hs
         self.outbox = outbox
         self.buyer_secret = buyer_secret or _secret_for(engine)
+        self.data_keys = keyring_for(engine)  # messages reach the inbox encrypted (docs/privacy.md)
         self.now = now
         self.tax = make_tax(params, hs)
         self.summary = ClearSummary()
@@ -245,7 +248,7 @@ class Clearer:
         if stored_ids is not None:
             return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
         if packed is None:
-            packed = [inbox_repo.pack(data) for data in blobs]
+            packed = [inbox_repo.pack(data, self.data_keys) for data in blobs]
         items = []
         for row, (stored, digest) in zip(meta.iter_rows(named=True), packed, strict=True):
             items.append(
@@ -256,7 +259,7 @@ class Clearer:
                     sender=row["copCode"],
                     dxp_id=row["dxpId"],
                     received_at=now.replace(tzinfo=UTC),
-                    codec=inbox_repo.ZLIB,
+                    codec=inbox_repo.SEALED,
                     sha256=digest,
                 )
             )
@@ -287,7 +290,8 @@ class Clearer:
         """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
         self.background_delivery = True
         try:
-            for part, ready in decode_ahead(batches_of(named, batch_messages), workers=workers):
+            batches = batches_of(named, batch_messages)
+            for part, ready in decode_ahead(batches, workers=workers, keys=self.data_keys):
                 self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
                 if progress is not None:
                     progress(len(part))
@@ -562,12 +566,13 @@ class Clearer:
         for i in sorted(refused):
             errors = [f for f in findings_of(batch, i) if f.severity == "error"]
             raw = batch.raw[i]
-            xml = build_format_receipt(errors, blobs[i], message_type=raw.message_type)
+            # the original is echoed with its personal fields masked: the sender has it, nobody else needs it
+            xml = build_format_receipt(errors, mask_xml_bytes(blobs[i]), message_type=raw.message_type)
             out.append(
                 outbox_repo.Receipt(
                     message_type="CEB900Message",
                     recipient=str(batch.messages["copCode"][i] or "unknown"),
-                    business_key="",
+                    business_key=str(batch.messages["copCode"][i] or "unknown"),  # the outbox refuses ""
                     doc_guid=_root_guid(xml),
                     status=0,
                     xml=xml,

@@ -5,7 +5,9 @@ and it is the largest; compressing each message for the inbox is another, done i
 processes prepare the next batches while the main process clears the current one, so both cores work and
 the single writer to the store stays in one process.  Batches come back in the order they went out:
 clearance depends on arrival order.  Workers are *spawned*, never forked (a forked child inherits Polars'
-thread pool in whatever state it was and can hang).
+thread pool in whatever state it was and can hang).  The data key that encrypts the messages for the inbox
+reaches each worker once, as an argument of its initialiser (never on a command line, in the environment or
+in a log).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from cbec.messages.columns import ColumnBatch, decode_batch
+from cbec.privacy.keys import Keyring
 from cbec.store.inbox import pack
 
 Named = list[tuple[str, bytes]]
@@ -38,25 +41,40 @@ def batches_of(named: Iterable[tuple[str, bytes]], size: int) -> Iterator[Named]
 
 @dataclass(frozen=True)
 class Prepared:
-    """A batch made ready for clearance: decoded, and each message compressed for the inbox with the digest
-    of its bytes (:func:`cbec.store.inbox.pack`), so the writer has nothing left to do per byte."""
+    """A batch made ready for clearance: decoded, and each message compressed (and encrypted) for the inbox
+    with the digest of its bytes (:func:`cbec.store.inbox.pack`), so the writer has nothing left to do per
+    byte."""
 
     batch: ColumnBatch
     packed: list[tuple[bytes, str]]
 
 
-def _prepare(blobs: list[bytes]) -> Prepared:
-    return Prepared(decode_batch(blobs), [pack(b) for b in blobs])
+_worker_keys: Keyring | None = None
 
 
-def decode_ahead(batches: Iterable[Named], *, workers: int) -> Iterator[tuple[Named, Prepared]]:
-    """Each batch with its decoded columns, in input order; up to ``workers + 1`` batches decode ahead."""
+def _init_worker(keys: Keyring | None) -> None:
+    global _worker_keys
+    _worker_keys = keys
+
+
+def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
+    keys = keys if keys is not None else _worker_keys
+    return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
+
+
+def decode_ahead(
+    batches: Iterable[Named], *, workers: int, keys: Keyring | None = None
+) -> Iterator[tuple[Named, Prepared]]:
+    """Each batch with its decoded columns, in input order; up to ``workers + 1`` batches decode ahead.
+    Given ``keys``, messages are packed encrypted (``zlib-gcm``), else compressed only (``zlib``)."""
     if workers <= 0:
         for named in batches:
-            yield named, _prepare([b for _, b in named])
+            yield named, _prepare([b for _, b in named], keys)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(keys,)
+    ) as pool:
         pending: deque[tuple[Named, Future[Prepared]]] = deque()
         for named in batches:
             pending.append((named, pool.submit(_prepare, [b for _, b in named])))

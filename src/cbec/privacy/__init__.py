@@ -16,6 +16,7 @@ from cbec.privacy.access import (
     may_unmask,
     personal_fields,
     present,
+    unmasking_role,
 )
 from cbec.privacy.crypto import DataIntegrityError, decrypt_text, encrypt_text, open_sealed, seal
 from cbec.privacy.fields import PERSONAL_FIELDS, Kind, kind_of
@@ -50,4 +51,5 @@ __all__ = [
     "present",
     "redact_text",
     "seal",
+    "unmasking_role",
 ]

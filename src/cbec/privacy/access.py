@@ -17,7 +17,7 @@ case with ``_`` for spaces and hyphens, so ``"Customs officer"`` and ``"customs-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,16 @@ ROLES = (
     "customs_officer",  # 海关关员
     "administrator",  # 管理员
 )
-ALIASES = {"officer": "customs_officer", "customs": "customs_officer", "admin": "administrator"}
+#: Other spellings of the same roles, including the short codes ``cbec.rights`` uses (``ebp``, ``officer`` …).
+ALIASES = {
+    "ebp": "platform",
+    "ebc": "ecommerce_enterprise",
+    "agent": "declaring_agent",
+    "operator": "supervised_site",
+    "officer": "customs_officer",
+    "customs": "customs_officer",
+    "admin": "administrator",
+}
 UNMASKED_ROLES = frozenset({"customs_officer"})
 
 
@@ -54,6 +63,11 @@ def normal_role(role: str) -> str:
 
 def may_unmask(role: str) -> bool:
     return normal_role(role) in UNMASKED_ROLES
+
+
+def unmasking_role(roles: Iterable[str]) -> str | None:
+    """Of a reader's roles, the one under which it may see personal data in clear (None: it may not)."""
+    return next((r for r in sorted(roles) if may_unmask(r)), None)
 
 
 @dataclass(frozen=True, slots=True)

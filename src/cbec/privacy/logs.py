@@ -2,9 +2,11 @@
 
 Log lines come from cbec, from uvicorn (request lines with query strings), SQLAlchemy (statements and
 parameters when echoing) and exceptions (lxml quoting a piece of a message).  None of them knows which
-values are personal, so redaction goes by shape (:func:`cbec.privacy.masking.redact_text`) and is applied
-where every record is made: :func:`install_log_redaction` wraps the log-record factory, so every handler —
-including ones configured later, by uvicorn or by a test's log capture — only ever sees redacted records.
+values are personal, so redaction goes by shape (:func:`cbec.privacy.masking.redact_all`: ID numbers and
+phones wherever they are, names and addresses where XML or ``"field": "value"`` pairs name them) and is
+applied where every record is made: :func:`install_log_redaction` wraps the log-record factory, so every
+handler — including ones configured later, by uvicorn or by a test's log capture — only ever sees redacted
+records.
 :class:`RedactingFilter` does the same for a single handler, where changing the factory is not wanted.
 """
 
@@ -14,7 +16,7 @@ import logging
 import threading
 from typing import Any
 
-from cbec.privacy.masking import redact_text
+from cbec.privacy.masking import redact_all
 
 _lock = threading.Lock()
 _installed = False
@@ -26,15 +28,15 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # a malformed record is logging's business to report; redact what is there
         message = str(record.msg)
-    redacted = redact_text(message)
+    redacted = redact_all(message)
     if redacted != message or record.args:
         record.msg, record.args = redacted, None
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = redact_text(record.exc_text)
+        record.exc_text = redact_all(record.exc_text)
     if record.stack_info:
-        record.stack_info = redact_text(record.stack_info)
+        record.stack_info = redact_all(record.stack_info)
     return record
 
 

@@ -146,6 +146,23 @@ def mask_xml_bytes(data: bytes) -> bytes:
     return redact_text(mask_xml(text)).encode(encoding, errors="surrogateescape")
 
 
+# "buyerName": "张三" (JSON) or 'buyerName': '张三' (a Python dict's repr)
+_PAIR = re.compile(
+    r"(?P<q>['\"])(?P<name>" + "|".join(sorted(PERSONAL_FIELDS, key=len, reverse=True)) + r")(?P=q)"
+    r"(?P<sep>\s*:\s*)(?P<vq>['\"])(?P<value>[^'\"\n]*)(?P=vq)"
+)
+
+
+def _mask_pair(m: re.Match[str]) -> str:
+    masked = mask_value(PERSONAL_FIELDS[m["name"]], m["value"])
+    return f"{m['q']}{m['name']}{m['q']}{m['sep']}{m['vq']}{masked}{m['vq']}"
+
+
+def mask_pairs(text: str) -> str:
+    """Text with the value of every personal ``"field": "value"`` pair masked (JSON, dict reprs)."""
+    return _PAIR.sub(_mask_pair, text)
+
+
 # --- free text (log lines, exception messages) -----------------------------------------------------------
 _DATE = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
 _ID18 = r"[1-9]\d{5}(?:18|19|20)\d{2}" + _DATE + r"\d{3}[\dXx]"
@@ -166,3 +183,13 @@ def redact_text(text: str) -> str:
     like one (an 11-digit serial starting with 13) are masked too; in a log that costs little.
     """
     return _SHAPES.sub(_mask_shape, text)
+
+
+def redact_all(text: str) -> str:
+    """What a log line gets: personal XML elements and ``"field": "value"`` pairs masked by name (names and
+    addresses included), then ID numbers and phones masked by shape wherever they are."""
+    if "<" in text:
+        text = mask_xml(text)
+    if ":" in text:
+        text = mask_pairs(text)
+    return redact_text(text)

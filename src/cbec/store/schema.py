@@ -80,7 +80,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # Inbox statuses: the store accepts, the engine processes or refuses.
 INBOX_STATUSES = ("accepted", "processed", "refused")
-RAW_CODECS = ("identity", "zlib")
+RAW_CODECS = ("identity", "zlib", "zlib-gcm")  # zlib-gcm: compressed, then encrypted (cbec.privacy)
 QUOTA_MOVEMENT_KINDS = ("accept", "cancel", "return")
 TAX_BILL_STATUSES = (1, 2, 3)
 

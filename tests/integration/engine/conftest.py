@@ -11,6 +11,8 @@ from _aftercare_testlib import World, cleared_world
 
 from cbec.sim.generate import GeneratorConfig, write_corpus
 
+TEST_DATA_KEY = "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ="  # 32 bytes, base64: tests only
+
 
 @pytest.fixture(scope="session")
 def aftercare_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -32,6 +34,9 @@ def world(request: pytest.FixtureRequest, aftercare_corpus: Path, tmp_path: Path
         if not os.environ.get("CBEC_BUYER_KEY_SECRET") and not os.environ.get("CBEC_BUYER_KEY_FILE"):
             # a database that is not a SQLite file needs an operator secret for the buyer keys
             request.getfixturevalue("monkeypatch").setenv("CBEC_BUYER_KEY_SECRET", "cbec aftercare tests")
+        if not os.environ.get("CBEC_DATA_KEY") and not os.environ.get("CBEC_DATA_KEY_FILE"):
+            # and a data key for the personal data it stores encrypted (docs/privacy.md)
+            request.getfixturevalue("monkeypatch").setenv("CBEC_DATA_KEY", TEST_DATA_KEY)
     world = cleared_world(aftercare_corpus, tmp_path, url)
     yield world
     world.engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from cbec.store import connect, reset
 
 POSTGRES_ENV = "CBEC_TEST_POSTGRES_URL"
+TEST_DATA_KEY = "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ="  # 32 bytes, base64: tests only
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,6 +30,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             f"PostgreSQL variant not run: set {POSTGRES_ENV}=postgresql+psycopg://user:password@host/db "
             "(a scratch database whose tables the tests empty) and install psycopg[binary]"
         )
+    if not os.environ.get("CBEC_DATA_KEY") and not os.environ.get("CBEC_DATA_KEY_FILE"):
+        # a database that is not a SQLite file needs a configured data key (docs/privacy.md)
+        request.getfixturevalue("monkeypatch").setenv("CBEC_DATA_KEY", TEST_DATA_KEY)
     return url
 
 

@@ -135,8 +135,9 @@ def test_compressed_messages_come_back_as_received(engine: Engine) -> None:
         row = inbox.by_guids(conn, ["G-Z"])["G-Z"]
         raw_codec, raw = conn.execute(select(inbox_table.c.raw_codec, inbox_table.c.raw)).one()
         assert inbox.raw_by_ids(conn, [row.id]) == {row.id: original}
-    assert (row.raw, row.raw_codec, row.sha256) == (original, "zlib", digest)
-    assert raw_codec == "zlib" and bytes(raw) == stored  # what is on disk is the compressed form
+    assert (row.raw, row.raw_codec, row.sha256) == (original, "zlib-gcm", digest)
+    # what is on disk is the compressed form, encrypted by accept (docs/privacy.md)
+    assert raw_codec == "zlib-gcm" and bytes(raw) != stored and b"CEB311" not in bytes(raw)
 
 
 def test_unknown_codec_is_refused(engine: Engine) -> None:

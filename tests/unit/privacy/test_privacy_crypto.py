@@ -163,3 +163,17 @@ def test_rotate_key_file(tmp_path: Path) -> None:
     rotate_key_file(path, drop=[before.current_id.hex()])
     with pytest.raises(DataKeyError, match="not configured"):
         open_sealed(old_data, load_keyring(db))
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cbec.privacy.__main__ import main
+
+    assert main(["new-key"]) == 0
+    assert len(base64.b64decode(capsys.readouterr().out.strip())) == 32
+    db = tmp_path / "cbec.db"
+    old = load_keyring(db).current_id.hex()
+    path = tmp_path / "cbec.db.data-key"
+    main(["rotate", str(path)])
+    new = capsys.readouterr().out.split()[-1]
+    main(["ids", str(path)])
+    assert capsys.readouterr().out.split() == [new, "(current)", old]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cbec.privacy.access import UnmaskRefused, may_unmask, personal_fields, present
+from cbec.privacy.access import UnmaskRefused, may_unmask, personal_fields, present, unmasking_role
 from cbec.privacy.fields import PERSONAL_FIELDS, Kind
 from cbec.privacy.masking import (
     mask_address,
@@ -182,3 +182,5 @@ def test_who_sees_what() -> None:
     assert shown.record == record
     assert shown.unmasked == ("buyerIdNumber", "lines[].consignee")
     assert personal_fields({"buyerName": "", "consignee": None}) == []
+    assert unmasking_role(["ebp", "ebc"]) is None and unmasking_role(["officer"]) == "officer"
+    assert not may_unmask("admin") and not may_unmask("ebp") and may_unmask("officer")

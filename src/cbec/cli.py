@@ -403,5 +403,14 @@ def _register_enterprise() -> None:
 
 _register_enterprise()
 
+def _register_serve() -> None:
+    from cbec.commands.serve import serve, worker
+
+    app.command(name="serve")(serve)
+    app.command(name="worker")(worker)
+
+
+_register_serve()
+
 if __name__ == "__main__":
     main()

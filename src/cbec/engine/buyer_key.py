@@ -58,3 +58,8 @@ def buyer_keys(id_numbers: pl.Series, secret: bytes) -> pl.Series:
     table = pl.DataFrame({"id": distinct, "key": pl.Series(keys, dtype=pl.String)})
     joined = pl.DataFrame({"id": id_numbers}).join(table, on="id", how="left", maintain_order="left")
     return joined["key"].alias(id_numbers.name)
+
+
+def buyer_key(id_number: str, secret: bytes) -> str:
+    """The key of one buyer (the checkout pre-check asks about one at a time)."""
+    return hmac.new(secret, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()

@@ -373,7 +373,7 @@ class Clearer:
             )  # fmt: skip
             receipts = rendering.result() + after_receipts
             self._mark_written(conn)
-            queued = outbox_repo.enqueue_returning(conn, receipts)
+            queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)
             inbox_repo.mark_processed(
                 conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id
             )

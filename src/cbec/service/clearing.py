@@ -35,9 +35,11 @@ LEASE = "clearing"
 
 @dataclass(frozen=True, slots=True)
 class ClearingOptions:
-    batch_messages: int = 200
-    """At most this many messages per transaction: small enough that the API's inbox writes, which wait for
-    the clearer's transaction on SQLite, are not held up for long."""
+    batch_messages: int = 500
+    """At most this many messages per transaction."""
+    target_seconds: float = 0.04
+    """Aim for transactions about this long: on SQLite the API's inbox writes wait for the clearer's
+    transaction, so the batch is sized to keep that wait short (a few large messages or many small ones)."""
     idle_poll: float = 0.02
     """Seconds to wait when there is nothing to clear."""
     expiry_every: float = 60.0
@@ -73,6 +75,7 @@ class ClearingLoop:
         self._clearer: Clearer | None = None
         self.cleared_messages = 0
         self.last_error: str | None = None
+        self._limit = 8  # messages per batch, adapted to the time a batch takes (see _resize)
 
     def wake(self) -> None:
         """Something new is in the inbox: do not wait for the next poll."""
@@ -102,10 +105,12 @@ class ClearingLoop:
                         continue
                 clearer = self._clearer or self._new_clearer()
                 with self.engine.connect() as conn:
-                    rows = inbox_repo.pending(conn, limit=opts.batch_messages)
+                    rows = inbox_repo.pending(conn, limit=self._limit)
                 if rows:
                     clearer.now = datetime.now(UTC).replace(tzinfo=None)
+                    started = time.monotonic()
                     clearer.clear_batch([(r.guid, r.raw) for r in rows], stored_ids=[r.id for r in rows])
+                    self._resize(len(rows), time.monotonic() - started)
                     self.cleared_messages += len(rows)
                     last_step = time.monotonic()
                     continue
@@ -122,6 +127,14 @@ class ClearingLoop:
         if holding:
             with self.engine.begin() as conn:
                 leases.release(conn, LEASE, self.holder)
+
+    def _resize(self, messages: int, seconds: float) -> None:
+        """Move the batch size towards :attr:`ClearingOptions.target_seconds` per transaction."""
+        if messages < self._limit and seconds < self.options.target_seconds:
+            return  # the queue was short, not the batch: nothing learnt
+        per_message = seconds / max(messages, 1)
+        wanted = int(self.options.target_seconds / max(per_message, 1e-6))
+        self._limit = max(1, min(self.options.batch_messages, (self._limit + wanted) // 2 or 1))
 
     def _new_clearer(self) -> Clearer:
         self._clearer = Clearer(self.engine, params=self.params, hs=self.hs.frame(), outbox=self.outbox)

@@ -89,8 +89,59 @@ def people(seed: int, pool: str, index: pl.Series) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+ENV_SIGNING_DIR = "CBEC_SIM_SIGNING_DIR"
+_identities: dict[str, SigningIdentity] = {}
+
+
+def signing_dir() -> Path | None:
+    """``$CBEC_SIM_SIGNING_DIR``: per sender, ``<code>.key.pem`` and ``<code>.cert.pem`` (RSA)."""
+    import os
+
+    named = os.environ.get(ENV_SIGNING_DIR)
+    return Path(named) if named else None
+
+
+def identity_of(code: str) -> SigningIdentity:
+    """The identity of one sender, from :func:`signing_dir` (the demo files the same certificates)."""
+    if code not in _identities:
+        from cbec.messages.signature import SigningIdentity, load_identity
+
+        folder = signing_dir()
+        if folder is None:
+            raise RuntimeError(f"{ENV_SIGNING_DIR} is not set")
+        key, cert = folder / f"{code}.key.pem", folder / f"{code}.cert.pem"
+        loaded = load_identity(key.read_bytes(), cert.read_bytes(), code)
+        if not isinstance(loaded, SigningIdentity):
+            raise ValueError(f"{cert}: the generator signs with RSA keys only")
+        _identities[code] = loaded
+    return _identities[code]
+
+
+def _signed_per_sender(
+    mtype: str,
+    heads: pl.DataFrame,
+    lines: pl.DataFrame | None,
+    by_msg: dict[int, dict[str, str | None]],
+    guid_of: dict[int, str],
+) -> list[tuple[int, bytes]]:
+    """Encode each sender's messages signed with its own identity, in message order."""
+    out: list[tuple[int, bytes]] = []
+    for code in sorted({str(t["copCode"]) for t in by_msg.values()}):
+        msgs = [m for m, t in by_msg.items() if t["copCode"] == code]
+        keep = pl.col("_msg").is_in(msgs)
+        out += encode_documents(
+            mtype,
+            heads.filter(keep),
+            lines.filter(keep) if lines is not None else None,
+            transfers={m: by_msg[m] for m in msgs},
+            signer=identity_of(code),
+            guids={m: guid_of[m] for m in msgs},
+        )
+    return sorted(out, key=lambda item: item[0])
+
+
 def identity() -> SigningIdentity:
-    """This process's throw-away signing identity (lists must be signed)."""
+    """This process's throw-away signing identity (lists must be signed; see :func:`identity_of`)."""
     if not _identity:
         from cbec.messages.signature import make_test_identity
 
@@ -557,14 +608,17 @@ def write_chunk(out: Path, config: GeneratorConfig, chunk: Chunk) -> ChunkResult
             msg: {"copCode": code, "copName": name, "dxpMode": "DXP", "dxpId": Party(code, name).dxp_id}
             for msg, code, name in senders.select("_msg", "copCode", "copName").iter_rows()
         }
-        encoded = encode_documents(
-            mtype,
-            heads,
-            lines,
-            transfers=by_msg,
-            signer=identity() if mtype == "CEB621Message" else None,
-            guids=guid_of,
-        )
+        if mtype == "CEB621Message" and signing_dir() is not None:
+            encoded = _signed_per_sender(mtype, heads, lines, by_msg, guid_of)
+        else:
+            encoded = encode_documents(
+                mtype,
+                heads,
+                lines,
+                transfers=by_msg,
+                signer=identity() if mtype == "CEB621Message" else None,
+                guids=guid_of,
+            )
         folder = out / mtype
         arrival = chunk.arrival[mtype]
         for msg, data in encoded:

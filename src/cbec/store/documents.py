@@ -160,6 +160,13 @@ def by_business_keys(conn: Connection, kind: str, keys: Iterable[str]) -> dict[s
     return found
 
 
+def by_guid(conn: Connection, guid: str) -> list[DocumentRow]:
+    """The stored documents with this guid (one per kind at most)."""
+    return [
+        DocumentRow(**row._mapping) for row in conn.execute(select(document).where(document.c.guid == guid))
+    ]
+
+
 def waiting(conn: Connection, kinds: Iterable[str], *, limit: int | None = None) -> list[DocumentRow]:
     """Documents still waiting (status 2), oldest first: what a new batch must be matched against."""
     stmt = (

@@ -1,0 +1,92 @@
+"""``cbec serve``: the HTTP service (API + clearing loop + webhook deliverer) on the chosen database.
+
+Several ``cbec serve`` processes may share one PostgreSQL database: all of them take messages in and answer
+queries; one at a time clears (a lease in the database), and webhook deliveries are shared out with
+``SKIP LOCKED``.  On the embedded SQLite store run one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+_out = Console(stderr=True, soft_wrap=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    database: Annotated[
+        str | None, typer.Option(help="database URL (default: $CBEC_DATABASE_URL or var/cbec.db)")
+    ] = None,
+    outbox: Annotated[Path | None, typer.Option(help="also write receipt files to this directory")] = None,
+    clearing: Annotated[bool, typer.Option(help="run the clearing loop in this process")] = True,
+    webhooks: Annotated[bool, typer.Option(help="run the webhook deliverer in this process")] = True,
+    verify_signatures: Annotated[
+        bool, typer.Option(help="check XML-DSig where the spec requires it (turn off only for tests)")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+) -> None:
+    """Run the platform service: enterprises send CEB messages, read receipts, query parcels."""
+    import uvicorn
+
+    from cbec.service.app import create_app
+    from cbec.service.context import ServiceSettings
+    from cbec.store.db import connect
+
+    try:
+        engine = connect(database)
+    except Exception as exc:  # a bad URL or an unreachable server: one line, no traceback
+        _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
+        raise typer.Exit(2) from None
+    settings = ServiceSettings(
+        clearing=clearing, webhooks=webhooks, outbox=outbox, verify_signatures=verify_signatures
+    )
+    app = create_app(engine, settings=settings)
+    _out.print(f"cbec service on http://{host}:{port}  (API docs /docs, OpenAPI /openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def worker(
+    database: Annotated[
+        str | None, typer.Option(help="database URL (default: $CBEC_DATABASE_URL or var/cbec.db)")
+    ] = None,
+    outbox: Annotated[Path | None, typer.Option(help="also write receipt files to this directory")] = None,
+    webhooks: Annotated[bool, typer.Option(help="also deliver webhooks")] = True,
+) -> None:
+    """Clear what the service stored and deliver webhooks, without serving HTTP (beside ``cbec serve``)."""
+    import signal
+    import threading
+
+    from cbec.params import default_parameters
+    from cbec.params.hs import load_cbec_hs
+    from cbec.service.clearing import ClearingLoop
+    from cbec.service.webhooks import Deliverer
+    from cbec.store.db import connect
+
+    try:
+        engine = connect(database)
+    except Exception as exc:
+        _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
+        raise typer.Exit(2) from None
+    loop = ClearingLoop(engine, params=default_parameters(), hs=load_cbec_hs(), outbox=outbox)
+    jobs: list[ClearingLoop | Deliverer] = [loop]
+    if webhooks:
+        jobs.append(Deliverer(engine))
+    threads = [threading.Thread(target=job.run, name=type(job).__name__, daemon=True) for job in jobs]
+
+    def stop(_signum: int, _frame: object) -> None:
+        for job in jobs:
+            job.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for thread in threads:
+        thread.start()
+    _out.print("cbec worker: clearing" + (" and webhooks" if webhooks else "") + " (Ctrl-C to stop)")
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)

@@ -1,0 +1,106 @@
+"""File the generator's synthetic cast as enterprises, so generated traffic can go through the real API.
+
+Each platform, e-commerce enterprise, payment and logistics company and declaring agent of
+:mod:`cbec.sim.parties` is filed in its role with an API key; each e-commerce enterprise grants every agent
+the right to declare its lists (CEB621/623/625), as a real one entrusts its broker; each agent gets an RSA
+signing key whose certificate is filed, and the keys are written to a folder the generator reads
+(``$CBEC_SIM_SIGNING_DIR``), so the lists it signs pass the service's signature check.  For demos, tests and
+benchmarks only: the keys are self-signed and sit unencrypted on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine
+
+from cbec.messages.signature import make_test_identity
+from cbec.rights import Role
+from cbec.sim.chunk import ENV_SIGNING_DIR
+from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS
+from cbec.store import enterprises
+
+LIST_MESSAGES = ("CEB621Message", "CEB623Message", "CEB625Message")
+OFFICER = "demo-officer"
+ADMIN = "demo-admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    keys: dict[str, str]
+    """API key of each filed code (and of the officer and administrator accounts)."""
+    signing_dir: Path
+
+    def key_for_sender(self, cop_code: str) -> str:
+        return self.keys[cop_code]
+
+
+def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> Cast:
+    """File the cast (idempotent per database: a code already filed keeps its filing, gets a new key)."""
+    signing_dir.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, str] = {}
+    groups = (
+        (PLATFORMS, Role.PLATFORM),
+        (ENTERPRISES, Role.ECOMMERCE),
+        (PAYMENT, Role.PAYMENT),
+        (LOGISTICS, Role.LOGISTICS),
+        (AGENTS, Role.AGENT),
+    )
+    with engine.begin() as conn:
+        for parties, role in groups:
+            for party in parties:
+                if enterprises.get_enterprise(conn, party.code) is None:
+                    enterprises.register_enterprise(conn, code=party.code, name=party.name, roles=[role])
+                keys[party.code] = enterprises.issue_api_key(conn, party.code, label="demo").key
+        for ebc in ENTERPRISES:
+            for agent in AGENTS:
+                if not any(
+                    g.grantee == agent.code and g.revoked_at is None
+                    for g in enterprises.list_grants(conn, ebc.code)
+                ):
+                    enterprises.add_grant(
+                        conn,
+                        owner=ebc.code,
+                        grantee=agent.code,
+                        role=Role.ECOMMERCE,
+                        message_types=LIST_MESSAGES,
+                    )
+        for agent in AGENTS:
+            key_file, cert_file = (
+                signing_dir / f"{agent.code}.key.pem",
+                signing_dir / f"{agent.code}.cert.pem",
+            )
+            if not cert_file.exists():
+                ident = make_test_identity(agent.name, key_name=agent.code)
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(
+                        ident.key.private_bytes(
+                            serialization.Encoding.PEM,
+                            serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption(),
+                        )
+                    )
+                cert_file.write_bytes(ident.certificate.public_bytes(serialization.Encoding.PEM))
+            pem = cert_file.read_bytes()
+            if not enterprises.list_certificates(conn, agent.code):
+                enterprises.add_certificate(conn, agent.code, pem, key_name=agent.code)
+        for account, role in ((OFFICER, Role.OFFICER), (ADMIN, Role.ADMIN)):
+            if enterprises.get_enterprise(conn, account) is None:
+                enterprises.register_enterprise(
+                    conn,
+                    code=account,
+                    name="演示关员 demo officer" if role is Role.OFFICER else "演示管理员 demo administrator",
+                    roles=[role],
+                    district=district if role is Role.OFFICER else None,
+                )
+            keys[account] = enterprises.issue_api_key(conn, account, label="demo").key
+    return Cast(keys=keys, signing_dir=signing_dir)
+
+
+def use_signing_dir(cast: Cast) -> None:
+    """Make the generator (this process and the workers it spawns) sign lists with the filed keys."""
+    os.environ[ENV_SIGNING_DIR] = str(cast.signing_dir)

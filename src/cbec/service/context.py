@@ -1,0 +1,42 @@
+"""What every request handler needs: the database, the rules in force, the background jobs, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from cbec.params.dated import ParameterSet
+from cbec.params.hs import HsTable
+from cbec.privacy.keys import Keyring
+from cbec.service.clearing import ClearingLoop
+
+
+@dataclass(slots=True)
+class ServiceSettings:
+    """How ``cbec serve`` runs; every field has a command-line option (``cbec serve --help``)."""
+
+    clearing: bool = True
+    """Run the clearing loop in this process (it clears only while it holds the lease)."""
+    webhooks: bool = True
+    """Run the webhook deliverer in this process."""
+    outbox: Path | None = None
+    """Also write receipt files here (the feed and webhooks work without it)."""
+    max_body: int = 16 * 1024 * 1024
+    verify_signatures: bool = True
+    """Check XML-DSig on the messages that must be signed, against the sender's registered certificate."""
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    engine: Engine
+    params: ParameterSet
+    hs: HsTable
+    settings: ServiceSettings
+    buyer_secret: bytes
+    data_keys: Keyring
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clearing: ClearingLoop | None = None

@@ -1,0 +1,68 @@
+"""A service on a temporary SQLite database with the generator's cast filed, and generated traffic."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from cbec.engine.clear import iter_inputs
+from cbec.service.app import create_app
+from cbec.service.cast import Cast, file_cast, use_signing_dir
+from cbec.service.context import ServiceSettings
+from cbec.sim.generate import GeneratorConfig, write_corpus
+from cbec.store import connect
+from cbec.store import inbox as inbox_repo
+
+COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
+
+
+@dataclass
+class Service:
+    engine: Engine
+    client: TestClient
+    cast: Cast
+    traffic: Path
+
+    def send(self, data: bytes, key: str, content_type: str = "application/xml") -> object:
+        return self.client.post(
+            "/v1/messages", content=data, headers={"X-API-Key": key, "Content-Type": content_type}
+        )
+
+    def sender_key(self, data: bytes) -> str:
+        found = COP.search(data)
+        assert found, "no copCode in the message"
+        return self.cast.keys[found.group(1).decode()]
+
+    def files(self) -> list[tuple[str, bytes]]:
+        return list(iter_inputs(self.traffic))
+
+    def wait_cleared(self, timeout: float = 60.0) -> None:
+        """Until the clearing loop has processed everything accepted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                if not inbox_repo.pending(conn, limit=1):
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the clearing loop did not finish in time")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    engine = connect(f"sqlite:///{root / 'cbec.db'}")
+    cast = file_cast(engine, root / "keys")
+    use_signing_dir(cast)
+    traffic = root / "traffic"
+    write_corpus(traffic, GeneratorConfig(parcels=40, seed=7, docs_per_message=(1, 10)), workers=1)
+    app = create_app(engine, settings=ServiceSettings(webhooks=True))
+    with TestClient(app) as client:
+        yield Service(engine, client, cast, traffic)
+    engine.dispose()

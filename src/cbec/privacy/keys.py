@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
@@ -146,11 +147,23 @@ def load_keyring(database_file: Path | None) -> Keyring:
 
 
 def _create_key_file(path: Path, keys: list[bytes]) -> None:
-    """Write a key file readable by its owner only; never overwrite one (that would lose the data)."""
+    """Write a key file readable by its owner only; never overwrite one (that would lose the data).
+
+    Written whole under a private name, then linked into place: two processes starting on a new database
+    at once both end up with the one key that won, and neither ever reads a half-written file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_key_file_text(keys))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(_key_file_text(keys))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: use that one
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _key_file_text(keys: list[bytes]) -> str:

@@ -177,3 +177,13 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     new = capsys.readouterr().out.split()[-1]
     main(["ids", str(path)])
     assert capsys.readouterr().out.split() == [new, "(current)", old]
+
+
+def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = tmp_path / "cbec.db"
+    with ThreadPoolExecutor(8) as pool:
+        rings = list(pool.map(lambda _: load_keyring(db), range(16)))
+    assert len({r.current for r in rings}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cbec.db.data-key"]  # no temporary files left

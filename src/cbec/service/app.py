@@ -25,6 +25,7 @@ from cbec.params.dated import ParameterSet
 from cbec.params.hs import HsTable, load_cbec_hs
 from cbec.privacy import install_log_redaction
 from cbec.service.clearing import ClearingLoop
+from cbec.service.console import install as install_console
 from cbec.service.context import ServiceContext, ServiceSettings
 from cbec.service.deps import ApiError, error_response
 from cbec.service.routes import messages, parcels, receipts, subscriptions
@@ -142,6 +143,7 @@ def create_app(
 
     for module in (messages, receipts, parcels, subscriptions):
         app.include_router(module.router)
+    install_console(app)
     return app
 
 

@@ -45,6 +45,7 @@ from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
 from cbec.store.bulk import insert_frame
 from cbec.store.data_key import keyring_for
+from cbec.store.db import SQLITE_BEGIN
 from cbec.store.schema import decision as decision_table
 from cbec.store.schema import tax_bill as tax_bill_table
 
@@ -102,6 +103,10 @@ class ClearSummary:
     waiting: int = 0
     applications: dict[str, int] = field(default_factory=dict)
     """Cancellations (CEB623) and returns (CEB625): cancel_accepted, cancel_refused, return_accepted, …"""
+    optimistic_steps: int = 0
+    """Batches stepped before taking the write lock and written as stepped (service mode)."""
+    repeated_steps: int = 0
+    """Batches stepped again under the lock because the store changed meanwhile (service mode)."""
 
     @property
     def released(self) -> int:
@@ -163,6 +168,25 @@ def _fen_expr(column: str) -> pl.Expr:
     return (pl.col(column).cast(pl.Decimal(38, 5)) * 100).round(0).cast(pl.Int64).fill_null(0)
 
 
+@dataclass(frozen=True)
+class _ReadState:
+    """The store's answers the step depends on; equal answers mean an equal step."""
+
+    existing: dict[str, frozenset[str]]
+    quota_used: pl.DataFrame
+    invt_before: int
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _ReadState)
+            and self.existing == other.existing
+            and self.invt_before == other.invt_before
+            and self.quota_used.equals(other.quota_used)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Clearer:
     """Clears batches of messages against one store; keeps documents still waiting between batches."""
 
@@ -187,6 +211,8 @@ class Clearer:
         self.summary = ClearSummary()
         self.seq = 0
         self.background_delivery = False
+        self.optimistic = False
+        """Step outside the write transaction and check before writing (see :meth:`_process`)."""
         self._writer: ThreadPoolExecutor | None = None
         self._encoder: ThreadPoolExecutor | None = None
         self._written: list[Future[list[int]]] = []
@@ -328,31 +354,39 @@ class Clearer:
         )
         self.seq += 10**9
 
-        # 2. One transaction from the first read to the last write: what the step reads (business keys
-        # already declared, the buyers' quota used, the list-number counter) cannot change under it, even
-        # with several clearing processes (SQLite: the write lock is taken at BEGIN; PostgreSQL: rows locked).
+        # 2. What the step reads (business keys already declared, the buyers' quota used, the list-number
+        # counter) must not change before its results are written, even with several clearing processes.
+        # Strict (``cbec clear``): one transaction from the first read to the last write (SQLite: the write
+        # lock is taken at BEGIN; PostgreSQL: rows locked).  Optimistic (the service's single clearer):
+        # read and step without the write lock, then, holding it, read again and write only if nothing
+        # changed (else step again under the lock); the API's inbox writes then wait only for the writes.
+        self.waiting_before_docs = self.waiting
+        prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState] | None = None
+        if self.optimistic:
+            with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+                seen = self._read_state(conn, docs)
+            result = self._step(docs, seen, now)
+            receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now)
+            prepared = (result, receipts_now, seen)
         with self.engine.begin() as conn:
-            existing = {
-                kind: documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
-                for kind in ("orders", "payments", "waybills", "lists")
-            }
-            quota_used = self._quota(conn, docs)
-            invt_before = counters.current(conn, counters.INVT_NO)
-            self.waiting_before_docs = self.waiting
-            state = StepState(
-                waiting=self.waiting,
-                existing_keys=existing,
-                quota_used=quota_used,
-                next_invt_seq=invt_before + 1,
-                buyer_secret=self.buyer_secret,
-            )
-            result = run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
-            counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - invt_before)
-            # the receipt XML is rendered on a thread while this one stores the batch: both spend most of
-            # their time outside the GIL (Polars' string kernels, SQLite), so they overlap
-            if self._encoder is None:
-                self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
-            rendering = self._encoder.submit(self._receipt_messages, result, batch, blobs, docs, refused, now)
+            state = self._read_state(conn, docs)
+            rendering: Future[list[outbox_repo.Receipt]] | None = None
+            if prepared is not None and prepared[2] == state:
+                result, rendered, _ = prepared
+                self.summary.optimistic_steps += 1
+            else:
+                if prepared is not None:
+                    self.summary.repeated_steps += 1  # the store changed under the optimistic step
+                result = self._step(docs, state, now)
+                rendered = []
+                # the receipt XML is rendered on a thread while this one stores the batch: both spend most
+                # of their time outside the GIL (Polars' string kernels, SQLite), so they overlap
+                if self._encoder is None:
+                    self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
+                rendering = self._encoder.submit(
+                    self._receipt_messages, result, batch, blobs, docs, refused, now
+                )
+            counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
             self._store_documents(conn, docs, result, inbox_ids, now)
             insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
@@ -371,7 +405,7 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip
-            receipts = rendering.result() + after_receipts
+            receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
             self._mark_written(conn)
             queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)
             inbox_repo.mark_processed(
@@ -434,6 +468,27 @@ class Clearer:
             buyer_keys(docs.lists["buyerIdNumber"], self.buyer_secret).alias("buyer_key")
         )
         return replace(docs, lists=lists)
+
+    def _read_state(self, conn: Any, docs: Documents) -> _ReadState:
+        """What the step depends on in the store, for this batch's keys and buyers."""
+        existing = {
+            kind: frozenset(
+                documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
+            )
+            for kind in ("orders", "payments", "waybills", "lists")
+        }
+        quota_used = self._quota(conn, docs).sort("buyer_key", "year")
+        return _ReadState(existing, quota_used, counters.current(conn, counters.INVT_NO))
+
+    def _step(self, docs: Documents, seen: _ReadState, now: datetime) -> StepResult:
+        state = StepState(
+            waiting=self.waiting,
+            existing_keys={k: set(v) for k, v in seen.existing.items()},
+            quota_used=seen.quota_used,
+            next_invt_seq=seen.invt_before + 1,
+            buyer_secret=self.buyer_secret,
+        )
+        return run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
 
     def _quota(self, conn: Any, docs: Documents) -> pl.DataFrame:
         lists = (

@@ -67,8 +67,14 @@ def district_prefix(district: str) -> str:
 
 
 def _invt_in_district(column: Any, district: str) -> ColumnElement[bool]:
+    """The list number starts with the district's prefix.
+
+    Written as ``substr(…) = prefix`` on purpose: that is not a range the planner can take the ``invt_no``
+    index for, so a queue page walks decisions newest first and stops at its LIMIT instead of reading a
+    whole district's numbers and sorting them.
+    """
     prefix = district_prefix(district)
-    return and_(column >= prefix, column < _next_prefix(prefix))
+    return func.substr(column, 1, len(prefix)) == prefix
 
 
 def _key_under(column: Any, codes: Sequence[str]) -> ColumnElement[bool]:
@@ -88,10 +94,11 @@ def first_id_at_or_after(conn: Connection, table: Table, column: ColumnClause[An
     few rows out of order at the edge of a day move by milliseconds, which a day's figures can bear.  About
     twenty primary-key look-ups instead of a scan of an unindexed time column.
     """
-    ids = conn.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
-    if ids[0] is None:
+    first = conn.execute(select(func.min(table.c.id))).scalar()  # two queries: each is one index probe
+    last = conn.execute(select(func.max(table.c.id))).scalar()
+    if first is None or last is None:
         return 1
-    lo, hi = int(ids[0]), int(ids[1]) + 1
+    lo, hi = int(first), int(last) + 1
     while lo < hi:
         mid = (lo + hi) // 2
         row = conn.execute(
@@ -112,24 +119,39 @@ def id_range(
 
 
 # --- scoping of decisions ---------------------------------------------------------------------------------
+# Decisions are read by their own id range (or newest first) and each one's list is looked up by its key:
+# correlated look-ups on the (kind, business_key) index rather than joins, so that no planner starts from
+# the document table and walks every list in the store.
 
 
-def _decision_scope(scope: Scope) -> tuple[ColumnElement[bool], bool]:
-    """The WHERE clause for decisions in ``scope``, and whether it needs the list's inbox row joined."""
-    if scope.everything:
-        return true(), False
-    if scope.district:
-        return _invt_in_district(decision.c.invt_no, scope.district), False
-    if scope.codes:
-        return or_(inbox.c.sender.in_(scope.codes), _key_under(decision.c.list_key, scope.codes)), True
-    return false(), False
-
-
-def _decisions_from(needs_inbox: bool) -> Any:
-    joined = decision.join(
-        document, and_(document.c.kind == "list", document.c.business_key == decision.c.list_key)
+def _list_column(column: Any) -> Any:
+    """The list document's ``column`` for the decision's list."""
+    return (
+        select(column)
+        .where(document.c.kind == "list", document.c.business_key == decision.c.list_key)
+        .scalar_subquery()
     )
-    return joined.join(inbox, inbox.c.id == document.c.inbox_id) if needs_inbox else joined
+
+
+def _list_sender() -> Any:
+    return (
+        select(inbox.c.sender)
+        .select_from(document.join(inbox, inbox.c.id == document.c.inbox_id))
+        .where(document.c.kind == "list", document.c.business_key == decision.c.list_key)
+        .scalar_subquery()
+    )
+
+
+def _decision_scope(scope: Scope) -> ColumnElement[bool]:
+    """Decisions in ``scope``: all, a district (by list number), or the lists an enterprise sent or whose
+    key is under one of its (platform) codes."""
+    if scope.everything:
+        return true()
+    if scope.district:
+        return _invt_in_district(decision.c.invt_no, scope.district)
+    if scope.codes:
+        return or_(_key_under(decision.c.list_key, scope.codes), _list_sender().in_(scope.codes))
+    return false()
 
 
 def _first_decisions(lo: int, hi: int) -> ColumnElement[bool]:
@@ -158,11 +180,9 @@ def volumes_by_type(conn: Connection, lo: int, hi: int, senders: Sequence[str] |
 
 def lists_by_status(conn: Connection, lo: int, hi: int, scope: Scope) -> dict[int, int]:
     """The day's first decisions by status (800 released, 300 review, 500 inspection, 100 refused)."""
-    where, needs_inbox = _decision_scope(scope)
     stmt = (
         select(decision.c.status, func.count())
-        .select_from(_decisions_from(needs_inbox))
-        .where(_first_decisions(lo, hi), where)
+        .where(_first_decisions(lo, hi), _decision_scope(scope))
         .group_by(decision.c.status)
     )
     return {int(s): int(n) for s, n in conn.execute(stmt)}
@@ -179,7 +199,6 @@ class RejectionGroup:
 
 def rejections(conn: Connection, lo: int, hi: int, scope: Scope, limit: int = 30) -> list[RejectionGroup]:
     """Refusals (status 100) among the decisions in ``[lo, hi)``, by rule and code, most frequent first."""
-    where, needs_inbox = _decision_scope(scope)
     n = func.count().label("n")
     stmt = (
         select(
@@ -189,8 +208,7 @@ def rejections(conn: Connection, lo: int, hi: int, scope: Scope, limit: int = 30
             func.min(decision.c.reason_zh),
             func.min(decision.c.reason_en),
         )
-        .select_from(_decisions_from(needs_inbox))
-        .where(decision.c.id >= lo, decision.c.id < hi, decision.c.status == 100, where)
+        .where(decision.c.id >= lo, decision.c.id < hi, decision.c.status == 100, _decision_scope(scope))
         .group_by(decision.c.rule, decision.c.code)
         .order_by(n.desc(), decision.c.rule)
         .limit(limit)
@@ -215,13 +233,13 @@ def _seconds_between(conn: Connection, later: Any, earlier: Any) -> ColumnElemen
 
 def latency(conn: Connection, lo: int, hi: int, scope: Scope) -> Latency:
     """Decision time − arrival time of the list, for the engine's decisions in ``[lo, hi)``, bucketed."""
-    where, needs_inbox = _decision_scope(scope)
-    seconds = _seconds_between(conn, decision.c.decided_at, document.c.received_at)
+    seconds = _seconds_between(conn, decision.c.decided_at, _list_column(document.c.received_at))
+    # materialised: each decision's arrival is looked up once, not once per bucket that tests it
     inner = (
         select(seconds.label("s"))
-        .select_from(_decisions_from(needs_inbox))
-        .where(_first_decisions(lo, hi), where)
-        .subquery()
+        .where(_first_decisions(lo, hi), _decision_scope(scope))
+        .cte("latency")
+        .prefix_with("MATERIALIZED")
     )
     s = inner.c.s
     columns: list[Any] = [func.count(), func.avg(s), func.max(s)]
@@ -276,7 +294,7 @@ def queue(
     """
     where = [
         decision.c.status.in_(list(statuses)),
-        document.c.status == decision.c.status,
+        _list_column(document.c.status) == decision.c.status,
         decision.c.invt_no.is_not(None),
     ]
     if district is not None:
@@ -293,9 +311,8 @@ def queue(
             decision.c.reason_zh,
             decision.c.reason_en,
             decision.c.decided_at,
-            document.c.received_at,
+            _list_column(document.c.received_at),
         )
-        .select_from(_decisions_from(False))
         .where(*where)
         .order_by(decision.c.id.desc())
         .limit(limit)
@@ -325,30 +342,26 @@ def recent_receipts(
 ) -> list[ReceiptHead]:
     """Receipts addressed to ``recipients``, newest first, on the (recipient, id) index.
 
-    With ``message_types``, only among the newest ``window`` receipts of the recipients, so that a rare
-    type never makes the query walk an enterprise's whole history.
+    With ``message_types``, only among the newest ``window`` receipts of the recipients (filtered here: a
+    rare type must never make the database walk an enterprise's whole history, or pick the message-type
+    index and walk everyone's).
     """
     if not recipients:
         return []
-    base: ColumnElement[bool] = receipt.c.recipient.in_(sorted(set(recipients)))
+    where: list[ColumnElement[bool]] = [receipt.c.recipient.in_(sorted(set(recipients)))]
     if before is not None:
-        base = and_(base, receipt.c.id < before)
-    if message_types is None:
-        stmt = (
-            select(receipt.c.id, receipt.c.message_type, receipt.c.recipient, receipt.c.created_at)
-            .where(base)
-            .order_by(receipt.c.id.desc())
-            .limit(limit)
-        )
-    else:
-        newest = select(receipt.c.id).where(base).order_by(receipt.c.id.desc()).limit(window).subquery()
-        stmt = (
-            select(receipt.c.id, receipt.c.message_type, receipt.c.recipient, receipt.c.created_at)
-            .where(receipt.c.id.in_(select(newest.c.id)), receipt.c.message_type.in_(list(message_types)))
-            .order_by(receipt.c.id.desc())
-            .limit(limit)
-        )
-    return [ReceiptHead(int(i), str(t), str(r), c) for i, t, r, c in conn.execute(stmt)]
+        where.append(receipt.c.id < before)
+    stmt = (
+        select(receipt.c.id, receipt.c.message_type, receipt.c.recipient, receipt.c.created_at)
+        .where(*where)
+        .order_by(receipt.c.id.desc())
+        .limit(limit if message_types is None else window)
+    )
+    rows = [ReceiptHead(int(i), str(t), str(r), c) for i, t, r, c in conn.execute(stmt)]
+    if message_types is not None:
+        wanted = set(message_types)
+        rows = [r for r in rows if r.message_type in wanted][:limit]
+    return rows
 
 
 def receipt_xml(conn: Connection, receipt_id: int) -> tuple[ReceiptHead, bytes] | None:

@@ -27,6 +27,7 @@ from cbec.privacy import install_log_redaction
 from cbec.service.clearing import ClearingLoop
 from cbec.service.console import install as install_console
 from cbec.service.context import ServiceContext, ServiceSettings
+from cbec.service.credential_cache import CredentialCache
 from cbec.service.deps import ApiError, error_response
 from cbec.service.routes import messages, parcels, receipts, subscriptions
 from cbec.service.webhooks import Deliverer
@@ -81,6 +82,7 @@ def create_app(
         "field}}`.",
         lifespan=lifespan,
     )
+    ctx.credentials = CredentialCache(settings.credential_cache_seconds)
     app.state.cbec = ctx
 
     @app.exception_handler(ApiError)
@@ -98,6 +100,7 @@ def create_app(
         if not _is_api(request):
             return await http_exception_handler(request, exc)
         zh, en = _HTTP_REASONS.get(exc.status_code, ("请求有误", str(exc.detail)))
+        field = "body" if exc.status_code == 400 else None  # FastAPI's only 400: a body it cannot parse
         return JSONResponse(
             {
                 "error": {
@@ -105,7 +108,7 @@ def create_app(
                     "code": f"http-{exc.status_code}",
                     "reason_zh": zh,
                     "reason_en": en,
-                    "field": None,
+                    "field": field,
                 }
             },
             status_code=exc.status_code,
@@ -148,6 +151,7 @@ def create_app(
 
 
 _HTTP_REASONS = {
+    400: ("请求体无法解析（应为UTF-8编码的JSON）", "the body could not be parsed (JSON in UTF-8 expected)"),
     404: ("没有该接口", "no such endpoint"),
     405: ("该接口不支持此方法", "method not allowed on this endpoint"),
 }

@@ -13,6 +13,7 @@ from cbec.params.dated import ParameterSet
 from cbec.params.hs import HsTable
 from cbec.privacy.keys import Keyring
 from cbec.service.clearing import ClearingLoop
+from cbec.service.credential_cache import CredentialCache
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class ServiceSettings:
     max_body: int = 16 * 1024 * 1024
     verify_signatures: bool = True
     """Check XML-DSig on the messages that must be signed, against the sender's registered certificate."""
+    credential_cache_seconds: float = 10.0
+    """How long a resolved API key (and its certificates) is reused: see cbec.service.credential_cache."""
 
 
 @dataclass(slots=True)
@@ -40,3 +43,4 @@ class ServiceContext:
     data_keys: Keyring
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     clearing: ClearingLoop | None = None
+    credentials: CredentialCache = field(default_factory=lambda: CredentialCache(10.0))

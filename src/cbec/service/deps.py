@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cbec.rights import Decision, Principal
 from cbec.service.context import ServiceContext
+from cbec.service.credential_cache import Resolved
 from cbec.store import enterprises
 
 MAX_ID = 2**63 - 1
@@ -126,6 +127,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 AUTH_ERRORS = error_responses(401, 422)
 """What any authenticated operation may answer besides its own statuses."""
+BODY_ERRORS = error_responses(400)
+"""What an operation with a JSON body may answer as well: a body that is not JSON in UTF-8."""
 
 
 def error_response(exc: ApiError) -> JSONResponse:
@@ -157,6 +160,7 @@ _BEARER = HTTPBearer(
 
 
 def caller(
+    request: Request,
     ctx: Context,
     x_api_key: Annotated[str | None, Depends(_API_KEY)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
@@ -169,11 +173,29 @@ def caller(
             "缺少API密钥（X-API-Key 或 Authorization: Bearer）",
             "missing API key (X-API-Key or Authorization: Bearer)",
         )
+    found = resolved(ctx, key)
+    request.state.certificates = found.certificates  # for the signature check of this request
+    return found.principal
+
+
+def resolved(ctx: ServiceContext, key: str) -> Resolved:
+    """The principal of ``key`` and its certificates, from the short-lived cache or the store (else 401)."""
+    cached = ctx.credentials.get(key)
+    if cached is not None:
+        return cached
     with ctx.engine.connect() as conn:
         found = enterprises.resolve_api_key(conn, key, at=ctx.clock())
-    if isinstance(found, Decision):
-        raise ApiError.of(found)
-    return found
+        if isinstance(found, Decision):
+            raise ApiError.of(found)
+        certs = tuple(
+            c
+            for code in sorted(found.codes)
+            for c in enterprises.list_certificates(conn, code)
+            if c.revoked_at is None
+        )
+    value = Resolved(found, certs)
+    ctx.credentials.put(key, value)
+    return value
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -13,6 +13,7 @@ from cbec.store import batches, decisions, documents, inbox, outbox, quota, rebu
 from cbec.store.decisions import Decision
 from cbec.store.outbox import Receipt
 from cbec.store.quota import QuotaMovement
+from cbec.store.schema import receipt
 from cbec.store.tax import TaxBill
 
 
@@ -122,7 +123,8 @@ def test_rebuild_keeps_the_inbox_and_delivered_receipts(engine: Engine) -> None:
     }
     for table in ("document", "decision", "quota", "quota_movement", "tax_bill", "batch"):
         assert after[table] == [], table
-    assert after["receipt"] == [r for r in before["receipt"] if r[-1] is not None]  # delivered one kept
+    delivered_at = list(receipt.c.keys()).index("delivered_at")
+    assert after["receipt"] == [r for r in before["receipt"] if r[delivered_at] is not None]  # delivered kept
     # The raw messages are intact, and all pending again.
     assert [r[:3] + r[5:8] for r in after["inbox"]] == [r[:3] + r[5:8] for r in before["inbox"]]
     with engine.connect() as conn:

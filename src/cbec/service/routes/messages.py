@@ -14,20 +14,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from cbec.messages.decode import DecodedMessage
-from cbec.messages.signature import verify_message
+from cbec.messages.signature import requires_signature, verify_message
 from cbec.rights import Principal, authorize_send
 from cbec.service.context import ServiceContext
-from cbec.service.deps import ApiError, Caller, Context
+from cbec.service.deps import ApiError, Caller, Context, ErrorDetail, error_responses
 from cbec.service.intake import Intake, read_body
-from cbec.store import Outcome, enterprises
+from cbec.store import Outcome
 from cbec.store import inbox as inbox_repo
 from cbec.store.schema import message_subscriber
 
 router = APIRouter(tags=["messages"])
 
+_RECORD = {"type": "object", "description": "field name → text or number, as in the spec"}
 _BODY = {
     "requestBody": {
         "required": True,
@@ -41,10 +44,16 @@ _BODY = {
                     "required": ["messageType", "documents"],
                     "properties": {
                         "messageType": {"type": "string", "example": "CEB311Message"},
-                        "guid": {"type": "string"},
-                        "documents": {"type": "array", "items": {"type": "object"}},
-                        "baseTransfer": {"type": "object"},
-                        "baseSubscribe": {"type": "array", "items": {"type": "object"}},
+                        "guid": {"type": "string", "maxLength": 64},
+                        "documents": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"head": _RECORD, "lines": {"type": "array", "items": _RECORD}},
+                            },
+                        },
+                        "baseTransfer": _RECORD,
+                        "baseSubscribe": {"type": "array", "items": _RECORD},
                     },
                 }
             },
@@ -53,30 +62,72 @@ _BODY = {
 }
 
 
+class FormatCheck(BaseModel):
+    returnStatus: str = Field(description="`0`: the format check passed")
+    warnings: list[dict[str, Any]] = Field(description="what was tolerated (up to 50)")
+
+
+class Acknowledged(BaseModel):
+    """Documents the acknowledgement (the route builds it as a dict; nothing is filtered through this)."""
+
+    accepted: bool
+    outcome: str = Field(description="`new`, or `repeat` when this very message was stored before")
+    guid: str
+    inboxId: int
+    messageType: str
+    documents: int
+    receivedAt: str
+    format: FormatCheck
+
+
+class Refusal(BaseModel):
+    """A format refusal (``accepted: false``, findings and the CEB900 receipt) or a signature refusal."""
+
+    model_config = ConfigDict(extra="allow")
+
+    accepted: bool | None = None
+    error: ErrorDetail
+    ceb900: str | None = Field(None, description="the CEB900 format receipt, as customs would send it")
+
+
 @router.post(
     "/v1/messages",
     status_code=202,
     openapi_extra=_BODY,
     summary="Send a CEB message (stored before it is acknowledged) / 发送CEB报文",
     responses={
-        202: {"description": "stored; business receipts follow on the feed"},
-        400: {"description": "format check failed (CEB900 receipt in the body) or bad signature"},
-        401: {"description": "no valid API key"},
-        403: {"description": "this enterprise may not send this message or use these codes"},
-        409: {"description": "this guid was stored before with different content"},
-        413: {"description": "message over the size limit"},
+        202: {"model": Acknowledged, "description": "stored; business receipts follow on the feed"},
+        400: {
+            "model": Refusal,
+            "description": "format check failed (CEB900 receipt in the body) or bad signature",
+        },
+        **error_responses(401, 403, 409, 413),
     },
 )
 async def send_message(request: Request, ctx: Context, principal: Caller) -> JSONResponse:
     body = await _read_limited(request, ctx.settings.max_body)
-    intake = read_body(body, request.headers.get("content-type"))
-    return _accept(ctx, principal, intake)
+    certificates = getattr(request.state, "certificates", ())
+    content_type = request.headers.get("content-type")
+    # decoding, checking and the inbox commit block: off the event loop, so that one request waiting for
+    # the database does not hold up the others
+    return await run_in_threadpool(_take, ctx, principal, body, content_type, certificates)
+
+
+def _take(
+    ctx: ServiceContext,
+    principal: Principal,
+    body: bytes,
+    content_type: str | None,
+    certificates: tuple[Any, ...],
+) -> JSONResponse:
+    return _accept(ctx, principal, read_body(body, content_type), certificates)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+    declared = request.headers.get("content-length", "")
+    # ASCII digits only ("²".isdigit() is true), and no int() of an absurdly long header
+    if declared.isascii() and declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
+        raise _too_large(int(declared) if len(declared) <= 15 else 10**15, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -96,7 +147,9 @@ def _too_large(size: int, limit: int) -> ApiError:
     )
 
 
-def _accept(ctx: ServiceContext, principal: Principal, intake: Intake) -> JSONResponse:
+def _accept(
+    ctx: ServiceContext, principal: Principal, intake: Intake, certificates: tuple[Any, ...] = ()
+) -> JSONResponse:
     if not intake.ok or intake.decoded is None:
         return JSONResponse(_format_refusal(intake), status_code=400)
     decoded = intake.decoded
@@ -106,7 +159,7 @@ def _accept(ctx: ServiceContext, principal: Principal, intake: Intake) -> JSONRe
     if not decision.allowed:
         raise ApiError.of(decision)
     if ctx.settings.verify_signatures:
-        _check_signature(ctx, principal, intake, decoded)
+        _check_signature(ctx, intake, decoded, certificates)
     packed, digest = inbox_repo.pack(intake.xml, ctx.data_keys)
     guid = (decoded.guid or digest)[:64]
     item = inbox_repo.InboxItem(
@@ -168,14 +221,18 @@ def _sender(principal: Principal, decoded: DecodedMessage) -> str:
 
 
 def _format_refusal(intake: Intake) -> dict[str, Any]:
+    first = intake.errors[0] if intake.errors else None
     return {
         "accepted": False,
         "error": {
             "status": 400,
             "code": "format",
             "returnStatus": intake.format_status(),
-            "reason_zh": "报文格式检查未通过",
-            "reason_en": "the message failed the format check",
+            "reason_zh": f"报文格式检查未通过：{first.message_zh}" if first else "报文格式检查未通过",
+            "reason_en": f"the message failed the format check: {first.message_en}"
+            if first
+            else "the message failed the format check",
+            "field": (first.field or first.path) if first else None,
             "findings": [f.to_dict() for f in intake.errors[:100]],
         },
         "ceb900": intake.format_receipt().decode("utf-8"),
@@ -183,20 +240,16 @@ def _format_refusal(intake: Intake) -> dict[str, Any]:
 
 
 def _check_signature(
-    ctx: ServiceContext, principal: Principal, intake: Intake, decoded: DecodedMessage
+    ctx: ServiceContext, intake: Intake, decoded: DecodedMessage, certificates: tuple[Any, ...]
 ) -> None:
-    with ctx.engine.connect() as conn:
-        certs = [
-            c
-            for code in sorted(principal.codes)
-            for c in enterprises.list_certificates(conn, code)
-            if c.revoked_at is None
-        ]
+    """Refuse a message whose signature is missing where required, or does not verify with any of the
+    sender's registered certificates (the verdict of the last one tried explains why)."""
+    heads = [d.head for d in decoded.documents]
+    if decoded.signature is None and not requires_signature(decoded.message_type, heads):
+        return  # unsigned, and need not be
     at = ctx.clock()
     verdict = verify_message(intake.xml, None, at=at)
-    if verdict.ok:
-        return  # unsigned and need not be
-    for cert in certs:
+    for cert in certificates:
         verdict = verify_message(intake.xml, cert.info.pem, at=at, key_name=cert.key_name)
         if verdict.ok:
             return

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cbec.engine.buyer_key import buyer_key
 from cbec.params.hs import UnknownHsCode
@@ -21,7 +21,7 @@ from cbec.privacy import UnmaskRefused, present, unmasking_role
 from cbec.rights import Role, authorize_read
 from cbec.rules import resident_id
 from cbec.rules.basket import BasketError, BasketItem, estimate
-from cbec.service.deps import ApiError, Caller, Context
+from cbec.service.deps import AUTH_ERRORS, BODY_ERRORS, NO_CONTROL, ApiError, Caller, Context, error_responses
 from cbec.service.history import Handles, parcel_history
 from cbec.store import pii_audit
 from cbec.store import quota as quota_repo
@@ -34,10 +34,37 @@ MESSAGE_OF_KIND = {
     "waybill": "CEB511Message",
     "list": "CEB621Message",
 }
-Text = Annotated[str | None, Query(max_length=64)]
+Text = Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL)]
+Amount = Annotated[str, Field(max_length=20, pattern=r"^[0-9+\-.eE ]*$")]
+"""A decimal as text (exact); other characters are refused up front with the field named."""
 
 
-@router.get("/v1/parcels", summary="A parcel's full history / 包裹全程记录")
+class ParcelDocument(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["order", "payment", "waybill", "list"]
+    guid: str
+    head: dict[str, Any]
+    lines: list[dict[str, Any]]
+
+
+class ParcelHistory(BaseModel):
+    """Documents the history's answer (the route builds it as a dict; nothing is filtered through this)."""
+
+    orderKey: str | None
+    waybillKey: str | None
+    documents: list[ParcelDocument] = Field(description="only those I may read; personal data masked")
+    decisions: list[dict[str, Any]]
+    taxBills: list[dict[str, Any]]
+    receipts: list[dict[str, Any]] = Field(description="only those addressed to me")
+    officerResults: list[dict[str, Any]]
+
+
+@router.get(
+    "/v1/parcels",
+    summary="A parcel's full history / 包裹全程记录",
+    responses={200: {"model": ParcelHistory}, **AUTH_ERRORS, **error_responses(403, 404)},
+)
 def parcel(
     ctx: Context,
     principal: Caller,
@@ -49,7 +76,8 @@ def parcel(
     guid: Text = None,
     unmask: Annotated[bool, Query(description="officers: show personal data in clear (audited)")] = False,
     purpose: Annotated[
-        str | None, Query(max_length=200, description="why personal data is shown in clear")
+        str | None,
+        Query(max_length=200, pattern=NO_CONTROL, description="why personal data is shown in clear"),
     ] = None,
 ) -> dict[str, Any]:
     handles = Handles(orderNo, ebpCode, logisticsNo, logisticsCode, invtNo, guid)
@@ -118,22 +146,64 @@ def _role(roles: frozenset[Role]) -> str:
 
 
 class BasketLineIn(BaseModel):
-    hs10: str = Field(min_length=10, max_length=10, pattern=r"^\d{10}$", description="10-digit HS code")
-    price: str = Field(max_length=20, description="unit price, CNY", examples=["199.00"])
-    qty: str = Field("1", max_length=20)
-    qty1: str | None = Field(None, max_length=20, description="total in the first legal unit")
-    qty2: str | None = Field(None, max_length=20, description="total in the second legal unit")
+    # ASCII digits only: str.isdigit() also takes "²" or "١", which the ID check and the tariff do not.
+    hs10: str = Field(min_length=10, max_length=10, pattern=r"^[0-9]{10}$", description="10-digit HS code")
+    price: Amount = Field(description="unit price, CNY", examples=["199.00"])
+    qty: Amount = "1"
+    qty1: Amount | None = Field(None, description="total in the first legal unit")
+    qty2: Amount | None = Field(None, description="total in the second legal unit")
 
 
 class PrecheckIn(BaseModel):
-    buyerIdNumber: str = Field(min_length=18, max_length=18, description="PRC resident ID number (18)")
+    buyerIdNumber: str = Field(
+        min_length=18,
+        max_length=18,
+        pattern=r"^[0-9]{17}[0-9Xx]$",
+        description="PRC resident ID number (18)",
+    )
     items: list[BasketLineIn] = Field(min_length=1, max_length=100)
-    freight: str = Field("0", max_length=20)
-    insurance: str = Field("0", max_length=20)
-    date: str | None = Field(None, max_length=10, description="YYYY-MM-DD (default: today)")
+    freight: Amount = "0"
+    insurance: Amount = "0"
+    date: str | None = Field(
+        None,
+        max_length=10,
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        description="YYYY-MM-DD (default: today)",
+    )
 
 
-@router.post("/v1/checkout/precheck", summary="Checkout pre-check: admissible, tax, quota left / 下单预检")
+class PrecheckLine(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    gnum: int
+    hs10: str
+    qty: str
+    price: str
+    payable: str | None
+
+
+class PrecheckOut(BaseModel):
+    """Documents the estimate (amounts as exact decimal text; tax amounts null when not admissible)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    on: str
+    lines: list[PrecheckLine]
+    goods_value: str
+    tax_total: str | None
+    amount_to_pay: str | None
+    admissible: bool
+    reject_code: str | None
+    reason_zh: str
+    reason_en: str
+    quota_remaining: str
+
+
+@router.post(
+    "/v1/checkout/precheck",
+    summary="Checkout pre-check: admissible, tax, quota left / 下单预检",
+    responses={200: {"model": PrecheckOut}, **AUTH_ERRORS, **BODY_ERRORS, **error_responses(403)},
+)
 def precheck(ctx: Context, principal: Caller, body: PrecheckIn) -> dict[str, Any]:
     if not principal.roles & {Role.PLATFORM, Role.ECOMMERCE, Role.ADMIN, Role.OFFICER}:
         raise ApiError(

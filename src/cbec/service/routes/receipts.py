@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from cbec.rights import Principal
-from cbec.service.deps import AUTH_ERRORS, MAX_ID, ApiError, Caller, Context, error_responses
+from cbec.service.deps import AUTH_ERRORS, BODY_ERRORS, MAX_ID, ApiError, Caller, Context, error_responses
 from cbec.store import feeds
 from cbec.store import outbox as outbox_repo
 
@@ -89,7 +89,7 @@ def receipt_feed(
 @router.post(
     "/v1/receipts/confirm",
     summary="Confirm the receipts handled so far / 确认已处理回执",
-    responses={200: {"model": Position}, **AUTH_ERRORS},
+    responses={200: {"model": Position}, **AUTH_ERRORS, **BODY_ERRORS},
 )
 def confirm(ctx: Context, principal: Caller, body: Confirm) -> dict[str, int]:
     with ctx.engine.begin() as conn:

@@ -12,11 +12,13 @@ schemas, and a request outside the schema refused with a 4xx (negative data reje
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, GenerationMode
@@ -28,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy import Engine, func, select
+from starlette.routing import BaseRoute
 
 from cbec.service.app import create_app
 from cbec.service.cast import Cast, file_cast
@@ -131,3 +134,57 @@ def test_refusals_stored_nothing(fuzzed: Fuzzed) -> None:
     with fuzzed.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(inbox)).scalar_one()
     assert stored == 0
+
+
+def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every route meant for the schema, through included routers however nested."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x keeps included routers nested
+        if inner is not None:
+            more = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            yield from _api_routes(inner.routes, prefix + more)
+        elif isinstance(route, APIRoute) and route.include_in_schema:
+            yield from ((m, prefix + route.path) for m in route.methods)
+
+
+def test_openapi_is_served_complete_and_valid(fuzzed: Fuzzed, api_schema: schemathesis.BaseSchema) -> None:
+    with TestClient(fuzzed.app) as client:
+        r = client.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.")
+    api_schema.validate()  # against the OpenAPI meta-schema; raises with the first problem
+
+    published = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert set(_api_routes(fuzzed.app.routes)) == published
+    assert {p for _m, p in published if p.startswith("/v1/")} >= {
+        "/v1/messages",
+        "/v1/receipts",
+        "/v1/receipts/confirm",
+        "/v1/receipts/{receipt_id}",
+        "/v1/parcels",
+        "/v1/checkout/precheck",
+        "/v1/subscriptions",
+        "/v1/subscriptions/{subscription_id}",
+        "/v1/subscriptions/{subscription_id}/dead-letters",
+        "/v1/subscriptions/{subscription_id}/dead-letters/retry",
+    }
+    # every refusal documented with the one error shape; every /v1 operation says how to authenticate
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                if status.startswith("4") and not (path == "/v1/messages" and status == "400"):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ErrorBody"), (method, path, status)
+            if path.startswith("/v1/"):
+                assert "401" in op["responses"], (method, path)
+                assert {next(iter(s)) for s in op["security"]} == {"ApiKey", "Bearer"}
+
+
+def test_meta_schema_check_is_real(fuzzed: Fuzzed) -> None:
+    """The validation above would notice a broken document (it is not a no-op)."""
+    with TestClient(fuzzed.app) as client:
+        doc = client.get("/openapi.json").json()
+    doc["paths"]["/v1/parcels"]["get"]["responses"] = "none"
+    with pytest.raises(Exception, match="none"):
+        schemathesis.openapi.from_dict(doc).validate()

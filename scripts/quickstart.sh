@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
-exec .venv/bin/cbec quickstart "$@"
+exec .venv/bin/cbec demo "$@"

@@ -404,10 +404,12 @@ def _register_enterprise() -> None:
 _register_enterprise()
 
 def _register_serve() -> None:
+    from cbec.commands.demo import demo
     from cbec.commands.serve import serve, worker
 
     app.command(name="serve")(serve)
     app.command(name="worker")(worker)
+    app.command(name="demo")(demo)
 
 
 _register_serve()

@@ -364,7 +364,7 @@ class Clearer:
         prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState] | None = None
         if self.optimistic:
             with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-                seen = self._read_state(conn, docs)
+                seen = self._read_state(conn, docs, lock=False)
             result = self._step(docs, seen, now)
             receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now)
             prepared = (result, receipts_now, seen)
@@ -469,8 +469,9 @@ class Clearer:
         )
         return replace(docs, lists=lists)
 
-    def _read_state(self, conn: Any, docs: Documents) -> _ReadState:
-        """What the step depends on in the store, for this batch's keys and buyers."""
+    def _read_state(self, conn: Any, docs: Documents, *, lock: bool = True) -> _ReadState:
+        """What the step depends on in the store, for this batch's keys and buyers (``lock=False``: a
+        read-only look, to be checked again under the lock)."""
         existing = {
             kind: frozenset(
                 documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
@@ -478,7 +479,7 @@ class Clearer:
             for kind in ("orders", "payments", "waybills", "lists")
         }
         quota_used = self._quota(conn, docs).sort("buyer_key", "year")
-        return _ReadState(existing, quota_used, counters.current(conn, counters.INVT_NO))
+        return _ReadState(existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock))
 
     def _step(self, docs: Documents, seen: _ReadState, now: datetime) -> StepResult:
         state = StepState(

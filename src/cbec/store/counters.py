@@ -17,10 +17,17 @@ INVT_NO = "invt_no"
 
 
 def current(conn: Connection, name: str, *, lock: bool = True) -> int:
-    """The counter's value (0 if never moved), locking its row until the transaction ends."""
+    """The counter's value (0 if never moved), locking its row until the transaction ends.
+
+    ``lock=False`` only reads (nothing written: usable in a read-only transaction), for a caller that reads
+    again with the lock before relying on the value.
+    """
+    if not lock:
+        value = conn.execute(select(counter.c.value).where(counter.c.name == name)).scalar()
+        return int(value or 0)
     conn.execute(dialect_insert(conn, counter).values(name=name, value=0).on_conflict_do_nothing())
     stmt = select(counter.c.value).where(counter.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return int(conn.execute(stmt).scalar_one())
 

@@ -1,0 +1,209 @@
+"""``cbec demo``: the platform running as a service, with a generated day streamed through its HTTP API.
+
+It files the demo enterprises (every platform, e-commerce enterprise, payment and logistics company and
+declaring agent of the generator, each with an API key; agents with signing certificates; a customs
+officer and an administrator), starts the service on the embedded SQLite store, generates a day of import
+traffic with planted faults, POSTs every message as the enterprise that sends it, waits until all is
+cleared, prints what happened and the keys to log in with, and keeps the service and its console running
+until Ctrl-C (``--exit`` stops at once: tests, CI).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+_out = Console(highlight=False, soft_wrap=True)
+COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
+DOC_GUID = re.compile(rb"<(?:\w+:)?guid>")
+
+
+def demo(
+    parcels: Annotated[
+        int, typer.Option(min=1, help="parcels in the generated day (4 documents each)")
+    ] = 5000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port of the service and console")] = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    folder: Annotated[Path, typer.Option(help="where the demo database, keys and traffic go")] = Path(
+        "var/demo"
+    ),
+    fresh: Annotated[
+        bool, typer.Option(help="start from an empty database (else add to the last demo)")
+    ] = True,
+    clients: Annotated[int, typer.Option(min=1, max=64, help="concurrent HTTP senders")] = 4,
+    seed: Annotated[int, typer.Option(help="random seed of the generated day")] = 1,
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop once the day is cleared")] = False,
+) -> None:
+    """Run cbec as a service, stream a generated day through its API, and leave the console running."""
+    import httpx
+    import uvicorn
+
+    from cbec.engine.clear import iter_inputs
+    from cbec.service.app import create_app
+    from cbec.service.cast import ADMIN, OFFICER, file_cast, use_signing_dir
+    from cbec.service.context import ServiceSettings
+    from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, generate_corpus
+    from cbec.store import connect
+    from cbec.store import inbox as inbox_repo
+
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = connect(f"sqlite:///{folder / 'cbec.db'}")
+    cast = file_cast(engine, folder / "keys")
+    use_signing_dir(cast)
+    traffic = folder / "traffic"
+    if traffic.exists():
+        shutil.rmtree(traffic)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_out) as bar:
+        task = bar.add_task("generating a day 生成一天的报文", total=parcels)
+        generate_corpus(
+            traffic,
+            GeneratorConfig(parcels=parcels, seed=seed, faults=dict(DEFAULT_FAULTS)),
+            lambda n: bar.advance(task, n),
+        )
+    messages = [data for _name, data in iter_inputs(traffic)]
+
+    app = create_app(engine, settings=ServiceSettings(webhooks=True))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="cbec-demo-server", daemon=True)
+    thread.start()
+    base = f"http://{host}:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            _out.print(f"[red]the service did not start on {base} (port in use?) / 服务未能启动[/red]")
+            raise typer.Exit(2)
+        time.sleep(0.05)
+
+    refused: dict[int, int] = {}
+    lock = threading.Lock()
+    cursor = [0]
+    t0 = time.monotonic()
+    with Progress(*columns, console=_out) as bar:
+        task = bar.add_task("sending over HTTP 经API发送", total=len(messages))
+
+        def sender() -> None:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                while True:
+                    with lock:
+                        i = cursor[0]
+                        cursor[0] += 1
+                    if i >= len(messages):
+                        return
+                    data = messages[i]
+                    found = COP.search(data)
+                    key = cast.keys.get(found.group(1).decode() if found else "", "")
+                    r = http.post(
+                        "/v1/messages",
+                        content=data,
+                        headers={"X-API-Key": key, "Content-Type": "application/xml"},
+                    )
+                    with lock:
+                        if r.status_code != 202:
+                            refused[r.status_code] = refused.get(r.status_code, 0) + 1
+                    bar.advance(task)
+
+        senders = [threading.Thread(target=sender) for _ in range(clients)]
+        for s in senders:
+            s.start()
+        for s in senders:
+            s.join()
+        sent_s = time.monotonic() - t0
+        wait = bar.add_task("clearing 清单核放", total=len(messages))
+        while True:
+            with engine.connect() as conn:
+                left = len(inbox_repo.pending(conn, limit=len(messages) + 1))
+            bar.update(wait, completed=len(messages) - left)
+            if left == 0:
+                break
+            time.sleep(0.2)
+    total_s = time.monotonic() - t0
+    _summary(engine, len(messages), sum(len(DOC_GUID.findall(m)) for m in messages), refused, sent_s, total_s)
+
+    _out.print(f"\n[bold]console 控制台[/bold]: {base}/console    [bold]API docs[/bold]: {base}/docs")
+    _out.print("log in with one of these API keys 登录密钥:")
+    for label, code in (
+        ("customs officer 海关关员", OFFICER),
+        ("administrator 管理员", ADMIN),
+        ("platform 电商平台 3301960001", "3301960001"),
+        ("declaring agent 申报企业 4403960402", "4403960402"),
+    ):
+        _out.print(f"  {label}: {cast.keys[code]}")
+    if exit_after:
+        server.should_exit = True
+        thread.join(timeout=30)
+        return
+    _out.print("Ctrl-C to stop 按 Ctrl-C 停止")
+    try:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _summary(
+    engine: object, messages: int, documents: int, refused: dict[int, int], sent_s: float, total_s: float
+) -> None:
+    from sqlalchemy import Engine, func, select
+
+    from cbec.store.schema import decision, document
+
+    assert isinstance(engine, Engine)
+    with engine.connect() as conn:
+        latest = (
+            select(decision.c.list_key, func.max(decision.c.id).label("id"))
+            .group_by(decision.c.list_key)
+            .subquery()
+        )
+        final: dict[int, int] = dict(
+            conn.execute(
+                select(decision.c.status, func.count())
+                .join(latest, decision.c.id == latest.c.id)
+                .group_by(decision.c.status)
+            ).all()
+        )
+        codes = conn.execute(
+            select(decision.c.code, func.count())
+            .join(latest, decision.c.id == latest.c.id)
+            .where(decision.c.code.is_not(None))
+            .group_by(decision.c.code)
+            .order_by(func.count().desc())
+        ).all()
+        waiting = conn.execute(
+            select(func.count())
+            .select_from(document)
+            .where(document.c.kind == "list", document.c.status == 2)
+        ).scalar_one()
+    grid = Table(title="the demo day 演示日", show_header=False)
+    grid.add_row(
+        "messages sent 报文", f"{messages:,} in {sent_s:.1f} s ({messages / max(sent_s, 1e-9):,.0f}/s)"
+    )
+    grid.add_row("documents 单证", f"{documents:,} ({documents / max(sent_s, 1e-9):,.0f}/s over HTTP)")
+    grid.add_row(
+        "refused at the door 拒收", ", ".join(f"HTTP {k}: {v}" for k, v in refused.items()) or "none 无"
+    )
+    names = {
+        800: "released 放行",
+        100: "rejected 退单",
+        300: "manual review 人工审核",
+        500: "inspection 查验",
+    }
+    for status, n in sorted(final.items()):
+        grid.add_row(f"lists {names.get(int(status), str(status))}", f"{n:,}")
+    grid.add_row("lists waiting for partners 待对碰", f"{waiting:,}")
+    for code, n in codes[:8]:
+        grid.add_row(f"  rejected with 退单代码 {code}", f"{n:,}")
+    grid.add_row("sent → all cleared 全部核放用时", f"{total_s:.1f} s")
+    _out.print(grid)

@@ -1,0 +1,30 @@
+"""``cbec demo --exit``: files the cast, streams a generated day through the API, prints the summary."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_streams_a_day_and_reports(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "cbec.cli", "demo", "--parcels", "200", "--port", str(port),
+         "--folder", str(tmp_path / "demo"), "--exit"],
+        capture_output=True, text=True, timeout=300, env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "released 放行" in out
+    assert "refused at the door 拒收" in out and "none 无" in out  # every message accepted by the API
+    assert f"http://127.0.0.1:{port}/console" in out
+    assert "customs officer 海关关员: cbec_" in out
+    assert "Traceback" not in done.stderr

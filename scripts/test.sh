@@ -14,4 +14,6 @@ if [ -z "${CBEC_TEST_POSTGRES_URL:-}" ] && [ "${CBEC_TEST_NO_POSTGRES:-}" != 1 ]
     echo "PostgreSQL tests on $url"
   fi
 fi
+# the console's browser tests drive Debian's chromium (installed here as root when missing; see the script)
+[ "${CBEC_TEST_NO_BROWSER:-}" = 1 ] || bash scripts/browser-for-tests.sh >/dev/null || true
 .venv/bin/python -m pytest -q "$@"

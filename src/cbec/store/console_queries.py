@@ -41,7 +41,7 @@ from cbec.store.schema import decision, document, inbox, receipt
 INSPECTION_STATUSES = (500, 501, 502, 503, 599)
 REVIEW_STATUSES = (300,)
 #: Latency buckets, upper bounds in seconds (the last bucket is open).
-LATENCY_BOUNDS = (1.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
+LATENCY_BOUNDS = (0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +133,11 @@ def _list_column(column: Any) -> Any:
     )
 
 
-def _list_sender() -> Any:
+def _list_message_column(column: Any) -> Any:
+    """``column`` of the inbox message that brought the decision's list (its sender, when it arrived:
+    ``document.received_at`` is when the engine took the list in, not when the message arrived)."""
     return (
-        select(inbox.c.sender)
+        select(column)
         .select_from(document.join(inbox, inbox.c.id == document.c.inbox_id))
         .where(document.c.kind == "list", document.c.business_key == decision.c.list_key)
         .scalar_subquery()
@@ -150,7 +152,8 @@ def _decision_scope(scope: Scope) -> ColumnElement[bool]:
     if scope.district:
         return _invt_in_district(decision.c.invt_no, scope.district)
     if scope.codes:
-        return or_(_key_under(decision.c.list_key, scope.codes), _list_sender().in_(scope.codes))
+        sent = _list_message_column(inbox.c.sender).in_(scope.codes)
+        return or_(_key_under(decision.c.list_key, scope.codes), sent)
     return false()
 
 
@@ -232,8 +235,8 @@ def _seconds_between(conn: Connection, later: Any, earlier: Any) -> ColumnElemen
 
 
 def latency(conn: Connection, lo: int, hi: int, scope: Scope) -> Latency:
-    """Decision time − arrival time of the list, for the engine's decisions in ``[lo, hi)``, bucketed."""
-    seconds = _seconds_between(conn, decision.c.decided_at, _list_column(document.c.received_at))
+    """Decision time − arrival of the list's message, for the engine's decisions in ``[lo, hi)``, bucketed."""
+    seconds = _seconds_between(conn, decision.c.decided_at, _list_message_column(inbox.c.received_at))
     # materialised: each decision's arrival is looked up once, not once per bucket that tests it
     inner = (
         select(seconds.label("s"))
@@ -311,7 +314,7 @@ def queue(
             decision.c.reason_zh,
             decision.c.reason_en,
             decision.c.decided_at,
-            _list_column(document.c.received_at),
+            _list_message_column(inbox.c.received_at),
         )
         .where(*where)
         .order_by(decision.c.id.desc())

@@ -162,7 +162,8 @@ BILL_STATUS: dict[int, tuple[str, str]] = {
 }
 
 LATENCY_LABELS: tuple[tuple[str, str], ...] = (
-    ("<1秒", "<1 s"),
+    ("<0.1秒", "<0.1 s"),
+    ("0.1–1秒", "0.1–1 s"),
     ("1–10秒", "1–10 s"),
     ("10–60秒", "10–60 s"),
     ("1–10分", "1–10 min"),

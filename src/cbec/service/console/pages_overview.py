@@ -102,4 +102,5 @@ def overview(request: Request, day: Annotated[str | None, Query(max_length=10)] 
         latency=lat,
         latency_labels=latency_labels,
         figures=figures,
+        plotly_config=charts.PLOTLY_CONFIG,
     )

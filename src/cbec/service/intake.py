@@ -22,7 +22,7 @@ from cbec.messages.encode import EncodeError, OutDocument, build
 from cbec.messages.findings import Finding, finding
 from cbec.messages.format_receipt import build_format_receipt, return_status
 from cbec.messages.safe_xml import best_effort_text
-from cbec.messages.spec import message_spec
+from cbec.messages.spec import catalogue, message_spec
 
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPE = "application/json"
@@ -87,7 +87,36 @@ def read_body(body: bytes, content_type: str | None) -> Intake:
         return Intake(
             xml=body, decoded=None, findings=[finding("xml.encoding", "/", detail=_clean(str(exc)))]
         )
-    return Intake(xml=body, decoded=decoded, findings=list(decoded.findings))
+    return _intake(body, decoded)
+
+
+def _intake(xml: bytes, decoded: DecodedMessage) -> Intake:
+    return Intake(xml=xml, decoded=decoded, findings=[*decoded.findings, *_envelope_lengths(decoded)])
+
+
+def _envelope_lengths(decoded: DecodedMessage) -> list[Finding]:
+    """BaseTransfer / BaseSubscribe fields over their spec length, which the decoder lets through.
+
+    The inbox keeps ``dxpId`` and the subscribers' addresses in columns of that size: on PostgreSQL an
+    over-long value would fail the insert (a 500) after every other check had passed.
+    """
+    envelope = catalogue().envelope
+    out: list[Finding] = []
+    parts = [("BaseTransfer", decoded.transfer or {})] + [("BaseSubscribe", s) for s in decoded.subscribes]
+    for name, record in parts:
+        for f in envelope[name].fields:
+            value = record.get(f.name)
+            if f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
+                out.append(
+                    finding(
+                        "field.length",
+                        f"/{decoded.message_type}/{name}/{f.name}",
+                        field=f.name,
+                        actual=len(value),
+                        expected=f"≤{f.max_length}",
+                    )
+                )
+    return out
 
 
 class _Refused(Exception):
@@ -107,8 +136,7 @@ def _from_json(body: bytes) -> Intake:
     except EncodeError as exc:
         return Intake(xml=body, decoded=None, findings=list(exc.findings))
     xml = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-    decoded = decode(xml)
-    return Intake(xml=xml, decoded=decoded, findings=list(decoded.findings))
+    return _intake(xml, decode(xml))
 
 
 def _json_message(

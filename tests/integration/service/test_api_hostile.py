@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from tests.integration.service.conftest import TEST_SECRETS, database_url
 
 from cbec.service.app import create_app
 from cbec.service.cast import Cast, file_cast
@@ -56,15 +59,20 @@ class Hostile:
         )
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hostile(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+    """On both stores: PostgreSQL is where NUL bytes and over-long text would fail (SQLite stores them)."""
     root = tmp_path_factory.mktemp("hostile")
-    engine = connect(f"sqlite:///{root / 'cbec.db'}")
-    cast = file_cast(engine, root / "keys")
-    app = create_app(engine, settings=ServiceSettings(clearing=False, webhooks=False))
-    with TestClient(app) as client:
-        yield Hostile(engine, cast, app, client)
-    engine.dispose()
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "postgresql":
+            for name, value in TEST_SECRETS.items():
+                mp.setenv(name, value)
+        engine = connect(database_url(request.param, root))
+        cast = file_cast(engine, root / "keys")
+        app = create_app(engine, settings=ServiceSettings(clearing=False, webhooks=False))
+        with TestClient(app) as client:
+            yield Hostile(engine, cast, app, client)
+        engine.dispose()
 
 
 def _refused(hostile: Hostile, send: Any, status: int | tuple[int, ...] = 400) -> dict[str, Any]:
@@ -354,3 +362,13 @@ def test_odd_content_length_headers(hostile: Hostile, length: str) -> None:
     asyncio.run(hostile.app(scope, receive, send))  # type: ignore[arg-type]
     status = next(m for m in sent if m["type"] == "http.response.start")["status"]
     assert 400 <= status < 500
+
+
+@pytest.mark.parametrize("field", ["dxpId", "copCode"])
+def test_over_long_envelope_field(hostile: Hostile, spec_dir: Path, field: str) -> None:
+    """The decoder lets an over-long BaseTransfer field through; it must not reach a sized column."""
+    sample = (spec_dir / "samples" / "import" / "CEB311Message.xml").read_bytes()
+    long = re.sub(rf"<ceb:{field}>[^<]*<".encode(), f"<ceb:{field}>{'D' * 200}<".encode(), sample, count=1)
+    assert long != sample
+    body = _refused(hostile, lambda: hostile.post(long))
+    assert field in {f["field"] for f in body["error"]["findings"]}

@@ -51,6 +51,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "release_rate": ("放行率", "Release rate"),
     "latency": ("判定时延（判定时间 − 到达时间）", "Decision latency (decision time − arrival)"),
     "mean": ("平均", "mean"),
+    "latency_note": (
+        "时延取当日最近 {n} 份判定；数字每 20 秒刷新",
+        "latency from the day's latest {n} decisions; figures refreshed every 20 s",
+    ),
     "max": ("最长", "max"),
     "count": ("数量", "count"),
     "message_type": ("报文类型", "message type"),

@@ -3,11 +3,15 @@ decision latency, for whatever the reader may see (an administrator: everything)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from threading import Lock
+from time import monotonic
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 
 from cbec.rights import Principal
 from cbec.rules.lifecycle import CHINA
@@ -34,6 +38,54 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+Figures = tuple[dict[str, int], dict[int, int], list[q.RejectionGroup], q.Latency]
+
+
+def _figures(engine: Engine, scope: q.Scope, which: date) -> Figures:
+    start, end = day_bounds(which)
+    with engine.connect() as conn:
+        in_lo, in_hi = q.id_range(conn, inbox, inbox.c.received_at, start, end)
+        d_lo, d_hi = q.id_range(conn, decision, decision.c.decided_at, start, end)
+        senders = None if scope.everything else list(scope.codes)
+        volumes = q.volumes_by_type(conn, in_lo, in_hi, senders) if not scope.district else {}
+        statuses = q.lists_by_status(conn, d_lo, d_hi, scope) if not scope.empty else {}
+        refusals = q.rejections(conn, d_lo, d_hi, scope) if not scope.empty else []
+        lat = q.latency(conn, d_lo, d_hi, scope) if not scope.empty else q.Latency((), 0, None, None)
+    return volumes, statuses, refusals, lat
+
+
+class FigureCache:
+    """The figures of a (database, scope, day) for a few seconds: a day of a million parcels takes about a
+    second to aggregate, and an overview left open, or opened by many officers of one district, should not
+    redo it on every view."""
+
+    def __init__(self, seconds: float = 20.0, size: int = 256) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._items: dict[tuple[str, q.Scope, date], tuple[float, Figures]] = {}
+        self._lock = Lock()
+
+    def get(self, key: tuple[str, q.Scope, date], compute: Callable[[], Figures]) -> Figures:
+        now = monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[key] = (now + self._seconds, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+FIGURES = FigureCache()
+
+
 @router.get("/console/overview", response_class=HTMLResponse, include_in_schema=False)
 def overview(request: Request, day: Annotated[str | None, Query(max_length=10)] = None) -> HTMLResponse:
     user = current_user(request)
@@ -45,16 +97,9 @@ def overview(request: Request, day: Annotated[str | None, Query(max_length=10)] 
         raise ConsoleError(
             422, f"日期格式应为 YYYY-MM-DD：{day}", f"the day must be YYYY-MM-DD: {day}"
         ) from None
-    start, end = day_bounds(which)
     scope = scope_of(user)
-    with ctx.engine.connect() as conn:
-        in_lo, in_hi = q.id_range(conn, inbox, inbox.c.received_at, start, end)
-        d_lo, d_hi = q.id_range(conn, decision, decision.c.decided_at, start, end)
-        senders = None if scope.everything else list(scope.codes)
-        volumes = q.volumes_by_type(conn, in_lo, in_hi, senders) if not scope.district else {}
-        statuses = q.lists_by_status(conn, d_lo, d_hi, scope) if not scope.empty else {}
-        refusals = q.rejections(conn, d_lo, d_hi, scope) if not scope.empty else []
-        lat = q.latency(conn, d_lo, d_hi, scope) if not scope.empty else q.Latency((), 0, None, None)
+    key = (ctx.engine.url.render_as_string(hide_password=True), scope, which)
+    volumes, statuses, refusals, lat = FIGURES.get(key, lambda: _figures(ctx.engine, scope, which))
     if scope.district:  # officers: the lists of their district that entered customs' system today
         entered = sum(n for s, n in statuses.items() if s != 100)
         volumes = {"CEB621Message": entered} if entered else {}
@@ -103,4 +148,5 @@ def overview(request: Request, day: Annotated[str | None, Query(max_length=10)] 
         latency_labels=latency_labels,
         figures=figures,
         plotly_config=charts.PLOTLY_CONFIG,
+        latency_sample=q.LATENCY_SAMPLE,
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from cbec.engine import aftercare
 from cbec.engine.buyer_key import buyer_keys, load_secret
@@ -56,6 +56,8 @@ RECEIPT_TYPES = {
     "waybills": "CEB512Message",
     "lists": "CEB622Message",
 }
+#: PostgreSQL advisory-lock key held by each clearing transaction (an arbitrary constant of cbec's).
+CLEARING_LOCK = 0x63626563_0002
 IMPORT_TYPES = {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
 
 
@@ -369,6 +371,10 @@ class Clearer:
             receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now)
             prepared = (result, receipts_now, seen)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # one clearing transaction at a time, as SQLite's single writer gives: the quota of a buyer
+                # who has no row yet cannot be locked, so two clearers could both admit up to the limit
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
             state = self._read_state(conn, docs)
             rendering: Future[list[outbox_repo.Receipt]] | None = None
             if prepared is not None and prepared[2] == state:

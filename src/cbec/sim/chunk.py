@@ -90,7 +90,7 @@ def people(seed: int, pool: str, index: pl.Series) -> pl.DataFrame:
 
 
 ENV_SIGNING_DIR = "CBEC_SIM_SIGNING_DIR"
-_identities: dict[str, SigningIdentity] = {}
+_identities: dict[tuple[str, str], SigningIdentity] = {}
 
 
 def signing_dir() -> Path | None:
@@ -103,18 +103,18 @@ def signing_dir() -> Path | None:
 
 def identity_of(code: str) -> SigningIdentity:
     """The identity of one sender, from :func:`signing_dir` (the demo files the same certificates)."""
-    if code not in _identities:
+    folder = signing_dir()
+    if folder is None:
+        raise RuntimeError(f"{ENV_SIGNING_DIR} is not set")
+    if (str(folder), code) not in _identities:
         from cbec.messages.signature import SigningIdentity, load_identity
 
-        folder = signing_dir()
-        if folder is None:
-            raise RuntimeError(f"{ENV_SIGNING_DIR} is not set")
         key, cert = folder / f"{code}.key.pem", folder / f"{code}.cert.pem"
         loaded = load_identity(key.read_bytes(), cert.read_bytes(), code)
         if not isinstance(loaded, SigningIdentity):
             raise ValueError(f"{cert}: the generator signs with RSA keys only")
-        _identities[code] = loaded
-    return _identities[code]
+        _identities[(str(folder), code)] = loaded
+    return _identities[(str(folder), code)]
 
 
 def _signed_per_sender(

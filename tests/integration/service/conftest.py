@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from cbec.service.app import create_app
 from cbec.service.cast import Cast, file_cast, use_signing_dir
 from cbec.service.context import ServiceSettings
 from cbec.sim.generate import GeneratorConfig, write_corpus
-from cbec.store import connect
+from cbec.store import connect, reset
 from cbec.store import inbox as inbox_repo
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
@@ -54,15 +55,39 @@ class Service:
         raise AssertionError("the clearing loop did not finish in time")
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("service")
-    engine = connect(f"sqlite:///{root / 'cbec.db'}")
-    cast = file_cast(engine, root / "keys")
-    use_signing_dir(cast)
-    traffic = root / "traffic"
-    write_corpus(traffic, GeneratorConfig(parcels=40, seed=7, docs_per_message=(1, 10)), workers=1)
-    app = create_app(engine, settings=ServiceSettings(webhooks=True))
-    with TestClient(app) as client:
-        yield Service(engine, client, cast, traffic)
+POSTGRES_ENV = "CBEC_TEST_POSTGRES_URL"
+TEST_SECRETS = {
+    "CBEC_DATA_KEY": "Y2JlYyBzZXJ2aWNlIHRlc3RzIGRhdGEga2V5IDMyIGI=",  # 32 bytes, base64: tests only
+    "CBEC_BUYER_KEY_SECRET": "cbec service tests buyer-key secret",
+}
+
+
+def database_url(backend: str, folder: Path) -> str:
+    """A fresh database of ``backend`` (the PostgreSQL scratch database emptied; skipped without one)."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'cbec.db'}"
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL variant not run: set {POSTGRES_ENV} (scripts/test.sh does)")
+    engine = connect(url)
+    reset(engine)
     engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "postgresql":
+            for name, value in TEST_SECRETS.items():
+                mp.setenv(name, value)
+        engine = connect(database_url(request.param, root))
+        cast = file_cast(engine, root / "keys")
+        use_signing_dir(cast)
+        traffic = root / "traffic"
+        write_corpus(traffic, GeneratorConfig(parcels=40, seed=7, docs_per_message=(1, 10)), workers=1)
+        app = create_app(engine, settings=ServiceSettings(webhooks=True))
+        with TestClient(app) as client:
+            yield Service(engine, client, cast, traffic)
+        engine.dispose()

@@ -403,6 +403,7 @@ def _register_enterprise() -> None:
 
 _register_enterprise()
 
+
 def _register_serve() -> None:
     from cbec.commands.demo import demo
     from cbec.commands.serve import serve, worker

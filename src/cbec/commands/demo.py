@@ -58,7 +58,7 @@ def demo(
     if fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    engine = connect(f"sqlite:///{folder / 'cbec.db'}")
+    engine = connect(f"sqlite:///{folder / 'cbec.db'}", background_checkpoints=True)
     cast = file_cast(engine, folder / "keys")
     use_signing_dir(cast)
     traffic = folder / "traffic"

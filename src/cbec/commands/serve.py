@@ -38,7 +38,7 @@ def serve(
     from cbec.store.db import connect
 
     try:
-        engine = connect(database)
+        engine = connect(database, background_checkpoints=True)
     except Exception as exc:  # a bad URL or an unreachable server: one line, no traceback
         _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
         raise typer.Exit(2) from None
@@ -56,6 +56,9 @@ def worker(
     ] = None,
     outbox: Annotated[Path | None, typer.Option(help="also write receipt files to this directory")] = None,
     webhooks: Annotated[bool, typer.Option(help="also deliver webhooks")] = True,
+    nice: Annotated[
+        int, typer.Option(min=0, max=19, help="lower this process's CPU priority (the API answers first)")
+    ] = 0,
 ) -> None:
     """Clear what the service stored and deliver webhooks, without serving HTTP (beside ``cbec serve``)."""
     import signal
@@ -65,15 +68,20 @@ def worker(
     from cbec.params.hs import load_cbec_hs
     from cbec.service.clearing import ClearingLoop
     from cbec.service.webhooks import Deliverer
+    from cbec.store.checkpoints import Checkpointer
     from cbec.store.db import connect
 
+    if nice:
+        import os
+
+        os.nice(nice)  # clearing is asynchronous; acknowledging a message is what senders wait for
     try:
-        engine = connect(database)
+        engine = connect(database, background_checkpoints=True)
     except Exception as exc:
         _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
         raise typer.Exit(2) from None
     loop = ClearingLoop(engine, params=default_parameters(), hs=load_cbec_hs(), outbox=outbox)
-    jobs: list[ClearingLoop | Deliverer] = [loop]
+    jobs: list[ClearingLoop | Deliverer | Checkpointer] = [loop, Checkpointer(engine)]
     if webhooks:
         jobs.append(Deliverer(engine))
     threads = [threading.Thread(target=job.run, name=type(job).__name__, daemon=True) for job in jobs]

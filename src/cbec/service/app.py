@@ -29,8 +29,10 @@ from cbec.service.console import install as install_console
 from cbec.service.context import ServiceContext, ServiceSettings
 from cbec.service.credential_cache import CredentialCache
 from cbec.service.deps import ApiError, error_response
+from cbec.service.intake_queue import IntakeQueue
 from cbec.service.routes import messages, parcels, receipts, subscriptions
 from cbec.service.webhooks import Deliverer
+from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
 
 
@@ -59,6 +61,11 @@ def create_app(
             loop = ClearingLoop(engine, params=ctx.params, hs=ctx.hs, outbox=settings.outbox)
             ctx.clearing = loop
             threads.append((loop, threading.Thread(target=loop.run, name="cbec-clearing", daemon=True)))
+        if engine.dialect.name == "sqlite":
+            checkpointer = Checkpointer(engine)
+            threads.append(
+                (checkpointer, threading.Thread(target=checkpointer.run, name="cbec-wal", daemon=True))
+            )
         if settings.webhooks:
             deliverer = Deliverer(engine)
             threads.append(
@@ -66,9 +73,13 @@ def create_app(
             )
         for _job, thread in threads:
             thread.start()
+        ctx.intake = IntakeQueue(ctx)
+        ctx.intake.start()
         try:
             yield
         finally:
+            ctx.intake.stop()
+            ctx.intake = None
             for job, _thread in threads:
                 job.stop()
             for _job, thread in threads:

@@ -37,9 +37,10 @@ LEASE = "clearing"
 class ClearingOptions:
     batch_messages: int = 500
     """At most this many messages per transaction."""
-    target_seconds: float = 0.3
-    """Aim for batches about this long: a step has a fixed cost (long batches amortise it) while on SQLite
-    the API's inbox writes wait for the batch's writes (short batches keep that wait short)."""
+    batch_bytes: int = 2_500_000
+    """And at most about this many bytes of XML (some 1,500 documents): a step has a fixed cost, which
+    larger batches amortise, while on SQLite the API's inbox writes wait for the batch's writes, which
+    smaller batches keep short."""
     idle_poll: float = 0.02
     """Seconds to wait when there is nothing to clear."""
     expiry_every: float = 60.0
@@ -75,7 +76,6 @@ class ClearingLoop:
         self._clearer: Clearer | None = None
         self.cleared_messages = 0
         self.last_error: str | None = None
-        self._limit = 32  # messages per batch, adapted to the time a batch takes (see _resize)
 
     def wake(self) -> None:
         """Something new is in the inbox: do not wait for the next poll."""
@@ -105,12 +105,10 @@ class ClearingLoop:
                         continue
                 clearer = self._clearer or self._new_clearer()
                 with self.engine.connect() as conn:
-                    rows = inbox_repo.pending(conn, limit=self._limit)
+                    rows = _within(inbox_repo.pending(conn, limit=opts.batch_messages), opts.batch_bytes)
                 if rows:
                     clearer.now = datetime.now(UTC).replace(tzinfo=None)
-                    started = time.monotonic()
                     clearer.clear_batch([(r.guid, r.raw) for r in rows], stored_ids=[r.id for r in rows])
-                    self._resize(len(rows), time.monotonic() - started)
                     self.cleared_messages += len(rows)
                     last_step = time.monotonic()
                     continue
@@ -128,14 +126,6 @@ class ClearingLoop:
             with self.engine.begin() as conn:
                 leases.release(conn, LEASE, self.holder)
 
-    def _resize(self, messages: int, seconds: float) -> None:
-        """Move the batch size towards :attr:`ClearingOptions.target_seconds` per transaction."""
-        if messages < self._limit and seconds < self.options.target_seconds:
-            return  # the queue was short, not the batch: nothing learnt
-        per_message = seconds / max(messages, 1)
-        wanted = int(self.options.target_seconds / max(per_message, 1e-6))
-        self._limit = max(1, min(self.options.batch_messages, (self._limit + wanted) // 2 or 1))
-
     def _new_clearer(self) -> Clearer:
         self._clearer = Clearer(self.engine, params=self.params, hs=self.hs.frame(), outbox=self.outbox)
         self._clearer.optimistic = True  # hold SQLite's write lock only while writing
@@ -144,3 +134,13 @@ class ClearingLoop:
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
         self._wake.clear()
+
+
+def _within(rows: list[inbox_repo.InboxRow], budget: int) -> list[inbox_repo.InboxRow]:
+    """The oldest rows whose XML adds up to at most ``budget`` bytes (always at least one)."""
+    total = 0
+    for n, row in enumerate(rows):
+        total += len(row.raw)
+        if total > budget and n > 0:
+            return rows[:n]
+    return rows

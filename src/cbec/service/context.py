@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -14,6 +15,9 @@ from cbec.params.hs import HsTable
 from cbec.privacy.keys import Keyring
 from cbec.service.clearing import ClearingLoop
 from cbec.service.credential_cache import CredentialCache
+
+if TYPE_CHECKING:
+    from cbec.service.intake_queue import IntakeQueue
 
 
 @dataclass(slots=True)
@@ -44,3 +48,4 @@ class ServiceContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     clearing: ClearingLoop | None = None
     credentials: CredentialCache = field(default_factory=lambda: CredentialCache(10.0))
+    intake: IntakeQueue | None = None

@@ -375,8 +375,9 @@ def recent_receipts(
 
 def receipt_xml(conn: Connection, receipt_id: int) -> tuple[ReceiptHead, bytes] | None:
     row = conn.execute(
-        select(receipt.c.id, receipt.c.message_type, receipt.c.recipient, receipt.c.created_at, receipt.c.xml)
-        .where(receipt.c.id == receipt_id)
+        select(
+            receipt.c.id, receipt.c.message_type, receipt.c.recipient, receipt.c.created_at, receipt.c.xml
+        ).where(receipt.c.id == receipt_id)
     ).first()
     if row is None:
         return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ ENV_SQLITE_SYNCHRONOUS = "CBEC_SQLITE_SYNCHRONOUS"
 #: Execution option naming how a SQLite transaction begins: ``IMMEDIATE`` (default), ``DEFERRED`` or
 #: ``EXCLUSIVE``.  Ignored on other databases.
 SQLITE_BEGIN = "cbec_sqlite_begin"
+
+#: Execution option: take SQLite's write lock by polling every millisecond (see ``_begin_polling``).
+SQLITE_POLL_LOCK = "cbec_sqlite_poll_lock"
 
 BUSY_TIMEOUT_MS = 10_000
 MIN_SQLITE = (3, 35, 0)  # INSERT … RETURNING
@@ -106,18 +111,57 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str, in_memory: bool) -> 
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = str(conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")).upper()
+        options = conn.get_execution_options()
+        mode = str(options.get(SQLITE_BEGIN, "IMMEDIATE")).upper()
         if mode not in _BEGIN_MODES:
             raise ValueError(f"{SQLITE_BEGIN}={mode!r}: expected one of {sorted(_BEGIN_MODES)}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "DEFERRED" and options.get(SQLITE_POLL_LOCK):
+            _begin_polling(conn, mode)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def connect(url: str | URL | None = None, *, create: bool = True, **engine_options: Any) -> Engine:
+def _begin_polling(conn: Connection, mode: str) -> None:
+    """Take the write lock by trying every millisecond instead of through SQLite's busy handler.
+
+    The busy handler sleeps in growing steps (up to 100 ms), so a writer that waits for a 30 ms
+    transaction may wake up long after the lock is free.  Short, latency-sensitive transactions (the
+    service's inbox writes) poll instead, for at most the usual busy timeout.
+    """
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def connect(
+    url: str | URL | None = None,
+    *,
+    create: bool = True,
+    background_checkpoints: bool = False,
+    **engine_options: Any,
+) -> Engine:
     """An engine for ``url`` (default :func:`database_url`), migrated to head when ``create``.
 
     ``engine_options`` go to :func:`sqlalchemy.create_engine` (``echo``, pool sizes, …).  Migrating on
     connect is safe with several processes starting at once: SQLite serialises the migrating transactions
     with ``BEGIN IMMEDIATE`` and PostgreSQL with an advisory lock (see ``migrations/env.py``).
+
+    ``background_checkpoints`` (SQLite): commits no longer copy the write-ahead log into the database file
+    (SQLite does that, with an fsync, in whichever commit crosses 1,000 pages, while holding the write
+    lock); the caller runs :class:`cbec.store.checkpoints.Checkpointer` instead, which does it beside the
+    writers.  The service uses this so that its inbox writes do not wait behind a checkpoint.
     """
     parsed = make_url(url if url is not None else database_url())
     backend = parsed.get_backend_name()
@@ -136,6 +180,12 @@ def connect(url: str | URL | None = None, *, create: bool = True, **engine_optio
             engine_options.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(parsed, **engine_options)
         _install_sqlite_hooks(engine, _synchronous(), in_memory=file is None)
+        if background_checkpoints:
+
+            @event.listens_for(engine, "connect")
+            def _no_autocheckpoint(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+                dbapi_connection.execute("PRAGMA wal_autocheckpoint = 0")
+
     elif backend == "postgresql":
         engine_options.setdefault("pool_pre_ping", True)
         engine = create_engine(parsed, **engine_options)

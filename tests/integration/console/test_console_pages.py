@@ -94,7 +94,8 @@ def test_a_wrong_key_is_refused_with_the_reason(client: TestClient) -> None:
 
 def test_login_does_not_redirect_outside_the_console(client: TestClient, world: World) -> None:
     r = client.post(
-        "/console/login", data={"api_key": world.officer_key, "next": "https://evil.example/"},
+        "/console/login",
+        data={"api_key": world.officer_key, "next": "https://evil.example/"},
         follow_redirects=False,
     )
     assert r.headers["location"] == "/console/"

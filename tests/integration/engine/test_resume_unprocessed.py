@@ -44,9 +44,7 @@ def test_stored_but_unprocessed_messages_are_processed_on_the_next_run(tmp_path:
     # the sender retries everything; the first 10 messages also arrive twice in the same batch
     clearer.clear_batch(files[:10] + files)
     with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status)).all()
-        )
+        statuses = dict(conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status)).all())
         decided = conn.execute(select(decision.c.list_key)).scalars().all()
     assert statuses == {"processed": len(files)}
     assert len(decided) == len(set(decided)) > 0

@@ -123,3 +123,35 @@ def test_checkout_precheck(service: Service) -> None:
         headers={"X-API-Key": key},
     )
     assert bad.status_code == 422
+
+
+def test_officer_sees_the_whole_parcel_of_a_list_in_district(service: Service) -> None:
+    for _name, data in service.files():  # stored already when the module runs in order: then repeats
+        assert service.send(data, service.sender_key(data)).status_code == 202
+    service.wait_cleared()
+    heads = [
+        h
+        for _n, d in service.files()
+        if b"CEB621Message" in d[:300]
+        for h in etree.fromstring(d).iter("{*}InventoryHead")
+    ]
+    head = next(h for h in heads if (h.findtext("{*}customsCode") or "").startswith("29"))
+    invt_order = head.findtext("{*}orderNo")
+    customs = head.findtext("{*}customsCode") or ""
+    officer = service.cast.keys["demo-officer"]  # district 2900
+    r = service.client.get(
+        "/v1/parcels",
+        params={"orderNo": invt_order, "ebpCode": head.findtext("{*}ebpCode")},
+        headers={"X-API-Key": officer},
+    )
+    assert customs.startswith("29")
+    assert r.status_code == 200, r.text
+    kinds = {d["kind"] for d in r.json()["documents"]}
+    assert {"order", "list"} <= kinds  # the order comes with the list of the district
+    other = next(h for h in heads if not (h.findtext("{*}customsCode") or "").startswith("29"))
+    r2 = service.client.get(
+        "/v1/parcels",
+        params={"orderNo": other.findtext("{*}orderNo"), "ebpCode": other.findtext("{*}ebpCode")},
+        headers={"X-API-Key": officer},
+    )
+    assert r2.status_code == 404  # another district's parcel

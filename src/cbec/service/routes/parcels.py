@@ -93,10 +93,22 @@ def parcel(
     role = _role(principal.roles)
     with ctx.engine.connect() as conn:
         found = parcel_history(conn, handles, default_codes=tuple(sorted(principal.codes)))
+    # orders, payments and waybills carry no customs code: they belong to the district of the parcel's list
+    districts = sorted(
+        {
+            str(d["head"].get(f) or "")
+            for d in found.documents
+            if d["kind"] == "list"
+            for f in ("customsCode", "portCode")
+        }
+        - {""}
+    )
     readable = [
         d
         for d in found.documents
-        if authorize_read(principal, MESSAGE_OF_KIND[d["kind"]], d["head"], at=now).allowed
+        if authorize_read(
+            principal, MESSAGE_OF_KIND[d["kind"]], d["head"], at=now, linked_districts=districts
+        ).allowed
     ]
     if not readable:
         raise ApiError(

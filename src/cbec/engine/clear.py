@@ -606,7 +606,13 @@ class Clearer:
                 # one millisecond per step, so 120 → 399 → 800 sort in the order they happened
                 (pl.lit(now) + pl.duration(milliseconds=pl.col("step").fill_null(2))).alias("returnTime"),
                 pl.concat_str(
-                    [pl.col("code").fill_null(""), pl.col("reason_zh"), pl.lit(" / "), pl.col("reason_en")]
+                    [
+                        pl.col("code").fill_null(""),
+                        pl.lit(" "),  # "code 中文 / English", as lists.return_info writes it
+                        pl.col("reason_zh"),
+                        pl.lit(" / "),
+                        pl.col("reason_en"),
+                    ]
                 )
                 .str.strip_chars()
                 .str.slice(0, 1000)

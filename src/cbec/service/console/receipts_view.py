@@ -14,7 +14,7 @@ from threading import Lock
 
 from cbec.messages.decode import decode
 
-CODE = re.compile(r"^\s*(-?\d{3,7})\b")
+CODE = re.compile(r"^\s*(-?\d{3,7})(?!\d)")
 #: The fields that name what a receipt entry answers, most specific first.
 HANDLES = ("invtNo", "taxNo", "orderNo", "logisticsNo", "copNo", "preNo")
 

@@ -18,7 +18,7 @@ from cbec.service.app import create_app
 from cbec.service.cast import Cast, file_cast, use_signing_dir
 from cbec.service.context import ServiceSettings
 from cbec.sim.generate import GeneratorConfig, write_corpus
-from cbec.store import connect, reset
+from cbec.store import connect, data_key, reset
 from cbec.store import inbox as inbox_repo
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
@@ -57,7 +57,8 @@ class Service:
 
 POSTGRES_ENV = "CBEC_TEST_POSTGRES_URL"
 TEST_SECRETS = {
-    "CBEC_DATA_KEY": "Y2JlYyBzZXJ2aWNlIHRlc3RzIGRhdGEga2V5IDMyIGI=",  # 32 bytes, base64: tests only
+    # the same data key as the store and engine tests: one process caches a database's keys (data_key)
+    "CBEC_DATA_KEY": "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ=",  # 32 bytes, base64: tests only
     "CBEC_BUYER_KEY_SECRET": "cbec service tests buyer-key secret",
 }
 
@@ -71,6 +72,7 @@ def database_url(backend: str, folder: Path) -> str:
         pytest.skip(f"PostgreSQL variant not run: set {POSTGRES_ENV} (scripts/test.sh does)")
     engine = connect(url)
     reset(engine)
+    data_key.forget(engine)  # read the key configured for this test, not one cached by an earlier one
     engine.dispose()
     return url
 

@@ -89,7 +89,8 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         use_signing_dir(cast)
         traffic = root / "traffic"
         write_corpus(traffic, GeneratorConfig(parcels=40, seed=7, docs_per_message=(1, 10)), workers=1)
-        app = create_app(engine, settings=ServiceSettings(webhooks=True))
+        # webhooks are delivered by the tests themselves (test_webhooks.py), attempt by attempt
+        app = create_app(engine, settings=ServiceSettings(webhooks=False))
         with TestClient(app) as client:
             yield Service(engine, client, cast, traffic)
         engine.dispose()

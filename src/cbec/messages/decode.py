@@ -111,8 +111,12 @@ def _json_record(r: Record) -> Record:
     return {k: _json_value(v) for k, v in r.items() if v is not None}
 
 
-def messages_from_batch(batch: ColumnBatch) -> list[DecodedMessage]:
-    """Every message of a batch as records, in one pass over each table (not one filter per message)."""
+def messages_from_batch(batch: ColumnBatch, *, lines: bool = True) -> list[DecodedMessage]:
+    """Every message of a batch as records, in one pass over each table (not one filter per message).
+
+    ``lines=False`` leaves the document lines out (the service's intake needs only the heads: turning
+    every line into a record is a good part of its work per message).
+    """
     heads: dict[int, dict[int, Document]] = {}
     for (root, entity), frame in batch.tables.items():
         spec = next((r.spec for r in batch.raw if r.spec is not None and r.spec.root == root), None)
@@ -124,7 +128,7 @@ def messages_from_batch(batch: ColumnBatch) -> list[DecodedMessage]:
             heads.setdefault(m, {})[d] = Document(head=rec)
     for (root, entity), frame in batch.tables.items():
         spec = next((r.spec for r in batch.raw if r.spec is not None and r.spec.root == root), None)
-        if spec is None or spec.lines is None or entity != spec.lines.name:
+        if not lines or spec is None or spec.lines is None or entity != spec.lines.name:
             continue
         for rec in frame.sort("_msg", "_doc", "_line").to_dicts():
             m, d = int(rec.pop("_msg")), int(rec.pop("_doc"))

@@ -82,7 +82,7 @@ def read_body(body: bytes, content_type: str | None) -> Intake:
     if kind == JSON_TYPE or kind.endswith("+json"):
         return _from_json(body)
     try:
-        decoded = decode(body)
+        decoded = messages_from_batch(decode_batch([body]), lines=False)[0]  # heads are all intake reads
     except (LookupError, UnicodeError) as exc:
         # A declared "encoding" that is a codec but not a text encoding (zlib, rot13, undefined …): the
         # decoder only expects unknown names and bad bytes.  Refused like any other encoding problem.
@@ -110,7 +110,7 @@ def read_bodies(bodies: Sequence[tuple[bytes, str | None]]) -> list[Intake]:
         out[xml_at[0]] = read_body(*bodies[xml_at[0]])
     elif xml_at:
         try:
-            decoded = messages_from_batch(decode_batch([bodies[i][0] for i in xml_at]))
+            decoded = messages_from_batch(decode_batch([bodies[i][0] for i in xml_at]), lines=False)
         except (LookupError, UnicodeError):  # one odd "encoding" in the lot: read each alone
             for i in xml_at:
                 out[i] = read_body(*bodies[i])

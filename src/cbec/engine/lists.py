@@ -123,9 +123,15 @@ def _root_guid(xml: bytes) -> str:
 def _receipts(message_type: str, frame: pl.DataFrame) -> list[outbox_repo.Receipt]:
     out = []
     for (recipient,), group in frame.group_by(["recipient"], maintain_order=True):
+        to = str(recipient or "unknown")
+        # a receipt about one list is filed under that list's key, so the parcel's history finds it
+        key = (
+            str(group["list_key"][0])
+            if "list_key" in group.columns and group["list_key"].n_unique() == 1
+            else to
+        )
         for xml in encode_receipts(message_type, group):
-            to = str(recipient or "unknown")
-            out.append(outbox_repo.Receipt(message_type, to, to, _root_guid(xml), 0, xml))
+            out.append(outbox_repo.Receipt(message_type, to, key[:200], _root_guid(xml), 0, xml))
     return out
 
 

@@ -177,7 +177,9 @@ def parcel_history(
         for r in results:
             history.officer_results.append({"listKey": key, **{k: _plain(v) for k, v in _fields(r).items()}})
     batch_ids = {m.batch_id for m in inbox_rows.values() if m.batch_id is not None}
-    for receipt in outbox_repo.by_batches(conn, sorted(batch_ids)):
+    found = {r.id: r for r in outbox_repo.by_batches(conn, sorted(batch_ids))}
+    found.update({r.id: r for r in outbox_repo.by_business_keys(conn, list_keys)})  # officers' results
+    for receipt in (found[k] for k in sorted(found)):
         entries = _matching_entries(receipt.xml, guids, invt_nos)
         if entries:
             history.receipts.append(

@@ -167,3 +167,12 @@ def by_ids(conn: Connection, ids: Sequence[int]) -> list[ReceiptRow]:
 def last_id(conn: Connection) -> int:
     """The largest receipt id so far (0 when there is none)."""
     return int(conn.execute(select(func.coalesce(func.max(receipt.c.id), 0))).scalar_one())
+
+
+def by_business_keys(conn: Connection, keys: Sequence[str]) -> list[ReceiptRow]:
+    """Receipts filed under these business keys (e.g. those about one list), in id order."""
+    out: list[ReceiptRow] = []
+    for part in chunks(sorted(set(keys))):
+        stmt = select(receipt).where(receipt.c.business_key.in_(part)).order_by(receipt.c.id)
+        out += [ReceiptRow(**row._mapping) for row in conn.execute(stmt)]
+    return sorted(out, key=lambda r: r.id)

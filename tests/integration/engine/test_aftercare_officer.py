@@ -27,8 +27,9 @@ from typer.testing import CliRunner
 from cbec.engine.review import OfficerOutcome, record_result
 from cbec.messages.decode import decode
 from cbec.rules.lifecycle import LifecycleError
+from cbec.service.history import Handles, parcel_history
 from cbec.store import aftercare as store
-from cbec.store import tax
+from cbec.store import outbox, tax
 from cbec.store.schema import decision
 
 AT = datetime(2026, 11, 13, 9, 30, tzinfo=UTC)
@@ -77,6 +78,11 @@ def test_review_refusal_gives_the_quota_back_and_voids_the_bill(world: World) ->
     assert final["returnStatus"] == "100"
     assert final["returnInfo"].startswith("-621003 ")
     assert "申报品名不实" in final["returnInfo"] and "misdeclared" in final["returnInfo"]
+    # filed under the list's key, so the parcel's history shows the officer's receipt too
+    with world.engine.connect() as conn:
+        assert any(b"-621003" in r.xml for r in outbox.by_business_keys(conn, [key]))
+        history = parcel_history(conn, Handles(guid=guid))
+    assert "100" in [e.get("returnStatus") for r in history.receipts for e in r["entries"]]
     assert quota_used(world, key) == used - amount
     assert bill(world, key).status == tax.VOID and net_due(world, key) == (0, 0, 0)
     with world.engine.connect() as conn:

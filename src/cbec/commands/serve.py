@@ -45,7 +45,11 @@ def serve(
     settings = ServiceSettings(
         clearing=clearing, webhooks=webhooks, outbox=outbox, verify_signatures=verify_signatures
     )
-    app = create_app(engine, settings=settings)
+    try:
+        app = create_app(engine, settings=settings)
+    except RuntimeError as exc:  # a secret or key not configured: say which, no traceback
+        _out.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     _out.print(f"cbec service on http://{host}:{port}  (API docs /docs, OpenAPI /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
@@ -79,6 +83,15 @@ def worker(
         engine = connect(database, background_checkpoints=True)
     except Exception as exc:
         _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
+        raise typer.Exit(2) from None
+    from cbec.engine.clear import _secret_for
+    from cbec.store.data_key import keyring_for
+
+    try:  # the secrets every clearing process needs, checked before the loop starts
+        _secret_for(engine)
+        keyring_for(engine)
+    except RuntimeError as exc:
+        _out.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     loop = ClearingLoop(engine, params=default_parameters(), hs=load_cbec_hs(), outbox=outbox)
     jobs: list[ClearingLoop | Deliverer | Checkpointer] = [loop, Checkpointer(engine)]

@@ -21,6 +21,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ def main() -> int:
     from cbec.params.hs import load_cbec_hs
     from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, write_corpus
     from cbec.store import connect
+    from cbec.store.checkpoints import Checkpointer
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--parcels", type=int, default=20000)
@@ -46,6 +48,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=500, help="messages per batch")
     ap.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
     ap.add_argument("--step-parcels", type=int, default=200_000, help="parcels in the engine-step call")
+    ap.add_argument(
+        "--background-checkpoints", action="store_true", help="WAL checkpoints on a thread, not in commits"
+    )
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: parse,step,e2e")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -108,11 +113,17 @@ def main() -> int:
         workers = default_workers() if args.workers is None else args.workers
         work = Path(tempfile.mkdtemp(prefix="cbec-bench-"))
         try:
-            engine = connect(f"sqlite:///{work / 'cbec.db'}")
+            engine = connect(
+                f"sqlite:///{work / 'cbec.db'}", background_checkpoints=args.background_checkpoints
+            )
             clearer = Clearer(engine, params=params, hs=hs, outbox=work / "outbox", now=now)
+            checkpointer = Checkpointer(engine)
+            if args.background_checkpoints:
+                threading.Thread(target=checkpointer.run, daemon=True).start()
             t = time.perf_counter()
             clearer.clear_stream(iter_inputs(corpus), batch_messages=args.batch, workers=workers)
             e2e_s = time.perf_counter() - t
+            checkpointer.stop()
             summary = clearer.summary
         finally:
             shutil.rmtree(work, ignore_errors=True)

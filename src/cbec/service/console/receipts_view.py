@@ -7,6 +7,7 @@ receipts decode each one once per process, not once per view).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -64,22 +65,27 @@ def summarise(xml: bytes) -> tuple[Entry, ...]:
 
 
 class SummaryCache:
-    """Receipt id → entries, the newest ``size`` kept."""
+    """Receipt → entries, the newest ``size`` kept.
+
+    Keyed by the receipt's id *and* a digest of its XML: ids repeat across databases (one process may serve
+    several, as the tests do, or a database may be rebuilt), and a stale hit would show another receipt.
+    """
 
     def __init__(self, size: int = 5000) -> None:
         self._size = size
-        self._items: OrderedDict[int, tuple[Entry, ...]] = OrderedDict()
+        self._items: OrderedDict[tuple[int, bytes], tuple[Entry, ...]] = OrderedDict()
         self._lock = Lock()
 
     def get(self, receipt_id: int, xml: bytes) -> tuple[Entry, ...]:
+        key = (receipt_id, hashlib.blake2b(xml, digest_size=16).digest())
         with self._lock:
-            hit = self._items.get(receipt_id)
+            hit = self._items.get(key)
             if hit is not None:
-                self._items.move_to_end(receipt_id)
+                self._items.move_to_end(key)
                 return hit
         entries = summarise(xml)
         with self._lock:
-            self._items[receipt_id] = entries
+            self._items[key] = entries
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return entries

@@ -123,7 +123,7 @@ def demo(
         wait = bar.add_task("clearing 清单核放", total=len(messages))
         while True:
             with engine.connect() as conn:
-                left = len(inbox_repo.pending(conn, limit=len(messages) + 1))
+                left = inbox_repo.pending_count(conn)
             bar.update(wait, completed=len(messages) - left)
             if left == 0:
                 break

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cbec.engine.clear import Clearer
 from cbec.params.dated import ParameterSet
@@ -105,7 +105,7 @@ class ClearingLoop:
                         continue
                 clearer = self._clearer or self._new_clearer()
                 with self.engine.connect() as conn:
-                    rows = _within(inbox_repo.pending(conn, limit=opts.batch_messages), opts.batch_bytes)
+                    rows = _next_batch(conn, opts)
                 if rows:
                     clearer.now = datetime.now(UTC).replace(tzinfo=None)
                     clearer.clear_batch([(r.guid, r.raw) for r in rows], stored_ids=[r.id for r in rows])
@@ -136,11 +136,19 @@ class ClearingLoop:
         self._wake.clear()
 
 
-def _within(rows: list[inbox_repo.InboxRow], budget: int) -> list[inbox_repo.InboxRow]:
-    """The oldest rows whose XML adds up to at most ``budget`` bytes (always at least one)."""
+def _next_batch(conn: Connection, opts: ClearingOptions, page: int = 32) -> list[inbox_repo.InboxRow]:
+    """The oldest pending messages whose XML adds up to at most ``opts.batch_bytes`` (always at least one).
+
+    The ids come first, the messages a page at a time, so that no more than a page is read (decrypted and
+    decompressed) beyond what the batch takes.
+    """
+    ids = inbox_repo.pending_ids(conn, limit=opts.batch_messages)
+    rows: list[inbox_repo.InboxRow] = []
     total = 0
-    for n, row in enumerate(rows):
-        total += len(row.raw)
-        if total > budget and n > 0:
-            return rows[:n]
+    for start in range(0, len(ids), page):
+        for row in inbox_repo.by_ids(conn, ids[start : start + page]):
+            total += len(row.raw)
+            if total > opts.batch_bytes and rows:
+                return rows
+            rows.append(row)
     return rows

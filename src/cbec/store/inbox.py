@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from cbec.privacy.crypto import open_sealed, seal
 from cbec.privacy.keys import DataKeyError, Keyring
@@ -202,6 +202,18 @@ def pending(conn: Connection, limit: int = 1000) -> list[InboxRow]:
     """Accepted messages not yet processed, oldest first (by arrival order in the inbox)."""
     stmt = select(inbox).where(inbox.c.status == ACCEPTED).order_by(inbox.c.id).limit(limit)
     return [_row(row._mapping, conn) for row in conn.execute(stmt)]
+
+
+def pending_ids(conn: Connection, limit: int = 1000) -> list[int]:
+    """The ids of :func:`pending`, without reading (decrypting, decompressing) the messages."""
+    stmt = select(inbox.c.id).where(inbox.c.status == ACCEPTED).order_by(inbox.c.id).limit(limit)
+    return [int(i) for i in conn.execute(stmt).scalars()]
+
+
+def pending_count(conn: Connection) -> int:
+    """How many accepted messages wait to be processed."""
+    stmt = select(func.count()).select_from(inbox).where(inbox.c.status == ACCEPTED)
+    return int(conn.execute(stmt).scalar_one())
 
 
 def by_guids(conn: Connection, guids: Sequence[str]) -> dict[str, InboxRow]:

@@ -84,11 +84,11 @@ def worker(
     except Exception as exc:
         _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
         raise typer.Exit(2) from None
-    from cbec.engine.clear import _secret_for
+    from cbec.engine.buyer_key import secret_for
     from cbec.store.data_key import keyring_for
 
     try:  # the secrets every clearing process needs, checked before the loop starts
-        _secret_for(engine)
+        secret_for(engine)
         keyring_for(engine)
     except RuntimeError as exc:
         _out.print(f"[red]{exc}[/red]")

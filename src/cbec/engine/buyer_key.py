@@ -17,6 +17,7 @@ import secrets
 from pathlib import Path
 
 import polars as pl
+from sqlalchemy import Engine
 
 ENV_SECRET = "CBEC_BUYER_KEY_SECRET"
 ENV_FILE = "CBEC_BUYER_KEY_FILE"
@@ -63,3 +64,15 @@ def buyer_keys(id_numbers: pl.Series, secret: bytes) -> pl.Series:
 def buyer_key(id_number: str, secret: bytes) -> str:
     """The key of one buyer (the checkout pre-check asks about one at a time)."""
     return hmac.new(secret, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def secret_for(engine: Engine) -> bytes:
+    """The buyer-key secret for this store: beside a SQLite file, or per process for an in-memory one."""
+    from cbec.store.db import sqlite_file
+
+    if engine.url.get_backend_name() == "sqlite":
+        file = sqlite_file(engine.url)
+        if file is None:  # an in-memory database lives and dies with this process, and so can its secret
+            return os.urandom(32).hex().encode()
+        return load_secret(file)
+    return load_secret(None)

@@ -10,7 +10,6 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +23,7 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from cbec.engine import aftercare
-from cbec.engine.buyer_key import buyer_keys, load_secret
+from cbec.engine.buyer_key import buyer_keys, secret_for
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
 from cbec.engine.pipeline import batches_of, decode_ahead
@@ -206,7 +205,7 @@ class Clearer:
         self.params = params
         self.hs = hs
         self.outbox = outbox
-        self.buyer_secret = buyer_secret or _secret_for(engine)
+        self.buyer_secret = buyer_secret or secret_for(engine)
         self.data_keys = keyring_for(engine)  # messages reach the inbox encrypted (docs/privacy.md)
         self.now = now
         self.tax = make_tax(params, hs)
@@ -808,15 +807,3 @@ def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
 def _root_guid(xml: bytes) -> str:
     start = xml.find(b'guid="') + 6
     return xml[start : start + 36].decode()
-
-
-def _secret_for(engine: Engine) -> bytes:
-    """The buyer-key secret for this store: beside a SQLite file, or per process for an in-memory one."""
-    from cbec.store.db import sqlite_file
-
-    if engine.url.get_backend_name() == "sqlite":
-        file = sqlite_file(engine.url)
-        if file is None:  # an in-memory database lives and dies with this process, and so can its secret
-            return os.urandom(32).hex().encode()
-        return load_secret(file)
-    return load_secret(None)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cbec
-from cbec.engine.clear import _secret_for
+from cbec.engine.buyer_key import secret_for
 from cbec.params import default_parameters
 from cbec.params.dated import ParameterSet
 from cbec.params.hs import HsTable, load_cbec_hs
@@ -49,7 +49,7 @@ def create_app(
         params=params or default_parameters(),
         hs=hs or load_cbec_hs(),
         settings=settings,
-        buyer_secret=_secret_for(engine),
+        buyer_secret=secret_for(engine),
         data_keys=keyring_for(engine),
     )
 

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from tests.integration.console.conftest import login
 from tests.integration.console.world import World
 
-from cbec.engine.buyer_key import buyer_key
-from cbec.engine.clear import _secret_for
+from cbec.engine.buyer_key import buyer_key, secret_for
 from cbec.messages.decode import decode
 from cbec.service.history import Handles, parcel_history
 from cbec.store import aftercare as aftercare_repo
@@ -315,7 +314,7 @@ def test_quota_lookup(client: TestClient, world: World) -> None:
     r = client.post("/console/quota", data={"buyer_id": buyer})
     assert r.status_code == 200 and 'id="quota-result"' in r.text
     assert buyer not in r.text  # shown masked
-    key = buyer_key(buyer, _secret_for(world.engine))  # the secret beside the test database
+    key = buyer_key(buyer, secret_for(world.engine))  # the secret beside the test database
     with world.engine.connect() as conn:
         used = quota_repo.used(conn, [key], 2026)[key]
     shown = re.search(r'id="used">([\d.]+)', r.text)

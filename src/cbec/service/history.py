@@ -96,18 +96,22 @@ def parcel_history(
     for kind in ("order", "payment", "list"):
         for key, row in documents_repo.by_business_keys(conn, kind, order_keys).items():
             rows[(kind, key)] = row
-    raws = inbox_repo.raw_by_ids(conn, sorted({r.inbox_id for r in rows.values()}))
+    # each stored message is read (decrypted, decompressed) once: the documents and the history's message
+    # facts both come from these rows
+    inbox_rows = {r.id: r for r in inbox_repo.by_ids(conn, sorted({r.inbox_id for r in rows.values()}))}
     # the list names the waybill; the waybill alone names only an orderNo without its platform
     heads: dict[tuple[str, str], tuple[Record, list[Record]]] = {}
     for (kind, key), row in rows.items():
-        heads[(kind, key)] = _document(raws.get(row.inbox_id), row.guid)
+        heads[(kind, key)] = _document(_raw(inbox_rows, row.inbox_id), row.guid)
         if kind == "list":
             head = heads[(kind, key)][0]
             if head.get("logisticsCode") and head.get("logisticsNo"):
                 waybill_keys.add(f"{head['logisticsCode']}|{head['logisticsNo']}")
     for key, row in documents_repo.by_business_keys(conn, "waybill", waybill_keys).items():
         rows[("waybill", key)] = row
-        raw = inbox_repo.raw_by_ids(conn, [row.inbox_id]).get(row.inbox_id)
+        if row.inbox_id not in inbox_rows:
+            inbox_rows.update({r.id: r for r in inbox_repo.by_ids(conn, [row.inbox_id])})
+        raw = _raw(inbox_rows, row.inbox_id)
         heads[("waybill", key)] = _document(raw, row.guid)
         if not order_keys:  # found by the waybill: look for a list naming it
             head = heads[("waybill", key)][0]
@@ -120,7 +124,6 @@ def parcel_history(
     )
     if not rows:
         return history
-    inbox_rows = {r.id: r for r in inbox_repo.by_ids(conn, sorted({r.inbox_id for r in rows.values()}))}
     guids = {r.guid for r in rows.values()}
     for (kind, key), row in sorted(rows.items(), key=lambda kv: KINDS.index(kv[0][0])):
         head, lines = heads[(kind, key)]
@@ -192,6 +195,11 @@ def parcel_history(
                 }
             )
     return history
+
+
+def _raw(rows: dict[int, inbox_repo.InboxRow], inbox_id: int) -> bytes | None:
+    found = rows.get(inbox_id)
+    return found.raw if found is not None else None
 
 
 def _document(raw: bytes | None, guid: str) -> tuple[Record, list[Record]]:

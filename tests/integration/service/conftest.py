@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -45,14 +49,43 @@ class Service:
         return list(iter_inputs(self.traffic))
 
     def wait_cleared(self, timeout: float = 60.0) -> None:
-        """Until the clearing loop has processed everything accepted."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.engine.connect() as conn:
-                if not inbox_repo.pending(conn, limit=1):
-                    return
-            time.sleep(0.05)
-        raise AssertionError("the clearing loop did not finish in time")
+        wait_cleared(self.engine, timeout)
+
+
+def wait_cleared(engine: Engine, timeout: float = 60.0) -> None:
+    """Until the clearing loop has processed everything accepted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if not inbox_repo.pending_count(conn):
+                return
+        time.sleep(0.05)
+    raise AssertionError("the clearing loop did not finish in time")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(url: str, port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``cbec serve`` (no webhooks) as a process of its own, once it answers ``/health``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cbec.cli", "serve", "--port", str(port), "--database", url, "--no-webhooks"],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"service did not start: {log.read_text()[-2000:]}")
 
 
 POSTGRES_ENV = "CBEC_TEST_POSTGRES_URL"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -17,39 +14,16 @@ import httpx
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
+from tests.integration.service.conftest import free_port, start_serve, wait_cleared
 
 from cbec.engine.clear import iter_inputs
 from cbec.service.cast import file_cast, use_signing_dir
 from cbec.sim.generate import GeneratorConfig, write_corpus
 from cbec.store import connect
-from cbec.store import inbox as inbox_repo
 from cbec.store.schema import decision, inbox, receipt
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
 pytestmark = pytest.mark.slow
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cbec.cli", "serve", "--port", str(port), "--database", url, "--no-webhooks"],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"service did not start: {log.read_text()[-2000:]}")
 
 
 def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
@@ -62,9 +36,9 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
     )
     messages = [data for _n, data in iter_inputs(tmp_path / "traffic")]
     keys = [cast.keys[COP.search(m).group(1).decode()] for m in messages]  # type: ignore[union-attr]
-    port = _port()
+    port = free_port()
     log = tmp_path / "serve.log"
-    proc = _start(url, port, log)
+    proc = start_serve(url, port, log)
 
     acked: set[int] = set()
     sent = 0
@@ -101,17 +75,12 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
     assert 0 < len(acked) < len(messages)
 
     # restart; the client sends again everything it has no acknowledgement for (and some it has)
-    proc = _start(url, port, log)
+    proc = start_serve(url, port, log)
     try:
         for i in range(len(messages)):
             if i not in acked or i % 10 == 0:
                 assert send(i)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if not inbox_repo.pending(conn, limit=1):
-                    break
-            time.sleep(0.1)
+        wait_cleared(engine, 120)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

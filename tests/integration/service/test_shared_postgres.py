@@ -10,55 +10,31 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from tests.integration.service.conftest import TEST_SECRETS, database_url
+from tests.integration.service.conftest import (
+    TEST_SECRETS,
+    database_url,
+    free_port,
+    start_serve,
+    wait_cleared,
+)
 
 from cbec.engine.clear import iter_inputs
 from cbec.service.cast import file_cast, use_signing_dir
 from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, write_corpus
 from cbec.store import connect, leases
-from cbec.store import inbox as inbox_repo
 from cbec.store.schema import decision, inbox, quota, quota_movement
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
 BUYER = re.compile(rb"<(?:\w+:)?buyerIdNumber>([^<]+)<")
 pytestmark = pytest.mark.slow
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cbec.cli", "serve", "--port", str(port), "--database", url, "--no-webhooks"],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **TEST_SECRETS},
-    )
-
-
-def _ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"service on {port} did not start")
 
 
 def test_two_services_share_one_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,11 +52,12 @@ def test_two_services_share_one_postgres(tmp_path: Path, monkeypatch: pytest.Mon
         workers=1,
     )
     messages = [data for _n, data in iter_inputs(tmp_path / "traffic")]
-    ports = [_port(), _port()]
-    procs = [_serve(url, p, tmp_path / f"serve{k}.log") for k, p in enumerate(ports)]
+    ports = [free_port(), free_port()]
+    env = {**os.environ, **TEST_SECRETS}
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for p in ports:
-            _ready(p)
+        for k, p in enumerate(ports):
+            procs.append(start_serve(url, p, tmp_path / f"serve{k}.log", env))
         buyers_by_server: list[set[bytes]] = [set(), set()]
 
         def send(k: int) -> None:
@@ -103,12 +80,7 @@ def test_two_services_share_one_postgres(tmp_path: Path, monkeypatch: pytest.Mon
         for t in threads:
             t.join()
         assert buyers_by_server[0] & buyers_by_server[1]  # the same buyers went through both processes
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if not inbox_repo.pending(conn, limit=1):
-                    break
-            time.sleep(0.2)
+        wait_cleared(engine, 180)
         with engine.connect() as conn:
             holder = leases.holder_of(conn, "clearing")
         assert holder is not None

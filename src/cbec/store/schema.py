@@ -552,3 +552,9 @@ enterprise_certificate = Table(
     Index(None, "serial"),
 )
 # --- end of the enterprise filing tables -------------------------------------------------------------------
+
+# --- bonded e-ledger tables (migration 0010) ---------------------------------------------------------------
+# --- end of the bonded e-ledger tables ---------------------------------------------------------------------
+
+# --- gate pass and gate decision tables (migration 0011) ---------------------------------------------------
+# --- end of the gate tables --------------------------------------------------------------------------------

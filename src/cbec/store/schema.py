@@ -557,4 +557,134 @@ enterprise_certificate = Table(
 # --- end of the bonded e-ledger tables ---------------------------------------------------------------------
 
 # --- gate pass and gate decision tables (migration 0011) ---------------------------------------------------
+# Input, not derived from the inbox: kept by ``rebuild``.  Weights are integer grams (``*_g``).  Codes and
+# statuses are those of the SAS121 gate pass (regime reference §3.11, cbec.rules.gate).
+GATE_PASS_STATUSES = ("0", "1", "2", "3", "4", "5", "6")
+GATE_PASS_TYPES = ("1", "2", "3", "4", "5", "6")
+GATE_BIND_TYPES = ("1", "2", "3")
+GATE_RLT_TYPES = ("1", "2", "3")
+GATE_DECISIONS = ("LIFT", "STOP")
+GATE_HOLD_KINDS = ("hold", "inspection")
+GATE_HOLD_TARGETS = ("pass", "vehicle", "list")
+
+# A gate pass (核放单): the vehicle and its load, as filed by the zone enterprise; ``stucd`` is its status.
+gate_pass = Table(
+    "gate_pass",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("passport_no", String(24), nullable=False),  # Z + customs code + I/E + YYMMDD + 12-digit serial
+    Column("owner", String(32), nullable=False),  # the zone enterprise (areainEtpsno) filing it
+    Column("etps_preent_no", String(64), nullable=False),  # the enterprise's own number: filing is idempotent
+    Column("master_cuscd", String(4), nullable=False),  # customs district of the zone (关区)
+    Column("areain_oriact_no", String(32), nullable=True),  # zone ledger (emsNo)
+    Column("passport_typecd", String(1), nullable=False),
+    Column("bind_typecd", String(1), nullable=False),
+    Column("io_typecd", String(1), nullable=False),
+    Column("rlt_tb_typecd", String(1), nullable=True),
+    Column("rlt_no", String(64), nullable=True),
+    Column("vehicle_no", String(16), nullable=False),  # normalised plate (cbec.rules.gate.normalize_plate)
+    Column("vehicle_ic_no", String(32), nullable=True),
+    Column("vehicle_frame_no", String(32), nullable=True),
+    Column("vehicle_wt_g", BigInteger, nullable=False),
+    Column("vehicle_frame_wt_g", BigInteger, nullable=False),
+    Column("container_no", String(16), nullable=True),
+    Column("container_type", String(8), nullable=True),
+    Column("container_wt_g", BigInteger, nullable=False),
+    Column("total_gross_wt_g", BigInteger, nullable=False),
+    Column("total_net_wt_g", BigInteger, nullable=False),
+    Column("total_wt_g", BigInteger, nullable=False),
+    Column("stucd", String(1), nullable=False),
+    Column("pending", Text, nullable=True),  # JSON: why an applied pass is not approved yet
+    Column("filed_by", String(64), nullable=False),
+    Column("dcl_time", UtcDateTime(), nullable=False),
+    Column("approved_at", UtcDateTime(), nullable=True),
+    Column("pass_time", UtcDateTime(), nullable=True),
+    Column("secd_pass_time", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("passport_no"),
+    UniqueConstraint("owner", "etps_preent_no"),
+    CheckConstraint(_in("stucd", GATE_PASS_STATUSES), name="stucd"),
+    CheckConstraint(_in("passport_typecd", GATE_PASS_TYPES), name="passport_typecd"),
+    CheckConstraint(_in("bind_typecd", GATE_BIND_TYPES), name="bind_typecd"),
+    CheckConstraint(_in("io_typecd", ("I", "E")), name="io_typecd"),
+    Index(None, "vehicle_no", "stucd"),
+    Index(None, "vehicle_ic_no", "stucd"),
+    Index(None, "owner", "id"),
+    Index(None, "master_cuscd", "id"),
+)
+
+# The lists (parcels) a pass carries, with their weights when bound.  ``live`` is 1 while the pass is not
+# deleted or void and NULL after: a list is on one live pass at most (NULLs never clash in a unique key).
+gate_pass_list = Table(
+    "gate_pass_list",
+    metadata,
+    Column("pass_id", BigInteger, ForeignKey("gate_pass.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("list_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("logistics_no", String(64), nullable=True),
+    Column("gross_wt_g", BigInteger, nullable=False),
+    Column("net_wt_g", BigInteger, nullable=False),
+    Column("live", Integer, nullable=True),
+    PrimaryKeyConstraint("pass_id", "seq"),
+    UniqueConstraint("list_key", "live"),
+)
+
+# Every vehicle at a gate lane and what was decided (LIFT/STOP, with every reason); idempotent on event_id.
+gate_event = Table(
+    "gate_event",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("reporter", String(64), nullable=False),  # who sent it (the gate's operator, an officer)
+    Column("lane", String(32), nullable=False),
+    Column("gate", String(1), nullable=False),  # S single gate, 1 first, 2 second
+    Column("vehicle_no", String(16), nullable=True),
+    Column("vehicle_ic_no", String(32), nullable=True),
+    Column("container_no", String(16), nullable=True),
+    Column("weight_g", BigInteger, nullable=True),
+    Column("at", UtcDateTime(), nullable=False),  # when the vehicle was at the gate (the event's time)
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("pass_id", BigInteger, nullable=True),
+    Column("passport_no", String(24), nullable=True),
+    Column("master_cuscd", String(4), nullable=True),
+    Column("owner", String(32), nullable=True),  # the pass's owner (who may read the decision)
+    Column("decision", String(4), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of {code, reason_zh, reason_en}
+    Column("pass_status_before", String(1), nullable=True),
+    Column("pass_status_after", String(1), nullable=True),
+    Column("tolerance_g", BigInteger, nullable=True),
+    UniqueConstraint("event_id"),
+    CheckConstraint(_in("decision", GATE_DECISIONS), name="decision"),
+    Index(None, "passport_no"),
+    Index(None, "master_cuscd", "id"),
+    Index(None, "owner", "id"),
+    Index(None, "reporter", "id"),
+)
+
+# Holds (布控) and inspection orders (查验指令) an officer places on a pass, a vehicle or a list.
+gate_hold = Table(
+    "gate_hold",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target_kind", String(8), nullable=False),
+    Column("target", String(200), nullable=False),  # passport_no, normalised plate or IC, list key or invtNo
+    Column("district", String(4), nullable=True),  # the officer's district (NULL: an administrator's)
+    Column("officer", String(64), nullable=False),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("placed_at", UtcDateTime(), nullable=False),
+    Column("lifted_at", UtcDateTime(), nullable=True),
+    Column("lifted_by", String(64), nullable=True),
+    CheckConstraint(_in("kind", GATE_HOLD_KINDS), name="kind"),
+    CheckConstraint(_in("target_kind", GATE_HOLD_TARGETS), name="target_kind"),
+    Index(
+        "ix_gate_hold_active",
+        "target_kind",
+        "target",
+        sqlite_where=text("lifted_at IS NULL"),
+        postgresql_where=text("lifted_at IS NULL"),
+    ),
+)
 # --- end of the gate tables --------------------------------------------------------------------------------

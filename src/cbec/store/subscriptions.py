@@ -17,9 +17,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select, update
 
 from cbec.store._common import bulk_insert, check_len, utcnow
-from cbec.store.schema import SUBSCRIPTION_KINDS, delivery, message_subscriber, receipt, subscription
+from cbec.store.schema import (
+    SUBSCRIPTION_KINDS,
+    delivery,
+    document,
+    message_subscriber,
+    receipt,
+    subscription,
+)
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
+RECEIPT_COPY = ("ALL", "RET")  # BaseSubscribe statuses that ask for copies of the receipts
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +173,45 @@ def plan(conn: Connection, *, limit: int = 1000, now: datetime | None = None) ->
                 )
             )
     return made
+
+
+def receipt_copies_wanted(conn: Connection) -> bool:
+    """Whether any message ever named a third party for copies of its receipts (else nothing to look up)."""
+    stmt = select(message_subscriber.c.inbox_id).where(message_subscriber.c.status.in_(RECEIPT_COPY)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def receipt_copy_addresses(conn: Connection, inbox_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(inbox id, address) for the messages among ``inbox_ids`` that name a party for receipt copies."""
+    out: list[tuple[int, str]] = []
+    ids = sorted(set(inbox_ids))
+    for start in range(0, len(ids), 500):
+        stmt = select(message_subscriber.c.inbox_id, message_subscriber.c.dxp_address).where(
+            message_subscriber.c.inbox_id.in_(ids[start : start + 500]),
+            message_subscriber.c.status.in_(RECEIPT_COPY),
+        )
+        out += [(int(i), str(a)) for i, a in conn.execute(stmt)]
+    return out
+
+
+def document_copy_addresses(conn: Connection, kind: str, guids: Sequence[str]) -> list[tuple[str, str]]:
+    """(document guid, address) for stored documents of ``kind`` whose message named a party for copies."""
+    out: list[tuple[str, str]] = []
+    ordered = sorted(set(guids))
+    for start in range(0, len(ordered), 500):
+        stmt = (
+            select(document.c.guid, message_subscriber.c.dxp_address)
+            .select_from(
+                document.join(message_subscriber, message_subscriber.c.inbox_id == document.c.inbox_id)
+            )
+            .where(
+                document.c.kind == kind,
+                document.c.guid.in_(ordered[start : start + 500]),
+                message_subscriber.c.status.in_(RECEIPT_COPY),
+            )
+        )
+        out += [(str(g), str(a)) for g, a in conn.execute(stmt)]
+    return out
 
 
 def _new(subscription_id: int, item: str, item_id: int, at: datetime) -> dict[str, object]:

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tests.integration.service.conftest import Service
 
+from cbec.engine.clear import iter_inputs
+from cbec.rights.roles import Role
 from cbec.service.webhooks import Deliverer, WebhookOptions
+from cbec.sim.generate import GeneratorConfig, write_corpus
+from cbec.store import enterprises
 from cbec.store import subscriptions as subs
+from cbec.store.schema import inbox, receipt
 
 AGENT = "4403960402"
 
@@ -112,3 +120,65 @@ def test_someone_elses_subscription_is_404(service: Service, receiver: Receiver)
         "/v1/subscriptions", json={"url": receiver.url, "owner": AGENT}, headers={"X-API-Key": other}
     )
     assert bad.status_code == 403  # not its code
+
+
+def _naming(xml: bytes, address: str, status: str) -> bytes:
+    """The message with a BaseSubscribe naming ``address`` (after BaseTransfer, as the XSD orders it)."""
+    prefix = b"ceb:" if b"<ceb:BaseTransfer" in xml else b""
+    element = b"<%sBaseSubscribe><%sstatus>%s</%sstatus><%sdxpAddress>%s</%sdxpAddress></%sBaseSubscribe>" % (
+        prefix,
+        prefix,
+        status.encode(),
+        prefix,
+        prefix,
+        address.encode(),
+        prefix,
+        prefix,
+    )
+    end = b"</%sBaseTransfer>" % prefix
+    assert end in xml
+    return xml.replace(end, end + element, 1)
+
+
+def test_base_subscribe_copies_go_to_the_named_third_party(
+    service: Service, receiver: Receiver, tmp_path: Path
+) -> None:
+    """DATA: the named party gets the message; RET: it gets the receipts of its documents; ALL: both."""
+    third = "3301969901"  # a logistics company that takes part in none of the documents below
+    with service.engine.begin() as conn:
+        if enterprises.get_enterprise(conn, third) is None:
+            enterprises.register_enterprise(conn, code=third, name="第三方订阅物流", roles=[Role.LOGISTICS])
+        key = enterprises.issue_api_key(conn, third, label="test").key
+    sub = service.client.post(
+        "/v1/subscriptions", json={"url": receiver.url, "kind": "ALL"}, headers={"X-API-Key": key}
+    ).json()
+    write_corpus(tmp_path, GeneratorConfig(parcels=12, seed=4242, docs_per_message=(1, 3)), workers=1)
+    statuses = ["DATA", "RET", "ALL"]
+    named_docs: dict[str, str] = {}  # document guid -> how its message named the third party
+    named_messages: dict[str, str] = {}  # message guid -> the same
+    for _name, data in iter_inputs(tmp_path):
+        if b"CEB311Message" in data[:400]:  # orders name it (they are not signed, so they can be edited)
+            status = statuses[len(named_messages) % 3]
+            root = re.search(rb'guid="([^"]+)"', data)
+            assert root
+            named_messages[root.group(1).decode()] = status
+            for guid in re.findall(rb"<(?:ceb:)?guid>([^<]+)</", data):
+                named_docs[guid.decode()] = status
+            data = _naming(data, third, status)
+        answer = service.send(data, service.sender_key(data))
+        assert answer.status_code == 202, answer.text
+    assert len(named_messages) >= 3
+    service.wait_cleared()
+    with service.engine.begin() as conn:
+        subs.plan(conn)
+        made = {(d.item, d.item_id) for d in subs.due(conn, limit=10_000) if d.subscription_id == sub["id"]}
+        receipt_ids = [i for item, i in made if item == "receipt"]
+        data_ids = [i for item, i in made if item == "data"]
+        copies = conn.execute(select(receipt.c.recipient, receipt.c.xml).where(receipt.c.id.in_(receipt_ids)))
+        copied = {g.decode() for _r, xml in copies for g in re.findall(rb"<(?:ceb:)?guid>([^<]+)</", xml)}
+        data_guids = {g for (g,) in conn.execute(select(inbox.c.guid).where(inbox.c.id.in_(data_ids)))}
+        assert subs.plan(conn) == 0  # planning again makes nothing new
+    # receipts of every order named RET or ALL (and of no order named DATA only) reach the third party
+    assert copied == {g for g, st in named_docs.items() if st in ("RET", "ALL")}
+    # the messages named DATA or ALL (and no message named RET only) reach it as copies
+    assert data_guids == {g for g, st in named_messages.items() if st in ("DATA", "ALL")}

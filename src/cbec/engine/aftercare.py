@@ -45,6 +45,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection
 
+from cbec.engine import ledger as ledger_engine
 from cbec.engine import lists as L
 from cbec.messages.columns import ColumnBatch
 from cbec.params.dated import ParameterSet
@@ -158,7 +159,7 @@ def process(
         else:
             _accept(row, key, state, at, batch_id, effects)
         _document(row, lines_of.get((row["_msg"], row["_doc"]), []), inbox_ids, at, effects)
-    return _write(conn, state, effects, now, batch_id), dict(effects.counts)
+    return _write(conn, state, effects, now, batch_id, params), dict(effects.counts)
 
 
 # --- reading the batch -----------------------------------------------------------------------------------
@@ -668,7 +669,12 @@ def _document(
 
 
 def _write(
-    conn: Connection, state: _State, effects: _Effects, now: datetime, batch_id: int | None
+    conn: Connection,
+    state: _State,
+    effects: _Effects,
+    now: datetime,
+    batch_id: int | None,
+    params: ParameterSet,
 ) -> list[outbox_repo.Receipt]:
     at = L.aware_utc(now)
     documents_repo.insert_documents(conn, effects.documents)
@@ -700,6 +706,15 @@ def _write(
     ]
     store.record_applications(conn, applications)
     store.record_return_lines(conn, effects.return_lines)
+    # returned goods of 1210 lists go back into their bonded ledger (and may release held lists)
+    ledger_engine.returns_into_stock(
+        conn,
+        state.stored,
+        [(r.list_key, r.return_guid, r.gnum, r.qty) for r in effects.return_lines],
+        params=params,
+        at=at,
+        batch_id=batch_id,
+    )
     quota_repo.apply(conn, effects.movements)
     tax_repo.record_adjustments(conn, effects.adjustments)
     voided = [v for g in given.values() for v in g.voided]

@@ -23,6 +23,7 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from cbec.engine import aftercare
+from cbec.engine import ledger as ledger_engine
 from cbec.engine.buyer_key import buyer_keys, secret_for
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
@@ -39,6 +40,7 @@ from cbec.store import Outcome, counters
 from cbec.store import batches as batches_repo
 from cbec.store import documents as documents_repo
 from cbec.store import inbox as inbox_repo
+from cbec.store import ledgers as ledgers_repo
 from cbec.store import outbox as outbox_repo
 from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
@@ -126,6 +128,7 @@ class ClearSummary:
             "released": self.released,
             "inspection": self.lists.get(D.INSPECTION, 0),
             "manual_review": self.lists.get(D.REVIEW, 0),
+            "held_by_ledger": self.lists.get(D.CONCLUDED, 0),
             "refused": self.lists.get(D.REFUSED, 0),
             "waiting": self.waiting,
             "refusals": [
@@ -176,6 +179,8 @@ class _ReadState:
     existing: dict[str, frozenset[str]]
     quota_used: pl.DataFrame
     invt_before: int
+    ledger_ems: frozenset[str] = frozenset()
+    ledger_balances: pl.DataFrame | None = None
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -183,6 +188,15 @@ class _ReadState:
             and self.existing == other.existing
             and self.invt_before == other.invt_before
             and self.quota_used.equals(other.quota_used)
+            and self.ledger_ems == other.ledger_ems
+            and (
+                self.ledger_balances is other.ledger_balances
+                or (
+                    self.ledger_balances is not None
+                    and other.ledger_balances is not None
+                    and self.ledger_balances.equals(other.ledger_balances)
+                )
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -395,6 +409,15 @@ class Clearer:
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
             self._store_documents(conn, docs, result, inbox_ids, now)
             insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
+            ledger_engine.apply_step(  # bonded ledgers: write-offs of released 1210 lists, held lines
+                conn,
+                result.ledger_writeoffs,
+                result.ledger_holds,
+                result.decisions.select("list_key", "invtNo") if "invtNo" in result.decisions.columns
+                else pl.DataFrame(schema={"list_key": pl.String(), "invtNo": pl.String()}),
+                at=now.replace(tzinfo=UTC),
+                batch_id=batch_id,
+            )  # fmt: skip
             quota_repo.apply_frame(
                 conn,
                 result.quota_movements.select(
@@ -484,7 +507,26 @@ class Clearer:
             for kind in ("orders", "payments", "waybills", "lists")
         }
         quota_used = self._quota(conn, docs).sort("buyer_key", "year")
-        return _ReadState(existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock))
+        ems, balances = self._ledgers(conn, docs)
+        return _ReadState(
+            existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock), ems, balances
+        )
+
+    def _ledgers(self, conn: Any, docs: Documents) -> tuple[frozenset[str], pl.DataFrame | None]:
+        """The bonded ledgers filed in cbec that this batch's 1210 lists name, with their balances
+        (none: no query beyond one lookup of the emsNos, and the step's ledger rule is skipped)."""
+        names: set[str] = set()
+        for frame in (self.waiting.lists, docs.lists):
+            if frame.height and "emsNo" in frame.columns:
+                names |= set(
+                    frame.filter(pl.col("tradeMode") == ledger_engine.BONDED)["emsNo"].drop_nulls().to_list()
+                )
+        if not names:
+            return frozenset(), None
+        filed = frozenset(ledgers_repo.ledgers_by_ems(conn, names))
+        if not filed:
+            return frozenset(), None
+        return filed, ledgers_repo.balances_frame(conn, filed)
 
     def _step(self, docs: Documents, seen: _ReadState, now: datetime) -> StepResult:
         state = StepState(
@@ -493,6 +535,8 @@ class Clearer:
             quota_used=seen.quota_used,
             next_invt_seq=seen.invt_before + 1,
             buyer_secret=self.buyer_secret,
+            ledger_ems=seen.ledger_ems,
+            ledger_balances=seen.ledger_balances,
         )
         return run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
 

@@ -42,6 +42,8 @@ HEAD_FIELDS = [
     "buyerName",
     "freight",
     "insuredFee",
+    "tradeMode",  # with emsNo: whether a bonded ledger governs the list (cbec.engine.ledger)
+    "emsNo",
 ]
 
 

@@ -13,9 +13,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from cbec.engine import ledger as ledger_engine
 from cbec.engine import lists as L
 from cbec.params import code_table
-from cbec.rules.lifecycle import REVIEW_REFUSAL_CODE, STATUS_NAMES, LifecycleError, officer_transition
+from cbec.rules.lifecycle import (
+    CONCLUDED,
+    RELEASED,
+    REVIEW_REFUSAL_CODE,
+    STATUS_NAMES,
+    LifecycleError,
+    officer_transition,
+)
 from cbec.store import aftercare as store
 from cbec.store import outbox as outbox_repo
 
@@ -109,11 +117,21 @@ def record_result(
         raise LifecycleError("只有退单才带错误代码", "only a refusal carries an error code")
     full_zh = f"{t.zh}：{zh}" if zh else t.zh
     full_en = f"{t.en}: {en}" if en else t.en
+    to_status, statuses, rule = t.to_status, t.chain, f"{kind}:{result}"
+    if to_status == RELEASED:
+        # a 1210 list on a bonded ledger filed in cbec is released only if its ledger covers it (written off
+        # now); otherwise it is held at 399 with the ledger's reason until stock arrives
+        check = ledger_engine.check_release(conn, stored, key, actor=officer.strip(), at=at)
+        if not check.release:
+            to_status, rule = CONCLUDED, f"{rule}+ledger-hold"
+            statuses = tuple(s for s in t.chain if s != RELEASED) or (CONCLUDED,)
+            full_zh = f"{full_zh}；账册扣减不足，暂不放行：{check.reason_zh}"
+            full_en = f"{full_en}; not released, the ledger cannot cover it: {check.reason_en}"
     if not L.record_move(
         conn,
         ref,
-        t.to_status,
-        rule=f"{kind}:{result}",
+        to_status,
+        rule=rule,
         reason_zh=full_zh,
         reason_en=full_en,
         at=at,
@@ -132,7 +150,7 @@ def record_result(
             kind=kind,
             result=result,
             from_status=ref.status,
-            to_status=t.to_status,
+            to_status=to_status,
             officer=officer.strip(),
             reason_zh=full_zh,
             reason_en=full_en,
@@ -145,14 +163,14 @@ def record_result(
             key,
             status,
             L.return_info(code if status == 100 else None, full_zh, full_en)
-            if status == t.to_status
+            if status == to_status
             else L.return_info(None, *STATUS_NAMES[status]),
             at + timedelta(milliseconds=i),
         )
-        for i, status in enumerate(t.chain)
+        for i, status in enumerate(statuses)
     ]
     receipts = L.list_receipts(stored, chain) + L.tax_status_receipts(stored, given.voided, at)
     outbox_repo.enqueue(conn, receipts)
     return OfficerOutcome(
-        key, ref.invt_no, kind, result, ref.status, t.to_status, len(receipts), given.quota_fen, given.tax_fen
+        key, ref.invt_no, kind, result, ref.status, to_status, len(receipts), given.quota_fen, given.tax_fen
     )

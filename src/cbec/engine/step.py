@@ -19,6 +19,7 @@ from cbec.engine.buyer_key import buyer_keys
 from cbec.engine.normalize import Documents
 from cbec.params.dated import ParameterSet
 from cbec.rules import decide as D
+from cbec.rules import ledger as ledger_rule
 from cbec.rules.matching import VIOLATION_SCHEMA, MatchingTolerance, check_sets, link_sets
 from cbec.rules.quota import admit
 from cbec.rules.risk import select
@@ -77,6 +78,9 @@ class StepState:
     quota_used: pl.DataFrame | None = None  # buyer_key, year, used (Decimal)
     buyer_secret: bytes = b"cbec-test-secret-not-for-production"  # HMAC key for the buyer key
     next_invt_seq: int = 1
+    ledger_ems: frozenset[str] = frozenset()
+    """emsNo of the bonded ledgers filed in cbec that the batch's 1210 lists name (cbec.engine.ledger)."""
+    ledger_balances: pl.DataFrame | None = None  # ems_no, item_record_no, unit1, balance (1/100000)
 
 
 @dataclass
@@ -89,6 +93,10 @@ class StepResult:
     tax_lists: pl.DataFrame
     released_lines: pl.DataFrame = field(default_factory=pl.DataFrame)
     next_invt_seq: int = 1
+    ledger_writeoffs: pl.DataFrame = field(default_factory=ledger_rule.empty_demand)
+    """Lines of released 1210 lists to write off their ledgers (cbec.rules.ledger.DEMAND_SCHEMA)."""
+    ledger_holds: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ledger_rule.HOLD_SCHEMA))
+    """Lines of 1210 lists held at 399 because their ledger cannot cover them, with the reason."""
 
 
 def _dedupe(new: Documents, existing: dict[str, set[str]]) -> tuple[Documents, pl.DataFrame]:
@@ -265,9 +273,12 @@ def run_step(
     expired = (pl.lit(now) - pl.col("received_at").cast(pl.Datetime("us"))) > pl.lit(expiry)
     lists = lists.with_columns(expired.alias("_expired"))
     decided = D.decide(lists.drop("_expired"), all_violations, expired=lists["_expired"])
+    writeoffs, holds = _ledger(decided, c_lines, state)
+    if holds.height:
+        decided = _held(decided, holds)
 
     # invtNo for lists that entered customs' system: 4-digit customs + year + I + 9-digit serial (18)
-    entered = decided.filter(pl.col("status").is_in([D.RELEASED, D.INSPECTION, D.REVIEW]))
+    entered = decided.filter(pl.col("status").is_in(ENTERED))
     seq0 = state.next_invt_seq
     entered = entered.with_columns(
         pl.format(
@@ -298,13 +309,77 @@ def run_step(
         tax_lists=tax_lists.join(entered.select("list_key", "invtNo"), on="list_key", how="inner"),
         released_lines=c_lines.join(entered.select("list_key"), on="list_key", how="semi"),
         next_invt_seq=seq0 + entered.height,
+        ledger_writeoffs=writeoffs,
+        ledger_holds=holds,
+    )
+
+
+#: Statuses of lists that entered customs' system (120 passed; an invtNo, quota and tax bill booked); 399 is
+#: a released list held by its bonded ledger (:func:`_ledger`).
+ENTERED = [D.RELEASED, D.INSPECTION, D.REVIEW, D.CONCLUDED]
+
+
+def _ledger(
+    decided: pl.DataFrame, lines: pl.DataFrame, state: StepState
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Released 1210 lists on a ledger filed in cbec against their ledger (cbec.rules.ledger.fit)."""
+    empty = (ledger_rule.empty_demand(), pl.DataFrame(schema=ledger_rule.HOLD_SCHEMA))
+    if not state.ledger_ems or "emsNo" not in decided.columns:
+        return empty  # the fast path of every batch without a filed bonded ledger
+    bonded = decided.filter(
+        (pl.col("status") == D.RELEASED)
+        & (pl.col("tradeMode") == "1210")
+        & pl.col("emsNo").is_in(sorted(state.ledger_ems))
+    ).select("list_key", pl.col("seq").cast(pl.Int64), pl.col("emsNo").alias("ems_no"))
+    if bonded.height == 0:
+        return empty
+    demand = lines.join(bonded, on="list_key", how="inner").select(
+        "list_key",
+        "seq",
+        pl.col("gnum").cast(pl.Int64),
+        "ems_no",
+        pl.col("itemRecordNo").alias("item_record_no"),
+        pl.col("unit1"),
+        ledger_rule.scaled(pl.coalesce("qty1", "qty")).alias("qty"),
+        ledger_rule.scaled(pl.col("qty2")).alias("qty2"),
+    )
+    balances = (
+        state.ledger_balances
+        if state.ledger_balances is not None
+        else pl.DataFrame(schema=ledger_rule.BALANCE_SCHEMA)
+    )
+    return ledger_rule.fit(demand, balances)
+
+
+def _held(decided: pl.DataFrame, holds: pl.DataFrame) -> pl.DataFrame:
+    """Held lists stay at 399 (concluded, not released) with the ledger's reason."""
+    reasons = holds.unique("list_key", keep="first", maintain_order=True).select(
+        "list_key",
+        pl.col("rule").alias("_rule"),
+        pl.col("reason_zh").alias("_zh"),
+        pl.col("reason_en").alias("_en"),
+    )
+    held = pl.col("_rule").is_not_null()
+    return (
+        decided.join(reasons, on="list_key", how="left")
+        .with_columns(
+            pl.when(held)
+            .then(pl.lit(D.CONCLUDED))
+            .otherwise(pl.col("status"))
+            .cast(pl.Int32)
+            .alias("status"),
+            pl.when(held).then(pl.col("_rule")).otherwise(pl.col("rule")).alias("rule"),
+            pl.when(held).then(pl.col("_zh")).otherwise(pl.col("reason_zh")).alias("reason_zh"),
+            pl.when(held).then(pl.col("_en")).otherwise(pl.col("reason_en")).alias("reason_en"),
+        )
+        .drop("_rule", "_zh", "_en")
     )
 
 
 def _set_receipts(decided: pl.DataFrame, docs: Documents, fresh: Documents) -> pl.DataFrame:
     """Receipts for lists and for the order/payment/waybill of each decided set."""
     final = decided.filter(pl.col("status") != D.WAITING)
-    entered = final.filter(pl.col("status").is_in([D.RELEASED, D.INSPECTION, D.REVIEW]))
+    entered = final.filter(pl.col("status").is_in(ENTERED))
 
     def list_rows(
         frame: pl.DataFrame, status: int | None, zh: str | None, en: str | None, step: int

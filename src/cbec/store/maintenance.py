@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, delete, update
 
+from cbec.store import ledgers
 from cbec.store.inbox import ACCEPTED
 from cbec.store.schema import DERIVED_TABLES, batch, inbox, metadata, receipt
 
@@ -27,6 +28,7 @@ def rebuild(engine: Engine, *, keep_delivered_receipts: bool = True) -> dict[str
     """
     counts: dict[str, int] = {}
     with engine.begin() as conn:
+        counts.update(ledgers.forget_derived(conn))  # write-offs, returns, holds, CEB711 entries
         for table in DERIVED_TABLES:
             counts[table.name] = conn.execute(delete(table)).rowcount
         drop_receipts = delete(receipt)

@@ -554,6 +554,164 @@ enterprise_certificate = Table(
 # --- end of the enterprise filing tables -------------------------------------------------------------------
 
 # --- bonded e-ledger tables (migration 0010) ---------------------------------------------------------------
+# Quantities are exact decimals kept as BIGINT in 1/100000 of the unit (the N19,5 of the CEB quantity fields),
+# so that the balance can be moved with an atomic ``balance = balance + :delta`` and summed exactly.
+LEDGER_MOVEMENT_KINDS = (
+    "entry",  # 一线入区 first-line entry of bulk stock
+    "writeoff",  # 二线出区核减 write-off of a released 1210 list line
+    "return",  # 退货入区 an accepted import return back into stock
+    "transfer-out",  # 流转出区 to another zone's ledger
+    "transfer-in",  # 流转入区 from another zone's ledger
+    "dispose-trade",  # 转一般贸易内销
+    "dispose-reexport",  # 退运/复出口
+    "dispose-destroy",  # 销毁
+    "adjust",  # 经批准的调整 approved adjustment (±)
+)
+#: Movements the engine derives from the inbox (list write-offs, returns): ``rebuild`` deletes them; the
+#: others are the operator's input and are kept.
+LEDGER_DERIVED_KINDS = ("writeoff", "return")
+WAREHOUSE_ENTRY_STATUSES = (100, 399)
+
+# A zone enterprise's e-ledger (账册, emsNo), filed with its zone warehousing enterprise and customs district.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ems_no", String(30), nullable=False),
+    Column("area_code", String(32), nullable=False),  # zone warehousing enterprise (areaCode), an operator
+    Column("area_name", String(100), nullable=False),
+    Column("customs_code", String(4), nullable=False),  # customs district the ledger is kept with
+    Column("filed_at", UtcDateTime(), nullable=False),
+    Column("filed_by", String(64), nullable=False),
+    UniqueConstraint("ems_no"),
+    Index(None, "area_code"),
+)
+
+# The ledger's items (料号): one SKU each, with its HS code and legal units, and the running balances, which
+# always equal the sum of the item's movements (kept in the same transaction as each movement).
+ledger_item = Table(
+    "ledger_item",
+    metadata,
+    Column("ledger_id", BigInteger, ForeignKey("ledger.id"), nullable=False),
+    Column("item_record_no", String(30), nullable=False),
+    Column("gcode", String(10), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("unit1", String(3), nullable=False),
+    Column("unit2", String(3), nullable=True),
+    Column("balance", BigInteger, nullable=False),  # legal quantity 1, in 1/100000
+    Column("balance2", BigInteger, nullable=False),  # legal quantity 2 (0 without a second unit)
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("ledger_id", "item_record_no"),
+)
+
+# Every change of a ledger item, append-only: what, how much (signed), from which document, when, by whom.
+ledger_movement = Table(
+    "ledger_movement",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ledger_id", BigInteger, ForeignKey("ledger.id"), nullable=False),
+    Column("item_record_no", String(30), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("qty", BigInteger, nullable=False),  # signed, legal quantity 1 in 1/100000
+    Column("qty2", BigInteger, nullable=False),
+    Column("ref", String(200), nullable=False),  # idempotency key within (ledger, kind, item)
+    Column("doc_no", String(64), nullable=False),  # invtNo, entry number, transfer/disposal/approval number
+    Column("doc_line", Integer, nullable=True),  # the list line (gnum) or document line
+    Column("moved_at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("batch_id", BigInteger, nullable=True),  # the clearing batch of derived movements
+    UniqueConstraint("ledger_id", "kind", "ref", "item_record_no"),
+    CheckConstraint(_in("kind", LEDGER_MOVEMENT_KINDS), name="kind"),
+    Index(None, "ledger_id", "item_record_no", "moved_at"),
+    Index(None, "ledger_id", "moved_at"),
+    Index(None, "doc_no"),
+)
+
+# 1210 list lines held at 399 because their ledger could not cover them; released when stock arrives.
+# Arrival order is the row id (rows are written in the order the lists arrived).
+ledger_hold = Table(
+    "ledger_hold",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("list_key", String(200), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("ledger_id", BigInteger, ForeignKey("ledger.id"), nullable=False),
+    Column("item_record_no", String(30), nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("qty2", BigInteger, nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("rule", String(8), nullable=False),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("held_at", UtcDateTime(), nullable=False),
+    Column("released_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("list_key", "gnum"),
+    Index(None, "ledger_id", "released_at"),
+)
+
+# Stocktakes (盘点): the counted quantity of each item and the book balance as of the count.
+stocktake = Table(
+    "stocktake",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ledger_id", BigInteger, ForeignKey("ledger.id"), nullable=False),
+    Column("counted_at", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Index(None, "ledger_id", "counted_at"),
+)
+
+stocktake_line = Table(
+    "stocktake_line",
+    metadata,
+    Column("stocktake_id", BigInteger, ForeignKey("stocktake.id"), nullable=False),
+    Column("item_record_no", String(30), nullable=False),
+    Column("counted", BigInteger, nullable=False),
+    Column("book", BigInteger, nullable=False),
+    PrimaryKeyConstraint("stocktake_id", "item_record_no"),
+)
+
+# Warehouse-entry details (入库明细单, CEB711) of direct-purchase parcels arriving at a supervised site, with
+# the outcome answered in CEB712 (399 accepted, 100 refused with the code and reason).  Derived from the inbox.
+warehouse_entry = Table(
+    "warehouse_entry",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("guid", String(64), nullable=False),
+    Column("inbox_id", BigInteger, nullable=True),
+    Column("sender", String(32), nullable=True),
+    Column("customs_code", String(4), nullable=True),
+    Column("operator_code", String(32), nullable=True),
+    Column("cop_no", String(32), nullable=True),
+    Column("bill_no", String(64), nullable=True),
+    Column("logistics_code", String(32), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("code", String(16), nullable=True),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("batch_id", BigInteger, nullable=True),
+    UniqueConstraint("guid"),
+    CheckConstraint(_in("status", WAREHOUSE_ENTRY_STATUSES), name="status"),
+    Index(None, "operator_code", "id"),
+)
+
+warehouse_entry_line = Table(
+    "warehouse_entry_line",
+    metadata,
+    Column("entry_id", BigInteger, ForeignKey("warehouse_entry.id"), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("logistics_no", String(64), nullable=False),
+    Column("found", Integer, nullable=False),  # 1 when the waybill was known to cbec
+    PrimaryKeyConstraint("entry_id", "gnum"),
+    Index(None, "logistics_no"),
+)
+
+#: Tables the engine derives from the inbox besides :data:`DERIVED_TABLES` (``rebuild`` empties them; derived
+#: ledger movements are deleted by kind, see :func:`cbec.store.ledgers.forget_derived`).
+LEDGER_DERIVED_TABLES: tuple[Table, ...] = (warehouse_entry_line, warehouse_entry, ledger_hold)
 # --- end of the bonded e-ledger tables ---------------------------------------------------------------------
 
 # --- gate pass and gate decision tables (migration 0011) ---------------------------------------------------
@@ -688,3 +846,6 @@ gate_hold = Table(
     ),
 )
 # --- end of the gate tables --------------------------------------------------------------------------------
+
+# --- export tables (migration 0012) ------------------------------------------------------------------------
+# --- end of the export tables ------------------------------------------------------------------------------

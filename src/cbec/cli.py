@@ -415,5 +415,14 @@ def _register_serve() -> None:
 
 _register_serve()
 
+
+def _register_gate() -> None:
+    from cbec.commands.gate import app as gate_app
+
+    app.add_typer(gate_app, name="gate")
+
+
+_register_gate()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,611 @@
+"""The monthly summary declaration of 9610 exports (清单核放、汇总申报) as a pure, vectorised rule.
+
+Export parcels clear one list (清单, CEB603) at a time; by the 15th of the next month the consignor or its
+agent summarises the lists cleared (结关, status 899) in the month into export customs declarations (报关单),
+which are what the enterprise needs for foreign-exchange settlement and the export VAT refund
+(A-2018-194 §10). This module decides *which lists go together* and *what each declaration line adds up
+to*; building the CEB701 application and the CEB702/792 receipts is :mod:`cbec.messages.summary_docs`,
+writing CSV/Excel is :mod:`cbec.reports.summary_export`. ``docs/summary.md`` explains the rules with examples.
+
+Grouping (A-2018-194 §10, regime reference §6.2):
+
+* one **declaration** per application (period, consignor, supplement number) and list-head key: consignor
+  ``ebcCode`` (收发货人), transport mode ``trafMode`` (运输方式), producer/seller ``ownerCode`` (生产销售单位,
+  only with ``summaryFlag`` 2), country of arrival head ``country`` (运抵国), exit customs ``portCode``
+  (出境关别) — and ``tradeMode`` (贸易方式), our decision on an open point: a customs declaration carries one
+  trade mode, so 9610 and 9710/9810 lists are never merged;
+* one **declaration line** per declaration and list-line key: final destination country line ``country``
+  (最终目的国), 10-digit HS code ``gcode``, currency ``currency`` — plus the enterprise item name ``itemName``
+  when ``itemNameFlag`` is 1, and the legal units ``unit1``/``unit2`` (our decision: legal quantities in
+  different units are never added up; with a consistent tariff the units follow from ``gcode`` and this key
+  never splits anything);
+* lists with ``statisticsFlag`` A (simplified declaration, 简化申报) are not summarised into declarations:
+  they are reported in ``excluded`` (they go to summary statistics, 汇总统计).
+
+Why numbering is by sorting keys and never by arrival order: the same lists must give the same declaration and
+line numbers however the rows arrive (a replay, a re-run, another database), because the CEB792 mapping and
+the enterprise's refund records refer to them. Why columns: the same code summarises ten lists in a test and
+ten million in a month (``bench/summary.py``). Quantities and values stay exact ``Decimal(38, 5)`` sums of
+the lists' N19,5 fields — nothing is rounded here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Final, Literal
+
+import polars as pl
+from polars._typing import PolarsDataType
+
+__all__ = [
+    "AMOUNT_DTYPE",
+    "DECLARATION_HEAD_KEYS",
+    "EXCLUDED_REASONS",
+    "HEAD_COLUMNS",
+    "LINE_COLUMNS",
+    "ApplicationPlan",
+    "Summary",
+    "SummaryOptions",
+    "group",
+    "next_period",
+    "parse_period",
+    "pending_periods",
+    "period_bounds",
+    "period_of",
+    "plan_applications",
+    "summarise_period",
+]
+
+#: Exact type of summed quantities and values: the lists carry N19,5; 38 digits leave room for any month.
+AMOUNT_DTYPE: Final = pl.Decimal(38, 5)
+
+#: List-head columns the rule needs (CEB603 names, plus the time the list was cleared, 结关, status 899).
+HEAD_COLUMNS: Final = (
+    "invtNo",
+    "logisticsNo",
+    "ebcCode",
+    "ownerCode",
+    "trafMode",
+    "country",
+    "portCode",
+    "tradeMode",
+    "statisticsFlag",
+    "cleared_at",
+)
+#: List-line columns the rule needs; ``qty2``/``unit2``/``itemName``/``gname`` are optional.
+LINE_COLUMNS: Final = (
+    "invtNo",
+    "gnum",
+    "gcode",
+    "country",
+    "currency",
+    "qty",
+    "unit",
+    "qty1",
+    "unit1",
+    "totalPrice",
+)
+_OPTIONAL_LINE: Final[dict[str, PolarsDataType]] = {
+    "qty2": AMOUNT_DTYPE,
+    "unit2": pl.String,
+    "itemName": pl.String,
+    "gname": pl.String,
+}
+_OPTIONAL_HEAD: Final[dict[str, PolarsDataType]] = {
+    "ebcName": pl.String,
+    "ownerName": pl.String,
+    "grossWeight": AMOUNT_DTYPE,
+    "netWeight": AMOUNT_DTYPE,
+}
+
+#: The head key of a declaration, in numbering order (``ownerCode`` only with summaryFlag 2).
+DECLARATION_HEAD_KEYS: Final = ("trafMode", "ownerCode", "arrivalCountry", "portCode", "tradeMode")
+_APPLICATION_KEYS: Final = ("period", "ebcCode", "supplement")
+
+EXCLUDED_REASONS: Final = {
+    "simplified": "statisticsFlag A: 简化申报, summary statistics only, no declaration / 不汇总申报",
+    "summarised": "already summarised in an earlier application / 已汇总申报",
+    "no_lines": "list has no lines / 清单无表体",
+}
+
+_PERIOD_RE: Final = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_CHINA_TZ: Final = "Asia/Shanghai"
+
+
+# --------------------------------------------------------------------------------------------------- periods
+
+
+def parse_period(period: str) -> tuple[int, int]:
+    """``"2026-10"`` → (2026, 10); the CLI and the store name a summary month this way."""
+    match = _PERIOD_RE.match(period)
+    if not match:
+        raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    return int(match[1]), int(match[2])
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First day of the period and first day of the next one (half-open, so no time-of-day edge is lost)."""
+    year, month = parse_period(period)
+    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+
+
+def next_period(period: str) -> str:
+    start = period_bounds(period)[1]
+    return f"{start.year:04d}-{start.month:02d}"
+
+
+def period_of(cleared_at: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The summary month of a clearing time, in China time (the month customs counts in).
+
+    Naive datetimes are taken as China Standard Time already (what the CEB messages carry); aware ones are
+    converted, so a list cleared at 2026-10-31 17:00 UTC (= 11-01 01:00 in Beijing) belongs to November.
+    """
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        cleared_at = cleared_at.dt.convert_time_zone(_CHINA_TZ)
+    elif isinstance(dtype, pl.String):
+        cleared_at = cleared_at.str.to_datetime()
+    return cleared_at.dt.strftime("%Y-%m")
+
+
+# --------------------------------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryOptions:
+    """The CEB701 choices that change the grouping, and the declaration size limit.
+
+    ``summary_flag`` "1": by consignor only (收发货人单一汇总) — producers/sellers are not a key, and a
+    declaration's ``ownerCode`` is filled only when all its lists share one; "2": by consignor and
+    producer/seller. ``item_name_flag``: keep the lists' own item names apart (按清单原始商品名汇总), so the
+    declaration carries the name the enterprise uses for its refund; otherwise lines merge whatever their
+    names. ``max_lines``: split a declaration whose lines exceed this (a customs declaration holds a limited
+    number of items; the value is the parameter ``export.retail.summary.max_lines_per_declaration``); None
+    keeps every declaration whole.
+    """
+
+    summary_flag: Literal["1", "2"] = "1"
+    item_name_flag: bool = False
+    max_lines: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.summary_flag not in ("1", "2"):
+            raise ValueError(f"summaryFlag must be '1' or '2', got {self.summary_flag!r}")
+        if self.max_lines is not None and not 1 <= self.max_lines <= 99999:
+            raise ValueError(f"max_lines must be within 1..99999 (gseqno is N5), got {self.max_lines}")
+
+    @property
+    def head_keys(self) -> tuple[str, ...]:
+        keys = DECLARATION_HEAD_KEYS
+        return keys if self.summary_flag == "2" else tuple(k for k in keys if k != "ownerCode")
+
+    @property
+    def line_keys(self) -> tuple[str, ...]:
+        keys = ("destinationCountry", "gcode", "currency", "unit1", "unit2")
+        return (*keys, "itemName") if self.item_name_flag else keys
+
+
+# --------------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationPlan:
+    """Which lists go into which application: ``assigned`` (invtNo, period, ebcCode, supplement) and the
+    lists left out with a reason (``excluded``: invtNo, ebcCode, reason)."""
+
+    assigned: pl.DataFrame
+    excluded: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The result of summarising: declarations, their lines, the list-line mapping (CEB792), exclusions.
+
+    * ``declarations``: one row per declaration — period, ebcCode, supplement (0 = the month's first
+      application, 1.. = supplementary 补充 applications), declNo (1.. within the application), the head keys,
+      lists, lines (counts), weights when the heads carry them, cleared_from / cleared_to;
+    * ``declaration_lines``: per declaration and gseqno — the line keys, gname, summed qty1/qty2 (legal
+      units), qty (transaction unit, null when the lists used different units), totalPrice, lists, lines;
+    * ``mapping``: every summarised list line (invtNo, gnum, gcode, logisticsNo) → (period, ebcCode,
+      supplement, declNo, gseqno), sorted by declaration, gseqno, invtNo, gnum;
+    * ``excluded``: lists not summarised, with the reason code (see ``EXCLUDED_REASONS``).
+    """
+
+    declarations: pl.DataFrame
+    declaration_lines: pl.DataFrame
+    mapping: pl.DataFrame
+    excluded: pl.DataFrame
+
+
+# --------------------------------------------------------------------------------------------------- inputs
+
+
+def _require(frame: pl.LazyFrame | pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ValueError(f"{what} lack column(s) {missing}")
+
+
+def _schema(frame: pl.LazyFrame | pl.DataFrame) -> pl.Schema:
+    return frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+
+
+def _amount(name: str, dtype: pl.DataType) -> pl.Expr:
+    """An exact amount column; floats are refused because a float has already lost the fen."""
+    if dtype in (pl.Float32, pl.Float64):
+        raise TypeError(f"{name} is {dtype}: pass Decimal (or text) amounts, floats are not exact")
+    if isinstance(dtype, pl.String):
+        return pl.col(name).str.to_decimal(scale=5).cast(AMOUNT_DTYPE)
+    return pl.col(name).cast(AMOUNT_DTYPE)
+
+
+def _with_optional(frame: pl.LazyFrame, optional: dict[str, PolarsDataType]) -> pl.LazyFrame:
+    names = frame.collect_schema().names()
+    return frame.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in optional.items() if name not in names
+    )
+
+
+def _check_unique(frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    """Refuse repeated keys (a list summarised twice would double its quantities).
+
+    Distinct 64-bit hashes prove distinct keys, which is cheap; only when hashes repeat (a real repeat, or a
+    hash collision) are the keys themselves compared.
+    """
+    if frame.height < 2:
+        return
+    hashes = frame.select(pl.struct(columns).hash(20261015).alias("_h"))["_h"]
+    if hashes.n_unique() == frame.height:
+        return
+    repeated = frame.filter(pl.struct(columns).is_duplicated()).select(columns).unique().sort(columns)
+    if repeated.height:
+        raise ValueError(f"{what} repeat {columns}: {repeated.head(5).rows()}")
+
+
+def _empty_excluded() -> pl.DataFrame:
+    return pl.DataFrame(schema={"invtNo": pl.String, "ebcCode": pl.String, "reason": pl.String})
+
+
+# --------------------------------------------------------------------------------------------------- planning
+
+
+def plan_applications(
+    heads: pl.DataFrame | pl.LazyFrame,
+    period: str,
+    already: pl.DataFrame | None = None,
+) -> ApplicationPlan:
+    """Assign the lists cleared in ``period`` to an application, never a list that was summarised before.
+
+    ``already`` holds what earlier applications summarised: invtNo, period, ebcCode, supplement (the
+    ``mapping``/``assigned`` of earlier runs, as the store recorded them). A consignor's first application for
+    the month is supplement 0; lists of the month that show up cleared afterwards (a late departure message,
+    a late 899) go into supplement max+1 — a supplementary application (补充申报) — and a list already in
+    ``already`` goes nowhere, whatever period it was summarised under. The answer depends only on the inputs:
+    summarising a month again with the same ``already`` gives the same applications.
+    """
+    parse_period(period)
+    _require(heads, ("invtNo", "ebcCode", "statisticsFlag", "cleared_at"), "list heads")
+    lazy = heads.lazy()
+    dtype = _schema(lazy)["cleared_at"]
+    in_period = lazy.filter(period_of(pl.col("cleared_at"), dtype) == period).select(
+        "invtNo", "ebcCode", "statisticsFlag"
+    )
+    done = (
+        already.lazy().select("invtNo", "period", "ebcCode", pl.col("supplement").cast(pl.Int32))
+        if already is not None
+        else pl.LazyFrame(
+            schema={"invtNo": pl.String, "period": pl.String, "ebcCode": pl.String, "supplement": pl.Int32}
+        )
+    )
+    seen = done.select("invtNo").unique()
+    marked = in_period.join(seen.with_columns(pl.lit(True).alias("_done")), on="invtNo", how="left")
+    excluded = marked.filter(pl.col("_done").is_not_null() | (pl.col("statisticsFlag") == "A")).select(
+        "invtNo",
+        "ebcCode",
+        pl.when(pl.col("_done").is_not_null())
+        .then(pl.lit("summarised"))
+        .otherwise(pl.lit("simplified"))
+        .alias("reason"),
+    )
+    previous = (
+        done.filter(pl.col("period") == period)
+        .group_by("ebcCode")
+        .agg((pl.col("supplement").max() + 1).alias("supplement"))
+    )
+    assigned = (
+        marked.filter(pl.col("_done").is_null() & (pl.col("statisticsFlag") != "A"))
+        .join(previous, on="ebcCode", how="left")
+        .select(
+            "invtNo",
+            pl.lit(period).alias("period"),
+            "ebcCode",
+            pl.col("supplement").fill_null(0).cast(pl.Int32),
+        )
+    )
+    got, out = pl.collect_all([assigned, excluded])
+    return ApplicationPlan(got, out.sort("invtNo"))
+
+
+def pending_periods(heads: pl.DataFrame | pl.LazyFrame, already: pl.DataFrame | None = None) -> list[str]:
+    """Months that still have cleared B lists nobody summarised — where a supplementary application is due."""
+    _require(heads, ("invtNo", "statisticsFlag", "cleared_at"), "list heads")
+    lazy = heads.lazy().filter(pl.col("statisticsFlag") != "A")
+    if already is not None:
+        lazy = lazy.join(already.lazy().select("invtNo"), on="invtNo", how="anti")
+    dtype = _schema(lazy)["cleared_at"]
+    months = lazy.select(period_of(pl.col("cleared_at"), dtype).alias("p")).unique().collect()
+    return sorted(p for p in months["p"].to_list() if p is not None)
+
+
+# --------------------------------------------------------------------------------------------------- grouping
+
+
+def group(
+    heads: pl.DataFrame | pl.LazyFrame,
+    lines: pl.DataFrame | pl.LazyFrame,
+    assigned: pl.DataFrame | pl.LazyFrame,
+    options: SummaryOptions | None = None,
+) -> Summary:
+    """Group the assigned lists into declarations and declaration lines, and map every list line.
+
+    ``assigned`` (invtNo, period, ebcCode, supplement) says which lists to summarise and under which
+    application — :func:`plan_applications` makes it; a caller that already knows may build it itself.
+    Heads and lines of other lists are ignored. A list without lines is reported in ``excluded``.
+    """
+    opts = options or SummaryOptions()
+    _require(heads, HEAD_COLUMNS, "list heads")
+    _require(lines, LINE_COLUMNS, "list lines")
+    _require(assigned, ("invtNo", *_APPLICATION_KEYS), "assigned lists")
+    app = list(_APPLICATION_KEYS)
+    hkeys = list(opts.head_keys)
+    lkeys = list(opts.line_keys)
+
+    # Phase 1 — the assigned lists' heads, one row each (materialised: every later step reads them).
+    hl = _with_optional(heads.lazy(), _OPTIONAL_HEAD)
+    hs = _schema(hl)
+    cleared = pl.col("cleared_at")
+    if isinstance(hs["cleared_at"], pl.String):
+        cleared = cleared.str.to_datetime()
+    h = (
+        hl.join(
+            assigned.lazy().select("invtNo", "period", pl.col("supplement").cast(pl.Int32)),
+            on="invtNo",
+            how="inner",
+        )
+        .select(
+            "invtNo",
+            "logisticsNo",
+            *app,
+            "trafMode",
+            "ownerCode",
+            pl.col("country").alias("arrivalCountry"),
+            "portCode",
+            "tradeMode",
+            "ebcName",
+            "ownerName",
+            _amount("grossWeight", hs["grossWeight"]),
+            _amount("netWeight", hs["netWeight"]),
+            cleared.alias("cleared_at"),
+        )
+        .collect()
+    )
+    _check_unique(h, ["invtNo"], "list heads")
+
+    # Phase 2 — one id per head group (application + head key), numbered in key order, so the per-line work
+    # groups on an integer and a few short strings instead of eleven strings; ``_lid`` is a list's row in h.
+    h = h.with_row_index("_lid")
+    head_groups = (
+        h.lazy()
+        .group_by([*app, *hkeys])
+        .agg(
+            pl.col("_lid").sort_by("invtNo"),
+            pl.len().alias("lists"),
+            pl.col("ownerCode").unique().alias("_owners"),
+            pl.col("ebcName").min(),
+            pl.col("ownerName").min(),
+            pl.col("grossWeight").sum(),
+            pl.col("netWeight").sum(),
+            pl.col("cleared_at").min().alias("cleared_from"),
+            pl.col("cleared_at").max().alias("cleared_to"),
+        )
+        .sort([*app, *hkeys], nulls_last=True)
+        .with_row_index("_hg")
+        .collect()
+    )
+    # ``_ord``: a list's position when lists are ordered by head group, then invtNo — a number that sorts
+    # like the invtNo within a declaration, so the line-level work never compares strings.
+    by_group = head_groups.select("_hg", "_lid").explode("_lid")
+    hg_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
+        by_group["_lid"], by_group["_hg"]
+    )
+    ord_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
+        by_group["_lid"], pl.int_range(by_group.height, dtype=pl.UInt32, eager=True)
+    )
+
+    # Phase 3 — the lines of those lists with their head group, then one row per declaration line.
+    lazy_lines = _with_optional(lines.lazy(), _OPTIONAL_LINE)
+    ls = _schema(lazy_lines)
+    item = pl.col("itemName").fill_null(pl.col("gname")) if opts.item_name_flag else pl.col("itemName")
+    ln = (
+        lazy_lines.select(
+            "invtNo",
+            pl.col("gnum").cast(pl.Int32),
+            "gcode",
+            pl.col("country").alias("destinationCountry"),
+            "currency",
+            item,
+            "gname",
+            "unit",
+            "unit1",
+            "unit2",
+            _amount("qty", ls["qty"]),
+            _amount("qty1", ls["qty1"]),
+            _amount("qty2", ls["qty2"]),
+            _amount("totalPrice", ls["totalPrice"]),
+        )
+        .join(h.lazy().select("invtNo", "_lid"), on="invtNo", how="inner")
+        .with_columns(
+            pl.lit(hg_of_list).gather(pl.col("_lid")).alias("_hg"),
+            pl.lit(ord_of_list).gather(pl.col("_lid")).alias("_ord"),
+        )
+        # rows in (head group, invtNo, gnum) order: ``_row`` then sorts like the CEB792 lines (gnum < 2**17)
+        .sort(pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
+        .with_row_index("_row")
+        .collect()
+    )
+    _check_unique(ln, ["invtNo", "gnum"], "list lines")
+
+    line_groups = (
+        ln.lazy()
+        .group_by(["_hg", *lkeys])
+        .agg(
+            pl.col("_row").min().alias("_first"),
+            pl.col("unit").min().alias("_unit"),
+            pl.col("unit").n_unique().alias("_units"),
+            pl.col("qty").sum(),
+            pl.col("qty1").sum(),
+            pl.col("qty2").sum(),
+            pl.col("totalPrice").sum(),
+            pl.col("_lid").n_unique().alias("lists"),
+            pl.len().alias("lines"),
+            pl.col("_row"),
+        )
+        .sort(["_hg", *lkeys], nulls_last=True)
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("_hg").alias("_k"))
+    )
+    part = (pl.col("_k") // opts.max_lines) if opts.max_lines else pl.lit(0, pl.Int32)
+    within = (pl.col("_k") % opts.max_lines) if opts.max_lines else pl.col("_k")
+    line_groups_df = line_groups.with_columns(
+        part.cast(pl.Int32).alias("_part"), (within + 1).cast(pl.Int32).alias("gseqno")
+    ).collect()
+    # the goods name of a declaration line: that of its first list line (lowest invtNo, gnum)
+    line_groups_df = line_groups_df.with_columns(pl.lit(ln["gname"]).gather(pl.col("_first")).alias("gname"))
+
+    # Phase 4 — declarations: head groups, split into parts of at most max_lines lines, numbered per
+    # application in key order.
+    parts = (
+        line_groups_df.lazy()
+        .group_by("_hg", "_part")
+        .agg(pl.len().alias("lines"))
+        .sort("_hg", "_part")
+        .join(head_groups.lazy().select("_hg", *app), on="_hg", maintain_order="left")
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(app).alias("declNo"))
+        .collect()
+    )
+    decl_lines = line_groups_df.join(
+        parts.select("_hg", "_part", *app, "declNo"), on=["_hg", "_part"], maintain_order="left"
+    )
+
+    # every list line once, ordered by declaration, gseqno, invtNo, gnum (one numeric sort key)
+    rows = (
+        decl_lines.with_row_index("_dl")
+        .select("_dl", "_hg", "_part", *app, "declNo", "gseqno", "_row")
+        .explode("_row")
+        .sort(pl.col("_dl").cast(pl.UInt64) * 2**32 + pl.col("_row").cast(pl.UInt64))
+        .drop("_dl")
+    )
+    picked = ln.select("invtNo", "gnum", "gcode", "_lid").gather(rows["_row"])
+    mapping = pl.concat(
+        [
+            picked.select(
+                "invtNo",
+                "gnum",
+                "gcode",
+                pl.lit(h["logisticsNo"]).gather(pl.col("_lid")).alias("logisticsNo"),
+                "_lid",
+            ),
+            rows.drop("_row"),
+        ],
+        how="horizontal",
+    )
+
+    heads_of = head_groups.drop("_lid")
+    if opts.max_lines is None:
+        declarations = parts.join(heads_of.drop(*app), on="_hg", maintain_order="left")
+    else:
+        # A split declaration counts the lists with a line in it; each list's weight goes to the first part
+        # holding one of its lines, so the weights of all parts still add up to the lists' weights.
+        seen = mapping.group_by("_hg", "_part").agg(
+            pl.col("_lid").n_unique().alias("lists"),
+        )
+        first = (
+            mapping.group_by("_lid")
+            .agg(pl.col("_hg").first(), pl.col("_part").min())
+            .join(h.select("_lid", "grossWeight", "netWeight"), on="_lid")
+            .group_by("_hg", "_part")
+            .agg(pl.col("grossWeight").sum(), pl.col("netWeight").sum())
+        )
+        declarations = (
+            parts.join(seen, on=["_hg", "_part"], maintain_order="left")
+            .join(first, on=["_hg", "_part"], how="left", maintain_order="left")
+            .with_columns(pl.col("grossWeight", "netWeight").fill_null(pl.lit(0, AMOUNT_DTYPE)))
+            .join(heads_of.drop(*app, "lists", "grossWeight", "netWeight"), on="_hg", maintain_order="left")
+        )
+    owner_single = pl.when(pl.col("_owners").list.len() == 1).then(pl.col("_owners").list.first())
+    declarations = declarations.select(
+        *app,
+        "declNo",
+        *(k for k in DECLARATION_HEAD_KEYS if k != "ownerCode"),
+        (pl.col("ownerCode") if "ownerCode" in hkeys else owner_single).alias("ownerCode"),
+        "ebcName",
+        pl.when(pl.col("_owners").list.len() == 1).then(pl.col("ownerName")).alias("ownerName"),
+        "lists",
+        "lines",
+        "grossWeight",
+        "netWeight",
+        "cleared_from",
+        "cleared_to",
+    ).sort([*app, "declNo"])
+    declaration_lines = (
+        decl_lines.join(heads_of.select("_hg", *app), on="_hg", maintain_order="left")
+        .select(
+            *app,
+            "declNo",
+            "gseqno",
+            "destinationCountry",
+            "gcode",
+            "currency",
+            "itemName" if opts.item_name_flag else pl.lit(None, pl.String).alias("itemName"),
+            "gname",
+            pl.when(pl.col("_units") == 1).then(pl.col("_unit")).alias("unit"),
+            pl.when(pl.col("_units") == 1).then(pl.col("qty")).alias("qty"),
+            "unit1",
+            "qty1",
+            "unit2",
+            pl.when(pl.col("unit2").is_not_null()).then(pl.col("qty2")).alias("qty2"),
+            "totalPrice",
+            "lists",
+            "lines",
+        )
+        .sort([*app, "declNo", "gseqno"])
+    )
+    has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(ln["_lid"], True)
+    no_lines = (
+        h.filter(~has_lines)
+        .select("invtNo", pl.col("ebcCode"), pl.lit("no_lines").alias("reason"))
+        .sort("invtNo")
+    )
+    mapping = mapping.select("invtNo", "gnum", "gcode", "logisticsNo", *app, "declNo", "gseqno")
+    return Summary(declarations, declaration_lines, mapping, no_lines)
+
+
+def summarise_period(
+    heads: pl.DataFrame | pl.LazyFrame,
+    lines: pl.DataFrame | pl.LazyFrame,
+    period: str,
+    *,
+    already: pl.DataFrame | None = None,
+    options: SummaryOptions | None = None,
+) -> Summary:
+    """Plan the period's applications (:func:`plan_applications`) and group them (:func:`group`).
+
+    Lists left out by the plan (simplified, already summarised) are reported in ``excluded`` with the lists
+    that have no lines.
+    """
+    plan = plan_applications(heads, period, already)
+    result = group(heads, lines, plan.assigned, options)
+    excluded = pl.concat([plan.excluded, result.excluded]).sort("invtNo", "reason")
+    return Summary(result.declarations, result.declaration_lines, result.mapping, excluded)

@@ -404,6 +404,15 @@ def _register_enterprise() -> None:
 _register_enterprise()
 
 
+def _register_ledger() -> None:
+    from cbec.commands.ledger import app as ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+
+
+_register_ledger()
+
+
 def _register_serve() -> None:
     from cbec.commands.demo import demo
     from cbec.commands.serve import serve, worker

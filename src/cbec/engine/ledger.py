@@ -950,3 +950,51 @@ def parse_lines(items: Iterable[str]) -> list[Line]:
             )
         )
     return out
+
+
+def ledger_view(conn: Connection, ems_no: str, *, movements: int = 50) -> dict[str, Any]:
+    """What the CLI, the API and the console show of a ledger: stock per item, recent movements, held lists
+    (open first) and the last reconciliation."""
+    led = ledger_of(conn, ems_no)
+    stock = [
+        {
+            "itemRecordNo": it.item_record_no,
+            "name": it.name,
+            "gcode": it.gcode,
+            "unit1": it.unit1,
+            "unit2": it.unit2,
+            "balance": R.show(it.balance),
+            "balance2": R.show(it.balance2),
+            "updatedAt": it.updated_at.isoformat(),
+        }
+        for it in repo.items(conn, led.id).values()
+    ]
+    held: dict[str, dict[str, Any]] = {}
+    for h in repo.holds(conn, led.id):
+        entry_ = held.setdefault(
+            h.list_key,
+            {
+                "listKey": h.list_key,
+                "invtNo": h.invt_no,
+                "rule": h.rule,
+                "reason_zh": h.reason_zh,
+                "reason_en": h.reason_en,
+                "heldAt": h.held_at.isoformat(),
+                "releasedAt": h.released_at.isoformat() if h.released_at else None,
+                "lines": [],
+            },
+        )
+        entry_["lines"].append({"gnum": h.gnum, "itemRecordNo": h.item_record_no, "qty": R.show(h.qty)})
+    try:
+        last: dict[str, Any] | None = reconcile(conn, ems_no).to_json()
+    except LedgerError:
+        last = None
+    return {
+        "ledger": led.to_json(),
+        "items": stock,
+        "movements": [
+            _movement_json(m) for m in repo.movements(conn, led.id, limit=movements, newest_first=True)
+        ],
+        "holds": list(held.values()),
+        "reconciliation": last,
+    }

@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -223,18 +224,42 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate to ``revision`` in one transaction: a failed migration leaves the database as it was."""
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate down to ``revision`` (``"base"`` drops every table); for tests and rollbacks."""
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    """Run Alembic on one connection, in one transaction.
+
+    SQLite changes most constraints only by rebuilding a table (copy, drop, rename).  Dropping a table that
+    other tables' rows refer to fails while foreign keys are enforced, and enforcement cannot be switched off
+    inside a transaction.  So, as SQLite's documentation prescribes for such changes, it is switched off
+    before the transaction begins, the references are checked (``PRAGMA foreign_key_check``) before it
+    commits — a migration that broke one is rolled back — and it is switched on again afterwards.
+    """
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys = OFF")  # no transaction is open yet (isolation_level None)
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                run(cfg)
+                if raw is not None:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left {len(broken)} rows referring to missing rows"
+                            f" (first: {broken[0]}) / 迁移后存在引用缺失记录的行，已回滚"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
 
 
 def head_revision() -> str | None:

@@ -184,3 +184,37 @@ def test_migration_scripts_are_inside_the_package() -> None:
     assert (db.MIGRATIONS_DIR / "env.py").is_file()
     assert sorted(p.name for p in versions.glob("rev_*.py"))[0] == "rev_0001_initial.py"
     assert db.MIGRATIONS_DIR.is_relative_to(Path(db.__file__).parent)
+
+
+def test_upgrade_keeps_the_rows_of_an_old_database(db_url: str) -> None:
+    """A database at 0004 holding messages that documents refer to: every later revision applies, on SQLite
+    too, where some revisions rebuild the inbox table (the documents' foreign keys point at it)."""
+    engine = connect(db_url, create=False)
+    try:
+        upgrade(engine, "0004")
+        at = "2026-11-01 00:00:00+00:00" if engine.dialect.name == "sqlite" else "2026-11-01T00:00:00Z"
+        with engine.begin() as conn:
+            batch = "INSERT INTO batch (id, started_at, messages, note) VALUES (1, :at, 1, 'old')"
+            conn.execute(text(batch), {"at": at})
+            conn.execute(
+                text(
+                    "INSERT INTO inbox (id, guid, message_type, sender, received_at, sha256, raw, status,"
+                    " batch_id) VALUES (1, 'G-1', 'CEB311Message', '3301960001', :at, :sha, :raw,"
+                    " 'processed', 1)"
+                ),
+                {"at": at, "sha": "0" * 64, "raw": b"<x/>"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO document (id, kind, guid, business_key, inbox_id, received_at, status,"
+                    " app_type) VALUES (1, 'order', 'D-1', 'K-1', 1, :at, 120, '1')"
+                ),
+                {"at": at},
+            )
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT guid, raw_codec FROM inbox")).all() == [("G-1", "identity")]
+            assert conn.execute(text("SELECT inbox_id FROM document")).scalar_one() == 1
+    finally:
+        engine.dispose()

@@ -34,11 +34,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Final, Literal
 
 import polars as pl
 from polars._typing import PolarsDataType
+
+from cbec.params.calendar import WorkingCalendar, china_calendar
+from cbec.params.dated import ParameterSet, Reference, default_parameters
 
 __all__ = [
     "AMOUNT_DTYPE",
@@ -47,8 +50,10 @@ __all__ = [
     "HEAD_COLUMNS",
     "LINE_COLUMNS",
     "ApplicationPlan",
+    "DueDate",
     "Summary",
     "SummaryOptions",
+    "due_date",
     "group",
     "next_period",
     "parse_period",
@@ -148,6 +153,54 @@ def period_of(cleared_at: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     elif isinstance(dtype, pl.String):
         cleared_at = cleared_at.str.to_datetime()
     return cleared_at.dt.strftime("%Y-%m")
+
+
+@dataclass(frozen=True, slots=True)
+class DueDate:
+    """When a month's summary declaration is due, and why that day.
+
+    ``nominal`` is the parameter's day of the next month; ``due`` is the first working day on or after it;
+    ``skipped`` names the days passed over (holiday name or rest day). ``calendar_published`` is False when
+    the due date's year is not in the holiday table yet: the date then skips weekends only and may be wrong.
+    """
+
+    period: str
+    due: date
+    nominal: date
+    skipped: tuple[str, ...]
+    calendar_published: bool
+    deadline_reference: Reference
+    calendar_source: str | None
+
+
+def due_date(
+    period: str, params: ParameterSet | None = None, calendar: WorkingCalendar | None = None
+) -> DueDate:
+    """The summary-declaration deadline of ``period``: the 15th of the next month (``export.retail.summary.
+    deadline_day``, A-2018-194 §10), moved to the next working day past rest days and public holidays."""
+    params = params or default_parameters()
+    calendar = calendar or china_calendar()
+    first = period_bounds(period)[1]
+    name = "export.retail.summary.deadline_day"
+    day = params.int_at(name, first)
+    nominal = first.replace(day=day)
+    due = calendar.on_or_after(nominal)
+    skipped = []
+    d = nominal
+    while d < due:
+        holiday = calendar.holiday_on(d)
+        skipped.append(f"{d.isoformat()} {holiday.name if holiday else '休息日 rest day'}")
+        d += timedelta(days=1)
+    source = calendar.source(nominal.year)
+    return DueDate(
+        period=period,
+        due=due,
+        nominal=nominal,
+        skipped=tuple(skipped),
+        calendar_published=calendar.published(nominal.year) and calendar.published(due.year),
+        deadline_reference=params.reference_at(name, first),
+        calendar_source=source.source if source else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------------- options

@@ -12,7 +12,14 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from cbec.service.console import pages_auth, pages_enterprise, pages_officer, pages_overview, pages_search
+from cbec.service.console import (
+    pages_auth,
+    pages_enterprise,
+    pages_ledger,
+    pages_officer,
+    pages_overview,
+    pages_search,
+)
 from cbec.service.console.render import error_page
 from cbec.service.console.session import ConsoleError, LoginNeeded, current_user
 
@@ -20,7 +27,7 @@ __all__ = ["install"]
 
 
 def install(app: FastAPI) -> None:
-    for module in (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise):
+    for module in (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger):
         app.include_router(module.router)
 
     @app.exception_handler(LoginNeeded)

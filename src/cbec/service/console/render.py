@@ -53,6 +53,8 @@ def navigation(p: Principal | None) -> list[NavItem]:
             NavItem("/console/documents", "documents"),
         ]
     items.append(NavItem("/console/search", "search"))
+    if p.roles & {Role.OPERATOR, Role.OFFICER, Role.ADMIN}:
+        items.append(NavItem("/console/ledgers", "ledgers"))
     if p.roles & QUOTA_ROLES:
         items.append(NavItem("/console/quota", "quota"))
     return items

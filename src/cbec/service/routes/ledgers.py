@@ -1,6 +1,6 @@
 """Bonded e-ledgers (保税账册) over HTTP: read a ledger, record stock movements and stocktakes, reconcile.
 
-Who may do what (the same rule for every route, :func:`_access`):
+Who may do what (the same rule for every route, :func:`access`):
 
 * the zone warehousing enterprise a ledger is filed with (a site operator whose code is the ledger's
   ``areaCode``) reads and operates its own ledgers, and only those;
@@ -74,7 +74,7 @@ def _refused(e: LedgerError) -> ApiError:
     return ApiError(e.status, "ledger-refused" if e.status != 404 else "not-found", e.zh, e.en)
 
 
-def _access(
+def access(
     conn: Connection, principal: Principal, ems_no: str, *, write: bool, officer_write: bool
 ) -> repo.Ledger:
     """The ledger, if the caller may read it (``write``: operate it); else 403/404 with the reason."""
@@ -127,18 +127,22 @@ def _lines(lines: list[LineIn]) -> list[E.Line]:
     ]
 
 
+def visible(conn: Connection, principal: Principal) -> list[repo.Ledger]:
+    """The ledgers the caller may read (403 for a role that may read none)."""
+    if Role.ADMIN in principal.roles:
+        return repo.list_ledgers(conn)
+    if Role.OFFICER in principal.roles and principal.district:
+        return repo.list_ledgers(conn, district=principal.district)
+    if Role.OPERATOR in principal.roles:
+        return repo.list_ledgers(conn, area_codes=principal.codes)
+    access(conn, principal, "-", write=False, officer_write=False)
+    return []
+
+
 @router.get("/v1/ledgers", summary="My ledgers / 我的账册", responses=_ERRORS)
 def list_ledgers(ctx: Context, principal: Caller) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        if Role.ADMIN in principal.roles:
-            found = repo.list_ledgers(conn)
-        elif Role.OFFICER in principal.roles and principal.district:
-            found = repo.list_ledgers(conn, district=principal.district)
-        elif Role.OPERATOR in principal.roles:
-            found = repo.list_ledgers(conn, area_codes=principal.codes)
-        else:
-            _access(conn, principal, "-", write=False, officer_write=False)
-            found = []
+        found = visible(conn, principal)
     return {"ledgers": [lg.to_json() for lg in found]}
 
 
@@ -171,7 +175,7 @@ def show_ledger(
     movements: Annotated[int, Query(ge=0, le=5000)] = 100,
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        _access(conn, principal, ems_no, write=False, officer_write=False)
+        access(conn, principal, ems_no, write=False, officer_write=False)
         return E.ledger_view(conn, ems_no, movements=movements)
 
 
@@ -185,7 +189,7 @@ def record_movement(ctx: Context, principal: Caller, ems_no: EmsNo, body: Moveme
     at = ctx.clock()
     try:
         with ctx.engine.begin() as conn:
-            _access(conn, principal, ems_no, write=True, officer_write=body.kind == "adjust")
+            access(conn, principal, ems_no, write=True, officer_write=body.kind == "adjust")
             lines = _lines(body.lines)
             if body.kind == "entry":
                 out = E.entry(conn, ems_no, body.docNo, lines, actor=principal.name, at=at)
@@ -220,7 +224,7 @@ def record_stocktake(ctx: Context, principal: Caller, ems_no: EmsNo, body: Count
         )
     try:
         with ctx.engine.begin() as conn:
-            _access(conn, principal, ems_no, write=True, officer_write=True)
+            access(conn, principal, ems_no, write=True, officer_write=True)
             counted = {l.itemRecordNo: Decimal(l.qty) for l in body.lines}  # noqa: E741
             if len(counted) != len(body.lines):
                 raise LedgerError("盘点数据中料号重复", "an item is counted twice")
@@ -244,7 +248,7 @@ def reconciliation(
 ) -> Any:
     try:
         with ctx.engine.connect() as conn:
-            _access(conn, principal, ems_no, write=False, officer_write=False)
+            access(conn, principal, ems_no, write=False, officer_write=False)
             rec = E.reconcile(conn, ems_no, stocktake)
     except LedgerError as e:
         raise _refused(e) from None

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 
 from cbec.engine import aftercare
 from cbec.engine import ledger as ledger_engine
+from cbec.engine import warehouse
 from cbec.engine.buyer_key import buyer_keys, secret_for
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
@@ -433,6 +434,13 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip
+            entry_receipts, entry_counts = warehouse.process(  # warehouse-entry details (CEB711)
+                conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
+            )
+            after_receipts += entry_receipts
+            after_counts = {
+                k: after_counts.get(k, 0) + entry_counts.get(k, 0) for k in {*after_counts, *entry_counts}
+            }
             receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
             self._mark_written(conn)
             queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)

@@ -1,0 +1,104 @@
+"""CEB711 warehouse-entry details through the clearing engine, answered with XSD-valid CEB712 receipts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from _aftercare_testlib import hs_frame, identity
+
+from cbec.engine.clear import Clearer, iter_inputs
+from cbec.messages.columns import decode_batch
+from cbec.messages.decode import decode
+from cbec.messages.encode import OutDocument, encode, new_guid
+from cbec.messages.spec import message_spec
+from cbec.messages.xsd import validate_bytes, xsd_available
+from cbec.params import default_parameters
+from cbec.sim.generate import GeneratorConfig, write_corpus
+from cbec.store import connect
+from cbec.store import ledgers as repo
+from cbec.store.schema import receipt
+
+AT = datetime(2026, 11, 12, 3, 0, 0)
+OPERATOR = ("2900960601", "杭州机场跨境监管中心")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("entry") / "in"
+    write_corpus(out, GeneratorConfig(parcels=30, seed=4))
+    return out
+
+
+def _waybills(corpus: Path) -> pl.DataFrame:
+    batch = decode_batch([b for _, b in iter_inputs(corpus)])
+    heads = batch.table("CEB621Message", "InventoryHead").filter(pl.col("tradeMode") == "9610")
+    return heads.select("logisticsCode", "logisticsNo", "customsCode")
+
+
+def _entry(code: str, numbers: list[str], customs: str, **over: Any) -> tuple[str, bytes]:
+    head = {
+        "guid": new_guid(), "appType": "1", "appTime": AT, "appStatus": "2", "customsCode": customs,
+        "copNo": "RK001", "operatorCode": OPERATOR[0], "operatorName": OPERATOR[1], "ieFlag": "I",
+        "trafMode": "5", "trafNo": "CA1234", "voyageNo": "CA1234", "billNo": "784-12345678",
+        "logisticsCode": code, "logisticsName": "示例国际快递有限公司",
+    }  # fmt: skip
+    head.update(over)
+    lines = [{"gnum": i + 1, "logisticsNo": n} for i, n in enumerate(numbers)]
+    transfer = {"copCode": OPERATOR[0], "copName": OPERATOR[1], "dxpMode": "DXP", "dxpId": "DXPENT0000000601"}
+    return head["guid"], encode(
+        "CEB711Message", [OutDocument(head, lines)], transfer=transfer, signer=identity()
+    )
+
+
+def _answers(engine: Any, guid: str) -> list[dict[str, str]]:
+    with engine.connect() as conn:
+        xmls = [
+            bytes(x)
+            for x in conn.execute(receipt.select().where(receipt.c.message_type == "CEB712Message")).scalars(
+                receipt.c.xml
+            )
+        ]  # type: ignore[arg-type]
+    out = []
+    for xml in xmls:
+        for d in decode(xml).documents:
+            if str(d.head.get("guid")) == guid:
+                out.append({k: str(v) for k, v in d.head.items()})
+    return sorted(out, key=lambda a: a["returnTime"])
+
+
+def test_entry_details_are_checked_stored_and_answered(tmp_path: Path, corpus: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'c.db'}")
+    clearer = Clearer(engine, params=default_parameters(), hs=hs_frame(), outbox=None, now=AT)
+    clearer.clear_batch(list(iter_inputs(corpus)))
+    wb = _waybills(corpus)
+    code = wb["logisticsCode"][0]
+    mine = wb.filter(pl.col("logisticsCode") == code)
+    customs = mine["customsCode"][0]
+    good_guid, good = _entry(code, mine["logisticsNo"].to_list()[:2], customs)
+    bad_guid, bad = _entry(code, [mine["logisticsNo"][0], "NOSUCHWAYBILL"], customs)
+    flag_guid, flagged = _entry(code, mine["logisticsNo"].to_list()[:1], customs, ieFlag="E")
+    Clearer(engine, params=default_parameters(), hs=hs_frame(), outbox=None, now=AT).clear_batch(
+        [("a.xml", good), ("b.xml", bad), ("c.xml", flagged), ("a2.xml", good)]
+    )
+    ok = _answers(engine, good_guid)
+    assert [a["returnStatus"] for a in ok] == ["120", "399"]
+    refused = _answers(engine, bad_guid)
+    assert [a["returnStatus"] for a in refused] == ["100"]
+    assert refused[0]["returnInfo"].startswith("-800001") and "NOSUCHWAYBILL" in refused[0]["returnInfo"]
+    assert _answers(engine, flag_guid)[0]["returnInfo"].startswith("-800001")
+    with engine.connect() as conn:
+        stored = {e["guid"]: e for e in repo.entries(conn, operator_codes=[OPERATOR[0]])}
+    assert stored[good_guid]["status"] == 399 and len(stored[good_guid]["lines"]) == 2  # type: ignore[arg-type]
+    assert all(line["found"] for line in stored[good_guid]["lines"])  # type: ignore[attr-defined]
+    assert stored[bad_guid]["status"] == 100 and stored[bad_guid]["code"] == "-800001"
+    # the CEB712 receipts are XSD-valid
+    if xsd_available():
+        with engine.connect() as conn:
+            xmls = conn.execute(receipt.select().where(receipt.c.message_type == "CEB712Message")).fetchall()
+        assert xmls
+        for row in xmls:
+            assert not validate_bytes(bytes(row.xml), message_spec("CEB712Message").family)

@@ -14,6 +14,7 @@ import re
 import shutil
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -52,8 +53,11 @@ def demo(
     from cbec.service.cast import ADMIN, OFFICER, file_cast, use_signing_dir
     from cbec.service.context import ServiceSettings
     from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, generate_corpus
-    from cbec.store import connect
+    from cbec.sim.ledgers import bonded_demand, file_zone_ledgers, replenish
+    from cbec.sim.parties import BONDED_ZONES
+    from cbec.store import connect, enterprises
     from cbec.store import inbox as inbox_repo
+    from cbec.store import ledgers as ledgers_repo
 
     if fresh and folder.exists():
         shutil.rmtree(folder)
@@ -73,6 +77,11 @@ def demo(
             lambda n: bar.advance(task, n),
         )
     messages = [data for _name, data in iter_inputs(traffic)]
+    # the 1210 zones' bonded ledgers, stocked for the day but for one planted shortage (cbec.sim.ledgers)
+    with engine.begin() as conn:
+        stocking = file_zone_ledgers(conn, bonded_demand(messages), at=datetime.now(UTC))
+        for zone in BONDED_ZONES:
+            cast.keys[zone[2]] = enterprises.issue_api_key(conn, zone[2], label="demo").key
 
     app = create_app(engine, settings=ServiceSettings(webhooks=True))
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
@@ -130,6 +139,14 @@ def demo(
             time.sleep(0.2)
     total_s = time.monotonic() - t0
     _summary(engine, len(messages), sum(len(DOC_GUID.findall(m)) for m in messages), refused, sent_s, total_s)
+    with engine.begin() as conn:
+        held = len({h.list_key for h in ledgers_repo.open_holds(conn)})
+        moved = replenish(conn, stocking, at=datetime.now(UTC))
+    if stocking.short is not None:
+        _out.print(
+            f"保税账册 bonded ledgers: {held} lists held (账册料号余额不足, item {stocking.short[1]} of "
+            f"{stocking.short[0]}); a replenishment entry (补货入区) released {len(moved.released)}"
+        )
 
     _out.print(f"\n[bold]console 控制台[/bold]: {base}/console    [bold]API docs[/bold]: {base}/docs")
     _out.print("log in with one of these API keys 登录密钥:")
@@ -138,6 +155,7 @@ def demo(
         ("administrator 管理员", ADMIN),
         ("platform 电商平台 3301960001", "3301960001"),
         ("declaring agent 申报企业 4403960402", "4403960402"),
+        *((f"zone warehouse 区内仓储企业 {z[2]} (ledger {z[4]})", z[2]) for z in BONDED_ZONES),
     ):
         _out.print(f"  {label}: {cast.keys[code]}")
     if exit_after:

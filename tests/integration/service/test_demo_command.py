@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -28,3 +29,8 @@ def test_demo_streams_a_day_and_reports(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/console" in out
     assert "customs officer 海关关员: cbec_" in out
     assert "Traceback" not in done.stderr
+    # the zones' bonded ledgers: the planted shortage held lists, the replenishment released them
+    found = re.search(r"bonded ledgers: (\d+) lists held .* released (\d+)", out.replace("\n", " "))
+    assert found, out[-2000:]
+    assert int(found.group(1)) >= 1 and int(found.group(2)) == int(found.group(1))
+    assert "zone warehouse 区内仓储企业 3301960501 (ledger T2924W000001): cbec_" in out

@@ -23,6 +23,7 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from cbec.engine import aftercare
+from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
 from cbec.engine import warehouse
 from cbec.engine.buyer_key import buyer_keys, secret_for
@@ -434,6 +435,12 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip
+            export_receipts, export_counts = export_engine.process(  # exports: CEB303/403/505/603/507/607/605/509
+                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+                batch_id=batch_id,
+            )  # fmt: skip
+            after_receipts += export_receipts
+            after_counts = {**after_counts, **{f"export.{k}": v for k, v in export_counts.items()}}
             entry_receipts, entry_counts = warehouse.process(  # warehouse-entry details (CEB711)
                 conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
             )

@@ -848,4 +848,133 @@ gate_hold = Table(
 # --- end of the gate tables --------------------------------------------------------------------------------
 
 # --- export tables (migration 0012) ------------------------------------------------------------------------
+# The export documents themselves are ``document`` rows (kinds x_order, x_receipts, x_waybill, x_list,
+# x_cancel, arrival, departure, masterbill), their decisions ``decision`` rows (list_key "E|ebpCode|orderNo")
+# and their answers ``receipt`` rows; these tables hold what exports need besides (cbec.engine.export).
+EXPORT_MOVEMENT_KINDS = ("arrival", "departure")
+EXPORT_REFUND_STATUSES = ("flagged", "provisional")
+EXPORT_TRUE_UP_KINDS = ("sold", "returned")
+
+# One row per export list (CEB603): its keys and where it is in 2 → 120 → 399 → 800 → 899.
+export_list = Table(
+    "export_list",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("list_key", String(200), nullable=False),  # E|ebpCode|orderNo
+    Column("guid", String(64), nullable=False),
+    Column("invt_no", String(32), nullable=False),
+    Column("order_key", String(200), nullable=False),  # ebpCode|orderNo
+    Column("waybill_key", String(200), nullable=False),  # logisticsCode|logisticsNo
+    Column("trade_mode", String(4), nullable=False),
+    Column("statistics_flag", String(1), nullable=False),
+    Column("customs_code", String(4), nullable=False),
+    Column("ebp_code", String(32), nullable=False),
+    Column("order_no", String(64), nullable=False),
+    Column("ebc_code", String(32), nullable=False),
+    Column("agent_code", String(32), nullable=False),
+    Column("cop_no", String(32), nullable=False),
+    Column("pre_no", String(18), nullable=False),
+    Column("sender", String(64), nullable=False),  # who receives its CEB604 receipts
+    Column("status", Integer, nullable=False),
+    Column("inbox_id", BigInteger, ForeignKey("inbox.id"), nullable=False),
+    Column("declared_at", UtcDateTime(), nullable=False),
+    Column("concluded_at", UtcDateTime(), nullable=True),
+    Column("released_at", UtcDateTime(), nullable=True),
+    Column("cleared_at", UtcDateTime(), nullable=True),  # 899: departure recorded (结关)
+    Column("leave_time", UtcDateTime(), nullable=True),  # CEB509 leaveTime
+    Column("cancelled_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("list_key"),
+    UniqueConstraint("guid"),
+    UniqueConstraint("invt_no"),
+    Index(None, "order_key"),
+    Index(None, "waybill_key"),
+    Index(None, "status", "declared_at"),
+    Index(None, "cleared_at"),
+)
+
+# Parcels reported at the supervised site (CEB507 运抵) or leaving the country (CEB509 离境), per line.
+export_movement = Table(
+    "export_movement",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(9), nullable=False),
+    Column("doc_guid", String(64), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("waybill_key", String(200), nullable=False),
+    Column("list_key", String(200), nullable=True),  # the list it moved, if any
+    Column("customs_code", String(4), nullable=False),
+    Column("bill_no", String(64), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("batch_id", BigInteger, nullable=True),
+    UniqueConstraint("kind", "doc_guid", "gnum"),
+    Index(None, "kind", "waybill_key"),
+    CheckConstraint(_in("kind", EXPORT_MOVEMENT_KINDS), name="kind"),
+)
+
+# CEB607 master/sub-bill (清单总分单) lines: the transport a parcel leaves on.
+export_bill_line = Table(
+    "export_bill_line",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("doc_guid", String(64), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("waybill_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("bill_no", String(64), nullable=False),
+    Column("voyage_no", String(64), nullable=False),
+    Column("traf_name", String(100), nullable=False),
+    Column("traf_mode", String(1), nullable=False),
+    Column("total_package_no", String(64), nullable=True),
+    Column("agent_code", String(32), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    UniqueConstraint("doc_guid", "gnum"),
+    Index(None, "waybill_key"),
+)
+
+# 9810 lines flagged for the pre-refund (离境即退税, HWC-YT) and their provisional refund at departure;
+# what was sold or brought back since is the sum of their export_true_up rows (input, kept by ``rebuild``).
+export_refund_line = Table(
+    "export_refund_line",
+    metadata,
+    Column("list_key", String(200), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("invt_no", String(32), nullable=False),
+    Column("gcode", String(10), nullable=False),
+    Column("qty_e5", BigInteger, nullable=False),  # quantity × 10^5 (N19,5 exactly)
+    Column("value_fen", BigInteger, nullable=False),  # CNY value of the line
+    Column("refund_rate_bp", Integer, nullable=False),  # basis points (1300 = 13 %)
+    Column("provisional_fen", BigInteger, nullable=True),  # set at departure
+    Column("provisional_at", UtcDateTime(), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("list_key", "gnum"),
+    Index(None, "invt_no"),
+    CheckConstraint(_in("status", EXPORT_REFUND_STATUSES), name="status"),
+)
+
+# Each sale or return recorded against a pre-refunded line; ``event_id`` makes the API call idempotent.
+export_true_up = Table(
+    "export_true_up",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("list_key", String(200), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("qty_e5", BigInteger, nullable=False),
+    Column("repay_fen", BigInteger, nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    UniqueConstraint("event_id"),
+    Index(None, "list_key", "gnum"),
+    CheckConstraint(_in("kind", EXPORT_TRUE_UP_KINDS), name="kind"),
+)
+
+#: Export tables the engine derives from the inbox (``rebuild`` empties them; ``export_true_up`` is input).
+EXPORT_DERIVED_TABLES: tuple[Table, ...] = (
+    export_refund_line,
+    export_bill_line,
+    export_movement,
+    export_list,
+)
 # --- end of the export tables ------------------------------------------------------------------------------

@@ -673,8 +673,8 @@ stocktake_line = Table(
     PrimaryKeyConstraint("stocktake_id", "item_record_no"),
 )
 
-# Warehouse-entry details (入库明细单, CEB711) of direct-purchase parcels arriving at a supervised site, with
-# the outcome answered in CEB712 (399 accepted, 100 refused with the code and reason).  Derived from the inbox.
+# Warehouse-entry details (入库明细单, CEB711) of direct-purchase parcels arriving at a supervised site,
+# with the outcome answered in CEB712 (399 accepted, 100 refused with code and reason); derived.
 warehouse_entry = Table(
     "warehouse_entry",
     metadata,

@@ -14,10 +14,11 @@ see is a 404 whether or not it exists.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
@@ -33,6 +34,7 @@ from cbec.service.deps import (
     Context,
     error_responses,
 )
+from cbec.service.gate_queue import GateQueue
 from cbec.store import gate as repo
 from cbec.store.db import SQLITE_BEGIN
 
@@ -280,19 +282,12 @@ class DecisionOut(BaseModel):
     summary="A vehicle at the gate → LIFT or STOP / 卡口过卡判定",
     responses={200: {"model": DecisionOut}, **AUTH_ERRORS, **BODY_ERRORS, **error_responses(403, 409)},
 )
-def gate_event(ctx: Context, principal: Caller, body: EventIn) -> dict[str, Any]:
+def gate_event(request: Request, ctx: Context, principal: Caller, body: EventIn) -> dict[str, Any]:
     _gate_role(principal)
     now = ctx.clock()
     try:
         event = body.event(now)
-        return desk.decide_events(
-            ctx.engine,
-            [event],
-            reporter=principal.name,
-            scope=desk.scope_of(principal, now),
-            params=ctx.params,
-            now=now,
-        )[0]
+        return _queue(request).submit(event, principal.name, desk.scope_of(principal, now)).result(timeout=60)
     except desk.GateRefusal as exc:
         raise _raise(exc) from None
 
@@ -383,3 +378,19 @@ def _gate_role(principal: Principal) -> None:
         desk.require_gate_role(principal)
     except desk.GateRefusal as exc:
         raise _raise(exc) from None
+
+
+_QUEUE_LOCK = threading.Lock()
+
+
+def _queue(request: Request) -> GateQueue:
+    """The app's gate thread, started with its first vehicle (one per app; a daemon thread)."""
+    state = request.app.state
+    found: GateQueue | None = getattr(state, "gate_queue", None)
+    if found is None:
+        with _QUEUE_LOCK:
+            found = getattr(state, "gate_queue", None)
+            if found is None:
+                found = GateQueue(request.app.state.cbec)
+                state.gate_queue = found
+    return found

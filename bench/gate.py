@@ -1,0 +1,270 @@
+"""Benchmark: the non-stop gate decision over loopback at a steady rate of vehicles, beside the clearing loop.
+
+Prints one JSON line.  Steps:
+
+1. a fresh SQLite database (or ``--database URL``) with the demo cast and the bonded zones' operators and
+   officers filed, and ``cbec serve`` on it (API, clearing loop; no webhooks);
+2. a generated day of 1210 parcels POSTed to the service and cleared by its clearing loop;
+3. one gate pass per vehicle (1–3 parcels each, so that there are many vehicles), a few planted faults;
+4. ``--clients`` threads send the vehicles to ``POST /v1/gate/events`` paced at ``--rate`` vehicles/s (open
+   loop) for at most ``--seconds``; meanwhile ``--background`` messages/s of further import traffic keep
+   the clearing loop busy;
+5. checks that every planted fault was stopped and no clean vehicle was, and that every event is stored.
+
+    python bench/gate.py --parcels 4000 --rate 100
+
+Figures: p50/p95/p99 of the event POSTs (decision round trip); target p99 ≤ 50 ms at 100 vehicles/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+        if ordered
+        else float("nan")
+    )
+
+
+def main() -> int:
+    import httpx
+    from sqlalchemy import func, select
+
+    from cbec.commands.gate import HttpDriver, file_gate_parties, send_traffic, zone_lists
+    from cbec.engine.clear import iter_inputs
+    from cbec.service.cast import file_cast, use_signing_dir
+    from cbec.sim import gate as sim
+    from cbec.sim.generate import GeneratorConfig, write_corpus
+    from cbec.sim.parties import BONDED_ZONES
+    from cbec.store import connect
+    from cbec.store import inbox as inbox_repo
+    from cbec.store.schema import gate_event
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=4000, help="1210 parcels cleared before the gate opens")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=100.0, help="vehicles/s offered (paced, open loop)")
+    ap.add_argument("--clients", type=int, default=4, help="client threads")
+    ap.add_argument("--seconds", type=float, default=30.0, help="stop sending vehicles after this long")
+    ap.add_argument(
+        "--background", type=float, default=5.0, help="import messages/s sent meanwhile (0: none)"
+    )
+    ap.add_argument("--fault-rate", type=float, default=0.02, help="share of vehicles per planted fault")
+    ap.add_argument("--database", default=None, help="database URL (default: a new SQLite file)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="cbec-bench-gate-"))
+    url = args.database or f"sqlite:///{work / 'cbec.db'}"
+    report: dict[str, object] = {
+        "bench": "gate",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
+        "backend": url.split(":", 1)[0],
+        "parcels": args.parcels,
+        "rate": args.rate,
+        "clients": args.clients,
+    }
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        engine = connect(url)
+        cast = file_cast(engine, work / "keys")
+        use_signing_dir(cast)
+        keys = {**cast.keys, **file_gate_parties(engine)}
+        day = GeneratorConfig(
+            parcels=args.parcels, seed=args.seed, bonded_share=1.0, faults={"missing_payment": 0.01}
+        )
+        write_corpus(work / "traffic", day)
+        write_corpus(work / "background", GeneratorConfig(parcels=4000, seed=args.seed + 1), workers=1)
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cbec.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--database",
+                url,
+                "--no-webhooks",
+            ],
+            stdout=(work / "serve.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the service did not start; see {work / 'serve.log'}")
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        send_traffic(base, work / "traffic", keys)
+        while True:
+            with engine.connect() as conn:
+                if not inbox_repo.pending_count(conn):
+                    break
+            time.sleep(0.2)
+        report["setup_clear_s"] = round(time.monotonic() - t0, 1)
+
+        plan = sim.plan(
+            zone_lists(engine),
+            seed=args.seed,
+            day=datetime.now(UTC),
+            rates=dict.fromkeys(sim.FAULTS, args.fault_rate),
+            per_vehicle=(1, 3),
+        )
+        driver = HttpDriver(base, keys)
+        districts = {z[2]: z[0] for z in BONDED_ZONES}
+        numbers = {v.index: driver.file(v) for v in plan.vehicles}
+        for i in plan.holds:
+            driver.hold(numbers[i], districts[plan.vehicles[i].zone])
+        events = plan.events[: int(args.rate * args.seconds)]
+        zone_of = {v.index: v.zone for v in plan.vehicles}  # each zone's own gate sends its vehicles
+
+        background = []
+        for _name, data in iter_inputs(work / "background"):
+            found = COP.search(data)
+            assert found is not None
+            background.append((data, keys[found.group(1).decode()]))
+        lock = threading.Lock()
+        cursor = [0]
+        latencies: list[float] = []
+        decisions: dict[str, dict[str, object]] = {}
+        failures: dict[str, int] = {}
+        stop = threading.Event()
+
+        def vehicles() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                while True:
+                    with lock:
+                        i = cursor[0]
+                        cursor[0] += 1
+                    if i >= len(events):
+                        return
+                    wait = t_start + i / args.rate - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    body = json.dumps(events[i].body()).encode()
+                    t = time.perf_counter()
+                    conn.request(
+                        "POST",
+                        "/v1/gate/events",
+                        body=body,
+                        headers={
+                            "X-API-Key": keys[zone_of[events[i].vehicle]],
+                            "Content-Type": "application/json",
+                        },
+                    )
+                    response = conn.getresponse()
+                    data = response.read()
+                    took = time.perf_counter() - t
+                    with lock:
+                        latencies.append(took)
+                        if response.status == 200:
+                            decisions[events[i].event_id] = json.loads(data)
+                        else:
+                            failures[str(response.status)] = failures.get(str(response.status), 0) + 1
+            finally:
+                conn.close()
+
+        def traffic() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                for k, (data, key) in enumerate(background):
+                    if stop.is_set():
+                        return
+                    wait = t_start + k / args.background - time.monotonic()
+                    if wait > 0 and stop.wait(wait):
+                        return
+                    conn.request(
+                        "POST",
+                        "/v1/messages",
+                        body=data,
+                        headers={"X-API-Key": key, "Content-Type": "application/xml"},
+                    )
+                    conn.getresponse().read()
+            finally:
+                conn.close()
+
+        t_start = time.monotonic()
+        threads = [threading.Thread(target=vehicles) for _ in range(args.clients)]
+        if args.background > 0:
+            threads.append(threading.Thread(target=traffic, daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads[: args.clients]:
+            t.join()
+        stop.set()
+        send_s = time.monotonic() - t_start
+        sent = sim.Plan(plan.vehicles, [e for e in events if e.event_id in decisions], plan.holds)
+        checked = sim.report(sent, decisions)
+        with engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(gate_event))
+        report.update(
+            {
+                "vehicles_sent": len(latencies),
+                "vehicles_per_s": round(len(latencies) / send_s, 1),
+                "failures": failures,
+                "p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+                "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
+                "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+                "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+                "stopped": sum(1 for d in decisions.values() if d.get("decision") == "STOP"),
+                "planted_caught": all(f["planted"] == f["caught"] for f in checked["faults"].values()),
+                "clean_stopped": checked["clean"]["stopped"],
+                "events_stored": stored,
+                "background_messages_per_s": args.background,
+            }
+        )
+        if not checked["ok"]:
+            print(json.dumps(checked, ensure_ascii=False)[:3000], file=sys.stderr)
+        print(json.dumps(report, ensure_ascii=False))
+        return 0 if checked["ok"] and stored == len(decisions) else 1
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -92,6 +92,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--worker-after", action="store_true", help="start clearing only after the last POST")
     ap.add_argument("--worker-nice", type=int, default=0, help="CPU priority of the clearing worker (nice)")
+    ap.add_argument(
+        "--gather", type=float, default=0.5, help="the worker starts a batch at most every this many seconds"
+    )
     args = ap.parse_args()
     lo, hi = (int(x) for x in args.docs_per_message.split(","))
 
@@ -103,6 +106,7 @@ def main() -> int:
         "backend": url.split(":", 1)[0],
         "parcels": args.parcels,
         "clients": args.clients,
+        "gather_s": args.gather,
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -143,6 +147,8 @@ def main() -> int:
                     "--no-webhooks",
                     "--nice",
                     str(args.worker_nice),
+                    "--gather",
+                    str(args.gather),
                     "--database",
                     url,
                     log=work / "worker.log",
@@ -223,6 +229,8 @@ def main() -> int:
                     "--no-webhooks",
                     "--nice",
                     str(args.worker_nice),
+                    "--gather",
+                    str(args.gather),
                     "--database",
                     url,
                     log=work / "worker.log",

@@ -63,6 +63,14 @@ def worker(
     nice: Annotated[
         int, typer.Option(min=0, max=19, help="lower this process's CPU priority (the API answers first)")
     ] = 0,
+    gather: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=30.0,
+            help="under steady traffic start a batch at most every this many seconds (fewer, larger steps)",
+        ),
+    ] = 0.5,  # ClearingOptions.gather (not imported here: this module loads with every cbec command)
 ) -> None:
     """Clear what the service stored and deliver webhooks, without serving HTTP (beside ``cbec serve``)."""
     import signal
@@ -70,7 +78,7 @@ def worker(
 
     from cbec.params import default_parameters
     from cbec.params.hs import load_cbec_hs
-    from cbec.service.clearing import ClearingLoop
+    from cbec.service.clearing import ClearingLoop, ClearingOptions
     from cbec.service.webhooks import Deliverer
     from cbec.store.checkpoints import Checkpointer
     from cbec.store.db import connect
@@ -93,7 +101,13 @@ def worker(
     except RuntimeError as exc:
         _out.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    loop = ClearingLoop(engine, params=default_parameters(), hs=load_cbec_hs(), outbox=outbox)
+    loop = ClearingLoop(
+        engine,
+        params=default_parameters(),
+        hs=load_cbec_hs(),
+        outbox=outbox,
+        options=ClearingOptions(gather=gather),
+    )
     jobs: list[ClearingLoop | Deliverer | Checkpointer] = [loop, Checkpointer(engine)]
     if webhooks:
         jobs.append(Deliverer(engine))

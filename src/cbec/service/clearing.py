@@ -43,6 +43,12 @@ class ClearingOptions:
     smaller batches keep short."""
     idle_poll: float = 0.02
     """Seconds to wait when there is nothing to clear."""
+    gather: float = 0.5
+    """Under steady traffic, start a batch at most this often unless the previous one was full.  A step's
+    cost is mostly fixed (some 0.2 s of CPU for 2 messages, 0.6 s for 50 on the 2-core VM), so clearing
+    each trickle of messages as it lands spends the CPU the API needs to acknowledge the next ones; this
+    gathers them instead, for at most this much more delay before the receipts.  After a quiet spell the
+    first message is cleared at once."""
     expiry_every: float = 60.0
     """Seconds between empty steps while idle (they expire incomplete sets)."""
     lease_ttl: float = 15.0
@@ -88,6 +94,7 @@ class ClearingLoop:
     def run(self) -> None:
         opts = self.options
         last_step = time.monotonic()
+        last_start, last_full = 0.0, False
         renewed = 0.0
         holding = False
         while not self._stop.is_set():
@@ -104,9 +111,16 @@ class ClearingLoop:
                         self._wait(opts.lease_ttl / 3)
                         continue
                 clearer = self._clearer or self._new_clearer()
+                pause = opts.gather - (time.monotonic() - last_start)
+                if pause > 0 and not last_full:
+                    self._stop.wait(pause)  # not woken by new messages: they are what it gathers
                 with self.engine.connect() as conn:
                     rows = _next_batch(conn, opts)
                 if rows:
+                    last_start = time.monotonic()
+                    last_full = len(rows) >= opts.batch_messages or sum(len(r.raw) for r in rows) >= (
+                        opts.batch_bytes * 0.9
+                    )
                     clearer.now = datetime.now(UTC).replace(tzinfo=None)
                     clearer.clear_batch([(r.guid, r.raw) for r in rows], stored_ids=[r.id for r in rows])
                     self.cleared_messages += len(rows)

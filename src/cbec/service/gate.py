@@ -776,7 +776,8 @@ def decide_events(
                     f"eventId {e.event_id} was already used for a different gate event",
                     field="eventId",
                 )
-        fresh = [e for e in events if e.event_id not in stored]
+        # in the order the vehicles were at the gate: of two uses of one pass, the earlier is the first
+        fresh = sorted((e for e in events if e.event_id not in stored), key=lambda e: e.at)
         out: dict[str, dict[str, Any]] = {k: _event_json(v, repeat=True) for k, v in stored.items()}
         if fresh:
             chosen, frame = _context(conn, fresh, scope)

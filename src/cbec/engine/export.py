@@ -404,6 +404,8 @@ def process(
             _cancels(run, by_type["CEB605Message"])
         if "CEB509Message" in by_type:
             _departures(run, by_type["CEB509Message"])
+    if not any(MESSAGES[types[i]][0] == 0 for i in wanted):
+        _documents(run, {})  # no new documents: still refuse the waiting lists whose wait is over
     return run.encoded(), {k: v for k, v in run.counts.items() if v}
 
 
@@ -629,7 +631,8 @@ def _candidate_lists(
                 .alias("received_at"),
             )
             heads = (
-                heads.join(keyed, on="guid", how="inner")
+                heads.drop("invtNo", "sender", strict=False)
+                .join(keyed, on="guid", how="inner")
                 .with_columns(pl.col("copNo_stored").alias("copNo"), pl.col("preNo_stored").alias("preNo"))
                 .drop("copNo_stored", "preNo_stored")
             )

@@ -1,5 +1,5 @@
-"""The pure export rules: each refusal with its code and reason, the status decision, departures, cancellations
-and the pre-refund arithmetic (property-tested)."""
+"""The pure export rules: each refusal with its code and reason, the status decision, departures,
+cancellations and the pre-refund arithmetic (property-tested)."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def test_returns_repay_exactly_the_provisional_refund(qty: int, provisional: int
         if left == 0:
             break
         taken, repay = X.true_up(line, "returned", min(part, left))
-        assert 0 <= repay
+        assert repay >= 0
         line = X.RefundLine(line.qty_e5, provisional, 0, line.returned_e5 + taken, line.repaid_fen + repay)
     assert line.repaid_fen <= provisional
     if line.returned_e5 == qty:

@@ -22,10 +22,9 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, text
 
-from cbec.engine import aftercare
+from cbec.engine import aftercare, warehouse
 from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
-from cbec.engine import warehouse
 from cbec.engine.buyer_key import buyer_keys, secret_for
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch

@@ -44,6 +44,7 @@ from cbec.store import inbox as inbox_repo
 from cbec.store import ledgers as ledgers_repo
 from cbec.store import outbox as outbox_repo
 from cbec.store import quota as quota_repo
+from cbec.store import subscriptions as subscriptions_repo
 from cbec.store import tax as tax_repo
 from cbec.store.bulk import insert_frame
 from cbec.store.data_key import keyring_for
@@ -382,7 +383,8 @@ class Clearer:
             with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
                 seen = self._read_state(conn, docs, lock=False)
             result = self._step(docs, seen, now)
-            receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now)
+            copies = self._receipt_copies(result, docs, inbox_ids)
+            receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now, copies)
             prepared = (result, receipts_now, seen)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -403,8 +405,9 @@ class Clearer:
                 # of their time outside the GIL (Polars' string kernels, SQLite), so they overlap
                 if self._encoder is None:
                     self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
+                copies = self._receipt_copies(result, docs, inbox_ids, conn)
                 rendering = self._encoder.submit(
-                    self._receipt_messages, result, batch, blobs, docs, refused, now
+                    self._receipt_messages, result, batch, blobs, docs, refused, now, copies
                 )
             counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
@@ -642,6 +645,54 @@ class Clearer:
             pl.lit(now.replace(tzinfo=UTC)).dt.convert_time_zone("UTC").alias("created_at"),
         )
 
+    def _receipt_copies(
+        self, result: StepResult, docs: Documents, inbox_ids: dict[int, int], conn: Any = None
+    ) -> pl.DataFrame:
+        """(kind, guid, address): the third parties that asked, in BaseSubscribe (``RET`` or ``ALL``), for the
+        receipts of the documents answered now.  A document's message may have come in this batch or, for a
+        document that waited for its set, in an earlier one; nothing is looked up unless some message ever
+        asked for copies.  ``conn``: the clearing transaction's connection, if one is open (on SQLite another
+        connection could not begin while it holds the write lock)."""
+        if conn is None:
+            with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as reader:
+                return self._receipt_copies(result, docs, inbox_ids, reader)
+        schema = {"kind": pl.String(), "guid": pl.String(), "address": pl.String()}
+        answered = result.receipts.select("kind", "guid").unique()
+        if answered.height == 0:
+            return pl.DataFrame(schema=schema)
+        if not subscriptions_repo.receipt_copies_wanted(conn):
+            return pl.DataFrame(schema=schema)
+        named = subscriptions_repo.receipt_copy_addresses(conn, list(inbox_ids.values()))
+        message_of = {i: m for m, i in inbox_ids.items()}
+        by_message = pl.DataFrame(
+            {"_msg": [message_of[i] for i, _ in named], "address": [a for _, a in named]},
+            schema={"_msg": pl.Int64(), "address": pl.String()},
+        )
+        frames = []
+        for kind in KIND_NAMES:
+            frame: pl.DataFrame = getattr(docs, kind)
+            if frame.height and by_message.height:
+                frames.append(
+                    frame.select(pl.lit(kind).alias("kind"), "guid", pl.col("_msg").cast(pl.Int64))
+                    .join(by_message, on="_msg")
+                    .drop("_msg")
+                )
+        for kind, name in KIND_NAMES.items():
+            fresh = set(getattr(docs, kind)["guid"].to_list()) if getattr(docs, kind).height else set()
+            earlier = [g for g in answered.filter(pl.col("kind") == kind)["guid"].to_list() if g not in fresh]
+            found = subscriptions_repo.document_copy_addresses(conn, name, earlier) if earlier else []
+            if found:
+                guids, addresses = zip(*found, strict=True)
+                frames.append(
+                    pl.DataFrame(
+                        {"kind": [kind] * len(found), "guid": list(guids), "address": list(addresses)},
+                        schema=schema,
+                    )
+                )
+        if not frames:
+            return pl.DataFrame(schema=schema)
+        return pl.concat(frames).unique(maintain_order=True)
+
     def _receipt_messages(
         self,
         result: StepResult,
@@ -650,9 +701,20 @@ class Clearer:
         docs: Documents,
         refused: set[int],
         now: datetime,
+        copies: pl.DataFrame | None = None,
     ) -> list[outbox_repo.Receipt]:
         out: list[outbox_repo.Receipt] = []
         rec = result.receipts
+        if copies is not None and copies.height:
+            # the same entries once more, addressed to each third party the message named (BaseSubscribe)
+            rec = pl.concat(
+                [
+                    rec,
+                    rec.join(copies, on=["kind", "guid"], how="inner")
+                    .with_columns(pl.col("address").alias("sender"))
+                    .select(rec.columns),
+                ]
+            )
         docs_info = self._doc_fields(result, docs)
         for kind, mtype in RECEIPT_TYPES.items():
             part = rec.filter(pl.col("kind") == kind)

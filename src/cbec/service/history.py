@@ -22,7 +22,8 @@ from cbec.store import inbox as inbox_repo
 from cbec.store import outbox as outbox_repo
 from cbec.store import tax as tax_repo
 
-KINDS = ("order", "payment", "waybill", "list")
+# exports (cbec.engine.export): order 303, collection 403, waybill 505, list 603
+KINDS = ("order", "payment", "waybill", "list", "x_order", "x_receipts", "x_waybill", "x_list")
 Record = dict[str, Any]
 
 
@@ -93,6 +94,7 @@ def parcel_history(
             (waybill_keys if row.kind == "waybill" else order_keys).add(row.business_key)
 
     rows: dict[tuple[str, str], documents_repo.DocumentRow] = {}
+    rows.update(_export_rows(conn, handles, default_codes))
     for kind in ("order", "payment", "list"):
         for key, row in documents_repo.by_business_keys(conn, kind, order_keys).items():
             rows[(kind, key)] = row
@@ -146,12 +148,15 @@ def parcel_history(
                 "lines": [hide(x) for x in lines],
             }
         )
-    list_keys = [k for (kind, k) in rows if kind == "list"]
+    list_keys = [k for (kind, k) in rows if kind in ("list", "x_list")]
     invt_nos: set[str] = set()
+    decided_in: set[int] = set()
     for key, decisions in decisions_repo.by_list_keys(conn, list_keys).items():
         for d in decisions:
             if d.invt_no:
                 invt_nos.add(d.invt_no)
+            if d.batch_id is not None:
+                decided_in.add(d.batch_id)  # an export list moves in later batches (arrival, departure)
             history.decisions.append(
                 {
                     "listKey": key,
@@ -179,7 +184,7 @@ def parcel_history(
     for key, results in aftercare_repo.officer_results(conn, list_keys).items():
         for r in results:
             history.officer_results.append({"listKey": key, **{k: _plain(v) for k, v in _fields(r).items()}})
-    batch_ids = {m.batch_id for m in inbox_rows.values() if m.batch_id is not None}
+    batch_ids = {m.batch_id for m in inbox_rows.values() if m.batch_id is not None} | decided_in
     found = {r.id: r for r in outbox_repo.by_batches(conn, sorted(batch_ids))}
     found.update({r.id: r for r in outbox_repo.by_business_keys(conn, list_keys)})  # officers' results
     for receipt in (found[k] for k in sorted(found)):
@@ -195,6 +200,43 @@ def parcel_history(
                 }
             )
     return history
+
+
+def _export_rows(
+    conn: Connection, handles: Handles, default_codes: tuple[str, ...]
+) -> dict[tuple[str, str], documents_repo.DocumentRow]:
+    """The export documents of the parcel: its list found by invtNo, orderNo or logisticsNo, then its order,
+    collection and waybill by the list's keys."""
+    from sqlalchemy import or_, select
+
+    from cbec.store.schema import export_list
+
+    wanted = []
+    if handles.invt_no:
+        wanted.append(export_list.c.invt_no == handles.invt_no)
+    if handles.order_no:
+        codes = [handles.ebp_code] if handles.ebp_code else list(default_codes)
+        wanted.append(export_list.c.order_key.in_([f"{c}|{handles.order_no}" for c in codes]))
+    if handles.logistics_no:
+        codes = [handles.logistics_code] if handles.logistics_code else list(default_codes)
+        wanted.append(export_list.c.waybill_key.in_([f"{c}|{handles.logistics_no}" for c in codes]))
+    if handles.guid:
+        wanted.append(export_list.c.guid == handles.guid)
+    if not wanted:
+        return {}
+    found = conn.execute(
+        select(export_list.c.list_key, export_list.c.order_key, export_list.c.waybill_key).where(or_(*wanted))
+    ).all()
+    out: dict[tuple[str, str], documents_repo.DocumentRow] = {}
+    for kind, keys in (
+        ("x_list", {r.list_key for r in found}),
+        ("x_order", {r.order_key for r in found}),
+        ("x_receipts", {r.order_key for r in found}),
+        ("x_waybill", {r.waybill_key for r in found}),
+    ):
+        for key, row in documents_repo.by_business_keys(conn, kind, keys).items():
+            out[(kind, key)] = row
+    return out
 
 
 def _raw(rows: dict[int, inbox_repo.InboxRow], inbox_id: int) -> bytes | None:

@@ -243,3 +243,28 @@ def test_prerefund_lines_get_a_provisional_refund_and_a_true_up(cleared: Engine)
                 by="test",
                 at=at,
             )
+
+
+def test_parcel_history_finds_an_export_parcel_by_each_handle(cleared: Engine, corpus: Path) -> None:
+    from cbec.service.history import Handles, parcel_history
+
+    man = _manifest(corpus).join(_statuses(cleared), on="orderNo")
+    row = man.filter(pl.col("status") == X.CLEARED).row(0, named=True)
+    with cleared.connect() as conn:
+        for handles in (
+            Handles(invt_no=row["invtNo"]),
+            Handles(order_no=row["orderNo"], ebp_code=row["ebpCode"]),
+            Handles(logistics_no=row["logisticsNo"], logistics_code=None),
+        ):
+            codes = ("3301960301", "4403960302", "1101960303")  # the generator's carriers
+            history = parcel_history(conn, handles, default_codes=codes)
+            kinds = {d["kind"] for d in history.documents}
+            assert {"x_list", "x_order", "x_waybill", "x_receipts"} <= kinds, (handles, kinds)
+            assert [d["status"] for d in history.decisions] == [399, 800, 899]
+            statuses = {
+                e["returnStatus"]
+                for r in history.receipts
+                if r["messageType"] == "CEB604Message"
+                for e in r["entries"]
+            }
+            assert statuses >= {"120", "399", "800", "899"}

@@ -158,8 +158,15 @@ def generate(
         int | None,
         typer.Option(min=1, help="processes (default: 2 for 30,000 parcels or more; same output)"),
     ] = None,
+    exports: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="export parcels to add, as a share of --parcels (e.g. 0.3; docs/exports.md)"
+        ),
+    ] = 0.0,
 ) -> None:
-    """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files."""
+    """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files, and with --exports
+    export traffic (CEB303/403/505/603/507/607/605/509, manifest exports-manifest.csv)."""
     from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, generate_corpus
 
     try:
@@ -185,6 +192,17 @@ def generate(
         "mb_per_second": round(summary.megabytes_per_second, 1),
         "workers": summary.workers,
     }
+    if exports > 0:
+        from cbec.sim.exports import DEFAULT_EXPORT_FAULTS, ExportConfig, generate_exports, write_exports
+
+        export_config = ExportConfig(
+            parcels=max(1, round(parcels * exports)),
+            seed=seed,
+            day=start.replace(hour=8),
+            faults=dict(DEFAULT_EXPORT_FAULTS) if faults else {},
+        )
+        result["export_parcels"] = export_config.parcels
+        result["export_files"] = write_exports(generate_exports(export_config), out_dir)
     out.print(json.dumps(result, ensure_ascii=False))
 
 

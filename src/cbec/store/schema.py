@@ -978,3 +978,9 @@ EXPORT_DERIVED_TABLES: tuple[Table, ...] = (
     export_list,
 )
 # --- end of the export tables ------------------------------------------------------------------------------
+
+# --- export return tables (migration 0013) -----------------------------------------------------------------
+# --- end of the export return tables -----------------------------------------------------------------------
+
+# --- summary declaration tables (migration 0014) -----------------------------------------------------------
+# --- end of the summary declaration tables -----------------------------------------------------------------

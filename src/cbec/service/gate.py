@@ -778,7 +778,7 @@ def decide_events(
                 )
         # in the order the vehicles were at the gate: of two uses of one pass, the earlier is the first
         fresh = sorted((e for e in events if e.event_id not in stored), key=lambda e: e.at)
-        out: dict[str, dict[str, Any]] = {k: _event_json(v, repeat=True) for k, v in stored.items()}
+        out: dict[str, dict[str, Any]] = {k: event_json(v, repeat=True) for k, v in stored.items()}
         if fresh:
             chosen, frame = _context(conn, fresh, scope)
             decided = rule.decide(frame, params)
@@ -819,7 +819,7 @@ def decide_events(
                     }
                 )
             repo.record_events(conn, rows)
-            out.update({r["event_id"]: _event_json(r, repeat=False) for r in rows})
+            out.update({r["event_id"]: event_json(r, repeat=False) for r in rows})
     return [out[i] for i in ids]
 
 
@@ -834,7 +834,7 @@ def _same_event(stored: Mapping[str, Any], e: GateEvent) -> bool:
     )
 
 
-def _event_json(row: Mapping[str, Any], *, repeat: bool) -> dict[str, Any]:
+def event_json(row: Mapping[str, Any], *, repeat: bool) -> dict[str, Any]:
     at = row["at"]
     return {
         "eventId": row["event_id"],
@@ -861,7 +861,7 @@ def recent(
     reporters = [principal.name, *(principal.codes)]
     with engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
         rows = repo.recent_events(conn, scope, reporters=reporters, limit=limit, decision=decision)
-    return [_event_json(r, repeat=False) for r in rows]
+    return [event_json(r, repeat=False) for r in rows]
 
 
 # --- holds --------------------------------------------------------------------------------------------------

@@ -453,11 +453,62 @@ def recent_events(
     stmt = select(gate_event).order_by(gate_event.c.id.desc()).limit(limit)
     if decision is not None:
         stmt = stmt.where(gate_event.c.decision == decision)
-    if not scope.everything:
-        clause = scope.pass_clause(gate_event)
-        mine = sorted(set(reporters))
-        stmt = stmt.where(or_(clause, gate_event.c.reporter.in_(mine)) if mine else clause)
+    clause = _events_seen(scope, reporters)
+    if clause is not None:
+        stmt = stmt.where(clause)
     return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def _events_seen(scope: Scope, reporters: Iterable[str]) -> Any:
+    """Which events a caller sees: those of its scope's passes, and those it reported itself."""
+    if scope.everything:
+        return None
+    clause = scope.pass_clause(gate_event)
+    mine = sorted(set(reporters))
+    return or_(clause, gate_event.c.reporter.in_(mine)) if mine else clause
+
+
+STOP_SAMPLE = 20_000
+"""Stops whose reasons are counted per day (the latest ones): the count per reason stays cheap on a day
+of a million vehicles, where stops are few anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    """A day at the gate as a caller sees it: vehicles per decision, stops per reason code."""
+
+    decisions: Mapping[str, int]
+    stop_reasons: Mapping[str, int]
+    reasons_sampled: bool
+
+    @property
+    def vehicles(self) -> int:
+        return sum(self.decisions.values())
+
+
+def day_counts(
+    conn: Connection, scope: Scope, *, reporters: Iterable[str] = (), id_from: int, id_to: int
+) -> DayCounts:
+    """Counts over the events of ids ``[id_from, id_to)`` (a day, found by the caller on ``received_at``):
+    an aggregate over that id range, not a scan of the table."""
+    where = [gate_event.c.id >= id_from, gate_event.c.id < id_to]
+    seen = _events_seen(scope, reporters)
+    if seen is not None:
+        where.append(seen)
+    per = select(gate_event.c.decision, func.count()).where(*where).group_by(gate_event.c.decision)
+    decisions = {str(d): int(n) for d, n in conn.execute(per)}
+    stops = (
+        select(gate_event.c.reasons)
+        .where(*where, gate_event.c.decision == "STOP")
+        .order_by(gate_event.c.id.desc())
+        .limit(STOP_SAMPLE)
+    )
+    reasons: dict[str, int] = {}
+    for (text,) in conn.execute(stops):
+        for code in {str(r.get("code")) for r in json.loads(text)}:
+            reasons[code] = reasons.get(code, 0) + 1
+    ordered = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return DayCounts(decisions, ordered, decisions.get("STOP", 0) > STOP_SAMPLE)
 
 
 def event_counts(conn: Connection, scope: Scope) -> dict[str, int]:
@@ -475,6 +526,7 @@ __all__ = [
     "LIVE",
     "BoundList",
     "BoundListRow",
+    "DayCounts",
     "HoldRow",
     "NewPass",
     "PassRow",
@@ -482,6 +534,7 @@ __all__ = [
     "active_holds",
     "bound_lists",
     "candidates",
+    "day_counts",
     "event_counts",
     "events_by_ids",
     "hold_by_id",

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from cbec.service.console import (
     pages_auth,
     pages_enterprise,
+    pages_gate,
     pages_ledger,
     pages_officer,
     pages_overview,
@@ -27,7 +28,8 @@ __all__ = ["install"]
 
 
 def install(app: FastAPI) -> None:
-    for module in (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger):
+    pages = (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger)
+    for module in (*pages, pages_gate):
         app.include_router(module.router)
 
     @app.exception_handler(LoginNeeded)

@@ -33,6 +33,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "tax": ("电子税单", "Tax bills"),
     "quota": ("额度查询", "Quota look-up"),
     "ledgers": ("保税账册", "Bonded ledgers"),
+    "gate": ("闸口看板", "Gate board"),
     "forbidden": ("无权访问", "Forbidden"),
     "not_found": ("未找到", "Not found"),
     "error": ("错误", "Error"),

@@ -437,7 +437,8 @@ class Clearer:
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip
-            export_receipts, export_counts = export_engine.process(  # exports: CEB303/403/505/603/507/607/605/509
+            # exports: CEB303/403/505/603/507/607/605/509
+            export_receipts, export_counts = export_engine.process(
                 conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
                 batch_id=batch_id,
             )  # fmt: skip

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 
 import polars as pl
@@ -325,6 +325,64 @@ def _empty_excluded() -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------------- planning
 
 
+def _china_time(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Clearing times as naive China time, whatever the input: naive (taken as China time), aware, or text."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return expr.dt.convert_time_zone(_CHINA_TZ).dt.replace_time_zone(None)
+    if isinstance(dtype, pl.String):
+        return expr.str.to_datetime()
+    return expr
+
+
+def _in_period(dtype: pl.DataType, period: str) -> pl.Expr:
+    """Cleared within the month — compared with the month's bounds (cheaper than formatting every time)."""
+    start, end = period_bounds(period)
+    cleared = _china_time(pl.col("cleared_at"), dtype)
+    return (cleared >= datetime.combine(start, time())) & (cleared < datetime.combine(end, time()))
+
+
+def _plan(
+    heads: pl.DataFrame | pl.LazyFrame, period: str, already: pl.DataFrame | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The period's lists to summarise (every head column, plus period and supplement), and those left out."""
+    parse_period(period)
+    _require(heads, ("invtNo", "ebcCode", "statisticsFlag", "cleared_at"), "list heads")
+    lazy = heads.lazy()
+    in_period = lazy.filter(_in_period(_schema(lazy)["cleared_at"], period))
+    simplified = pl.col("statisticsFlag") == "A"
+    if already is None or already.height == 0:
+        excluded = in_period.filter(simplified).select(
+            "invtNo", "ebcCode", pl.lit("simplified").alias("reason")
+        )
+        todo = in_period.filter(~simplified).with_columns(
+            pl.lit(period).alias("period"), pl.lit(0, pl.Int32).alias("supplement")
+        )
+        return todo, excluded
+    done = already.lazy().select("invtNo", "period", "ebcCode", pl.col("supplement").cast(pl.Int32))
+    seen = done.select("invtNo").unique().with_columns(pl.lit(True).alias("_done"))
+    marked = in_period.join(seen, on="invtNo", how="left")
+    excluded = marked.filter(pl.col("_done").is_not_null() | simplified).select(
+        "invtNo",
+        "ebcCode",
+        pl.when(pl.col("_done").is_not_null())
+        .then(pl.lit("summarised"))
+        .otherwise(pl.lit("simplified"))
+        .alias("reason"),
+    )
+    previous = (
+        done.filter(pl.col("period") == period)
+        .group_by("ebcCode")
+        .agg((pl.col("supplement").max() + 1).alias("supplement"))
+    )
+    todo = (
+        marked.filter(pl.col("_done").is_null() & ~simplified)
+        .drop("_done")
+        .join(previous, on="ebcCode", how="left")
+        .with_columns(pl.lit(period).alias("period"), pl.col("supplement").fill_null(0).cast(pl.Int32))
+    )
+    return todo, excluded
+
+
 def plan_applications(
     heads: pl.DataFrame | pl.LazyFrame,
     period: str,
@@ -339,47 +397,9 @@ def plan_applications(
     ``already`` goes nowhere, whatever period it was summarised under. The answer depends only on the inputs:
     summarising a month again with the same ``already`` gives the same applications.
     """
-    parse_period(period)
-    _require(heads, ("invtNo", "ebcCode", "statisticsFlag", "cleared_at"), "list heads")
-    lazy = heads.lazy()
-    dtype = _schema(lazy)["cleared_at"]
-    in_period = lazy.filter(period_of(pl.col("cleared_at"), dtype) == period).select(
-        "invtNo", "ebcCode", "statisticsFlag"
-    )
-    done = (
-        already.lazy().select("invtNo", "period", "ebcCode", pl.col("supplement").cast(pl.Int32))
-        if already is not None
-        else pl.LazyFrame(
-            schema={"invtNo": pl.String, "period": pl.String, "ebcCode": pl.String, "supplement": pl.Int32}
-        )
-    )
-    seen = done.select("invtNo").unique()
-    marked = in_period.join(seen.with_columns(pl.lit(True).alias("_done")), on="invtNo", how="left")
-    excluded = marked.filter(pl.col("_done").is_not_null() | (pl.col("statisticsFlag") == "A")).select(
-        "invtNo",
-        "ebcCode",
-        pl.when(pl.col("_done").is_not_null())
-        .then(pl.lit("summarised"))
-        .otherwise(pl.lit("simplified"))
-        .alias("reason"),
-    )
-    previous = (
-        done.filter(pl.col("period") == period)
-        .group_by("ebcCode")
-        .agg((pl.col("supplement").max() + 1).alias("supplement"))
-    )
-    assigned = (
-        marked.filter(pl.col("_done").is_null() & (pl.col("statisticsFlag") != "A"))
-        .join(previous, on="ebcCode", how="left")
-        .select(
-            "invtNo",
-            pl.lit(period).alias("period"),
-            "ebcCode",
-            pl.col("supplement").fill_null(0).cast(pl.Int32),
-        )
-    )
-    got, out = pl.collect_all([assigned, excluded])
-    return ApplicationPlan(got, out.sort("invtNo"))
+    todo, excluded = _plan(heads, period, already)
+    got, out = pl.collect_all([todo.select("invtNo", "period", "ebcCode", "supplement"), excluded])
+    return ApplicationPlan(got.sort("invtNo"), out.sort("invtNo"))
 
 
 def pending_periods(heads: pl.DataFrame | pl.LazyFrame, already: pl.DataFrame | None = None) -> list[str]:
@@ -391,6 +411,63 @@ def pending_periods(heads: pl.DataFrame | pl.LazyFrame, already: pl.DataFrame | 
     dtype = _schema(lazy)["cleared_at"]
     months = lazy.select(period_of(pl.col("cleared_at"), dtype).alias("p")).unique().collect()
     return sorted(p for p in months["p"].to_list() if p is not None)
+
+
+# --------------------------------------------------------------------------------------------------- keys
+
+
+def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """One dense UInt64 key per row whose numeric order is the order of the columns' values (nulls last).
+
+    Why: grouping and sorting millions of rows on several text columns is what made summarising slow; each
+    column is coded once by its sorted distinct values (a small table), the codes are combined arithmetically
+    (or, when the product of cardinalities would overflow, by numbering the distinct code tuples), and all
+    later work groups and sorts one integer.
+    """
+    codes: list[pl.Series] = []
+    cards: list[int] = []
+    for c in columns:
+        col = frame.get_column(c)
+        if col.dtype.is_integer():
+            # integers (supplement numbers, group ids) are their own order: offset from the smallest
+            low, high = col.min(), col.max()
+            lo = int(low) if isinstance(low, int) else 0
+            n = (int(high) - lo + 1) if isinstance(high, int) else 0
+            code = (col.cast(pl.Int64) - lo).cast(pl.UInt64)
+        else:
+            values = col.drop_nulls().unique().sort()
+            n = values.len()
+            code = (
+                col.replace_strict(
+                    values, pl.int_range(n, dtype=pl.UInt64, eager=True), return_dtype=pl.UInt64
+                )
+                if n
+                else pl.repeat(0, col.len(), dtype=pl.UInt64, eager=True)
+            )
+        codes.append(code.fill_null(n))
+        cards.append(n + 1)
+    product = 1
+    for n in cards:
+        product *= n
+    if product < 2**63:
+        key = pl.Series("_key", [0] * frame.height, dtype=pl.UInt64) if not codes else None
+        acc = codes[0] if codes else key
+        assert acc is not None
+        for code, n in zip(codes[1:], cards[1:], strict=True):
+            acc = acc * n + code
+        return acc.alias("_key")
+    tuples = pl.DataFrame(codes, schema=[f"_c{k}" for k in range(len(codes))])
+    names = tuples.columns
+    dense = tuples.unique().sort(names).with_row_index("_key")
+    return tuples.join(dense, on=names, how="left", maintain_order="left")["_key"].cast(pl.UInt64)
+
+
+def _dense(keys: pl.Series) -> pl.Series:
+    """Renumber ordered keys 0..n-1 keeping their order (so two keys can be combined without overflow)."""
+    values = keys.unique().sort()
+    return keys.replace_strict(
+        values, pl.int_range(values.len(), dtype=pl.UInt64, eager=True), return_dtype=pl.UInt64
+    )
 
 
 # --------------------------------------------------------------------------------------------------- grouping
@@ -408,77 +485,77 @@ def group(
     application — :func:`plan_applications` makes it; a caller that already knows may build it itself.
     Heads and lines of other lists are ignored. A list without lines is reported in ``excluded``.
     """
-    opts = options or SummaryOptions()
     _require(heads, HEAD_COLUMNS, "list heads")
-    _require(lines, LINE_COLUMNS, "list lines")
     _require(assigned, ("invtNo", *_APPLICATION_KEYS), "assigned lists")
+    todo = heads.lazy().join(
+        assigned.lazy().select("invtNo", "period", pl.col("supplement").cast(pl.Int32)),
+        on="invtNo",
+        how="inner",
+    )
+    return _group(todo, lines, options or SummaryOptions())
+
+
+def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: SummaryOptions) -> Summary:
+    _require(todo, HEAD_COLUMNS, "list heads")
+    _require(lines, LINE_COLUMNS, "list lines")
     app = list(_APPLICATION_KEYS)
     hkeys = list(opts.head_keys)
     lkeys = list(opts.line_keys)
 
-    # Phase 1 — the assigned lists' heads, one row each (materialised: every later step reads them).
-    hl = _with_optional(heads.lazy(), _OPTIONAL_HEAD)
+    # Phase 1 — the lists to summarise, one row each (materialised: every later step reads them).
+    hl = _with_optional(todo, _OPTIONAL_HEAD)
     hs = _schema(hl)
-    cleared = pl.col("cleared_at")
-    if isinstance(hs["cleared_at"], pl.String):
-        cleared = cleared.str.to_datetime()
-    h = (
-        hl.join(
-            assigned.lazy().select("invtNo", "period", pl.col("supplement").cast(pl.Int32)),
-            on="invtNo",
-            how="inner",
-        )
-        .select(
-            "invtNo",
-            "logisticsNo",
-            *app,
-            "trafMode",
-            "ownerCode",
-            pl.col("country").alias("arrivalCountry"),
-            "portCode",
-            "tradeMode",
-            "ebcName",
-            "ownerName",
-            _amount("grossWeight", hs["grossWeight"]),
-            _amount("netWeight", hs["netWeight"]),
-            cleared.alias("cleared_at"),
-        )
-        .collect()
-    )
+    h = hl.select(
+        "invtNo",
+        "logisticsNo",
+        *app,
+        "trafMode",
+        "ownerCode",
+        pl.col("country").alias("arrivalCountry"),
+        "portCode",
+        "tradeMode",
+        "ebcName",
+        "ownerName",
+        _amount("grossWeight", hs["grossWeight"]),
+        _amount("netWeight", hs["netWeight"]),
+        _china_time(pl.col("cleared_at"), hs["cleared_at"]).alias("cleared_at"),
+    ).collect()
     _check_unique(h, ["invtNo"], "list heads")
 
-    # Phase 2 — one id per head group (application + head key), numbered in key order, so the per-line work
-    # groups on an integer and a few short strings instead of eleven strings; ``_lid`` is a list's row in h.
-    h = h.with_row_index("_lid")
-    head_groups = (
-        h.lazy()
-        .group_by([*app, *hkeys])
-        .agg(
-            pl.col("_lid").sort_by("invtNo"),
-            pl.len().alias("lists"),
-            pl.col("ownerCode").unique().alias("_owners"),
-            pl.col("ebcName").min(),
-            pl.col("ownerName").min(),
-            pl.col("grossWeight").sum(),
-            pl.col("netWeight").sum(),
-            pl.col("cleared_at").min().alias("cleared_from"),
-            pl.col("cleared_at").max().alias("cleared_to"),
-        )
-        .sort([*app, *hkeys], nulls_last=True)
-        .with_row_index("_hg")
-        .collect()
-    )
-    # ``_ord``: a list's position when lists are ordered by head group, then invtNo — a number that sorts
-    # like the invtNo within a declaration, so the line-level work never compares strings.
-    by_group = head_groups.select("_hg", "_lid").explode("_lid")
-    hg_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
-        by_group["_lid"], by_group["_hg"]
-    )
+    # Phase 2 — head groups: one ordered integer per (application, head key); ``_ord`` numbers the lists by
+    # head group then invtNo, so that later sorts by integers give the CEB792 order.
+    h = h.with_columns(_ordered_codes(h, [*app, *hkeys]).alias("_hk")).with_row_index("_lid")
+    aggs = [
+        pl.col("_lid").sort_by("invtNo"),
+        pl.len().alias("lists"),
+        pl.col("grossWeight").sum(),
+        pl.col("netWeight").sum(),
+        pl.col("cleared_at").min().alias("cleared_from"),
+        pl.col("cleared_at").max().alias("cleared_to"),
+    ]
+    if "ownerCode" not in hkeys:
+        aggs += [pl.col("ownerCode").n_unique().alias("_owners"), pl.col("ownerCode").min().alias("_owner")]
+    grouped = h.lazy().group_by("_hk").agg(*aggs).sort("_hk").with_row_index("_hg").collect()
+    by_group = grouped.select("_lid").explode("_lid")["_lid"]
     ord_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
-        by_group["_lid"], pl.int_range(by_group.height, dtype=pl.UInt32, eager=True)
+        by_group, pl.int_range(by_group.len(), dtype=pl.UInt32, eager=True)
     )
+    # key values and names of a head group: those of its first list (lowest invtNo)
+    first_list = grouped["_lid"].list.first()
+    head_groups = pl.concat(
+        [
+            grouped.drop("_lid"),
+            h.select(*app, *hkeys, "ebcName", "ownerName").gather(first_list),
+        ],
+        how="horizontal",
+    )
+    if "ownerCode" in hkeys:
+        head_groups = head_groups.with_columns(pl.lit(1, pl.UInt32).alias("_owners"))
+    else:
+        head_groups = head_groups.with_columns(pl.col("_owner").alias("ownerCode"))
+    hg_of_list = _dense(h["_hk"]).cast(pl.UInt32)
 
-    # Phase 3 — the lines of those lists with their head group, then one row per declaration line.
+    # Phase 3 — the lines of those lists, keyed by declaration line, in CEB792 order.
     lazy_lines = _with_optional(lines.lazy(), _OPTIONAL_LINE)
     ls = _schema(lazy_lines)
     item = pl.col("itemName").fill_null(pl.col("gname")) if opts.item_name_flag else pl.col("itemName")
@@ -504,43 +581,62 @@ def group(
             pl.lit(hg_of_list).gather(pl.col("_lid")).alias("_hg"),
             pl.lit(ord_of_list).gather(pl.col("_lid")).alias("_ord"),
         )
-        # rows in (head group, invtNo, gnum) order: ``_row`` then sorts like the CEB792 lines (gnum < 2**17)
-        .sort(pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
-        .with_row_index("_row")
         .collect()
     )
     _check_unique(ln, ["invtNo", "gnum"], "list lines")
-
+    ln = ln.with_columns(_ordered_codes(ln, ["_hg", *lkeys]).alias("_k"))
+    # CEB792 order (declaration line, invtNo, gnum) as a permutation of two integer keys; ``_row`` is each
+    # line's position in that order (only the few columns the mapping needs are ever gathered in it)
+    perm = ln.select(
+        pl.arg_sort_by(pl.col("_k"), pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
+    ).to_series()
+    ordered = (
+        ln.select(
+            "_k",
+            "_hg",
+            "_lid",
+            "invtNo",
+            "gnum",
+            "gcode",
+            _ordered_codes(ln, ["unit"]).alias("_uc"),
+            "qty",
+            "qty1",
+            "qty2",
+            "totalPrice",
+        )
+        .gather(perm)
+        .with_row_index("_row")
+        .with_columns(pl.col("_k").set_sorted())
+    )
     line_groups = (
-        ln.lazy()
-        .group_by(["_hg", *lkeys])
+        ordered.lazy()
+        .group_by("_k", maintain_order=True)  # sorted keys: contiguous groups, already in order
         .agg(
+            pl.col("_hg").first(),
             pl.col("_row").min().alias("_first"),
-            pl.col("unit").min().alias("_unit"),
-            pl.col("unit").n_unique().alias("_units"),
+            (pl.col("_uc").min() == pl.col("_uc").max()).alias("_one_unit"),
             pl.col("qty").sum(),
             pl.col("qty1").sum(),
             pl.col("qty2").sum(),
             pl.col("totalPrice").sum(),
             pl.col("_lid").n_unique().alias("lists"),
             pl.len().alias("lines"),
-            pl.col("_row"),
         )
-        .sort(["_hg", *lkeys], nulls_last=True)
-        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("_hg").alias("_k"))
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("_hg").alias("_k0"))
+        .collect()
     )
-    part = (pl.col("_k") // opts.max_lines) if opts.max_lines else pl.lit(0, pl.Int32)
-    within = (pl.col("_k") % opts.max_lines) if opts.max_lines else pl.col("_k")
-    line_groups_df = line_groups.with_columns(
+    # the key values and the goods name of a declaration line: those of its first list line
+    firsts = ln.select(*lkeys, "gname", "unit").gather(perm.gather(line_groups["_first"]))
+    part = (pl.col("_k0") // opts.max_lines) if opts.max_lines else pl.lit(0, pl.Int32)
+    within = (pl.col("_k0") % opts.max_lines) if opts.max_lines else pl.col("_k0")
+    line_groups = pl.concat([line_groups, firsts], how="horizontal").with_columns(
         part.cast(pl.Int32).alias("_part"), (within + 1).cast(pl.Int32).alias("gseqno")
-    ).collect()
-    # the goods name of a declaration line: that of its first list line (lowest invtNo, gnum)
-    line_groups_df = line_groups_df.with_columns(pl.lit(ln["gname"]).gather(pl.col("_first")).alias("gname"))
+    )
 
     # Phase 4 — declarations: head groups, split into parts of at most max_lines lines, numbered per
     # application in key order.
     parts = (
-        line_groups_df.lazy()
+        line_groups.lazy()
         .group_by("_hg", "_part")
         .agg(pl.len().alias("lines"))
         .sort("_hg", "_part")
@@ -548,34 +644,27 @@ def group(
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(app).alias("declNo"))
         .collect()
     )
-    decl_lines = line_groups_df.join(
+    decl_lines = line_groups.join(
         parts.select("_hg", "_part", *app, "declNo"), on=["_hg", "_part"], maintain_order="left"
     )
-
-    # every list line once, ordered by declaration, gseqno, invtNo, gnum (one numeric sort key)
-    rows = (
-        decl_lines.with_row_index("_dl")
-        .select("_dl", "_hg", "_part", *app, "declNo", "gseqno", "_row")
-        .explode("_row")
-        .sort(pl.col("_dl").cast(pl.UInt64) * 2**32 + pl.col("_row").cast(pl.UInt64))
-        .drop("_dl")
-    )
-    picked = ln.select("invtNo", "gnum", "gcode", "_lid").gather(rows["_row"])
+    # in CEB792 order, ln's _k are sorted like decl_lines': the n-th run of equal _k is decl_lines' n-th row
+    at = ordered.select(pl.col("_k").rle_id())["_k"]
+    numbered = decl_lines.select(*app, "declNo", "gseqno", "_part", "_hg").gather(at)
     mapping = pl.concat(
         [
-            picked.select(
+            ordered.select(
                 "invtNo",
                 "gnum",
                 "gcode",
                 pl.lit(h["logisticsNo"]).gather(pl.col("_lid")).alias("logisticsNo"),
                 "_lid",
             ),
-            rows.drop("_row"),
+            numbered,
         ],
         how="horizontal",
     )
 
-    heads_of = head_groups.drop("_lid")
+    heads_of = head_groups.drop("_hk")
     if opts.max_lines is None:
         declarations = parts.join(heads_of.drop(*app), on="_hg", maintain_order="left")
     else:
@@ -597,14 +686,14 @@ def group(
             .with_columns(pl.col("grossWeight", "netWeight").fill_null(pl.lit(0, AMOUNT_DTYPE)))
             .join(heads_of.drop(*app, "lists", "grossWeight", "netWeight"), on="_hg", maintain_order="left")
         )
-    owner_single = pl.when(pl.col("_owners").list.len() == 1).then(pl.col("_owners").list.first())
+    owner_single = pl.when(pl.col("_owners") == 1).then(pl.col("_owner"))
     declarations = declarations.select(
         *app,
         "declNo",
         *(k for k in DECLARATION_HEAD_KEYS if k != "ownerCode"),
         (pl.col("ownerCode") if "ownerCode" in hkeys else owner_single).alias("ownerCode"),
         "ebcName",
-        pl.when(pl.col("_owners").list.len() == 1).then(pl.col("ownerName")).alias("ownerName"),
+        pl.when(pl.col("_owners") == 1).then(pl.col("ownerName")).alias("ownerName"),
         "lists",
         "lines",
         "grossWeight",
@@ -623,8 +712,8 @@ def group(
             "currency",
             "itemName" if opts.item_name_flag else pl.lit(None, pl.String).alias("itemName"),
             "gname",
-            pl.when(pl.col("_units") == 1).then(pl.col("_unit")).alias("unit"),
-            pl.when(pl.col("_units") == 1).then(pl.col("qty")).alias("qty"),
+            pl.when(pl.col("_one_unit")).then(pl.col("unit")).alias("unit"),
+            pl.when(pl.col("_one_unit")).then(pl.col("qty")).alias("qty"),
             "unit1",
             "qty1",
             "unit2",
@@ -658,7 +747,7 @@ def summarise_period(
     Lists left out by the plan (simplified, already summarised) are reported in ``excluded`` with the lists
     that have no lines.
     """
-    plan = plan_applications(heads, period, already)
-    result = group(heads, lines, plan.assigned, options)
-    excluded = pl.concat([plan.excluded, result.excluded]).sort("invtNo", "reason")
+    todo, left_out = _plan(heads, period, already)
+    result = _group(todo, lines, options or SummaryOptions())
+    excluded = pl.concat([left_out.collect(), result.excluded]).sort("invtNo", "reason")
     return Summary(result.declarations, result.declaration_lines, result.mapping, excluded)

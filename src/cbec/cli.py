@@ -362,13 +362,23 @@ def clear(
         for code, n in summary["duplicates"].items():
             reasons.add_row("D", code, str(n))
         out.print(reasons)
-    if summary["applications"]:
-        apps = Table(title="cancellations and returns — 撤单与退货", show_header=True)
-        apps.add_column("outcome")
-        apps.add_column("count")
-        for name, n in sorted(summary["applications"].items()):
-            apps.add_row(name, str(n))
-        out.print(apps)
+    # other flows count their outcomes under "<flow>.<outcome>" (export.released); import aftercare has none
+    flows: dict[str, list[tuple[str, int]]] = {}
+    for name, n in sorted(summary["applications"].items()):
+        flow, _, outcome = name.partition(".") if "." in name else ("", "", name)
+        flows.setdefault(flow, []).append((outcome, n))
+    titles = {
+        "": "cancellations and returns — 撤单与退货",
+        "export": "exports — 出口",
+        "warehouse": "warehouse entries — 入库明细",
+    }
+    for flow, rows in flows.items():
+        table = Table(title=titles.get(flow, flow), show_header=True)
+        table.add_column("outcome")
+        table.add_column("count")
+        for outcome, n in rows:
+            table.add_row(outcome, str(n))
+        out.print(table)
 
 
 def main() -> None:

@@ -448,9 +448,7 @@ class Clearer:
                 conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
             )
             after_receipts += entry_receipts
-            after_counts = {
-                k: after_counts.get(k, 0) + entry_counts.get(k, 0) for k in {*after_counts, *entry_counts}
-            }
+            after_counts.update({f"warehouse.{k}": v for k, v in entry_counts.items()})
             receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
             self._mark_written(conn)
             queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)

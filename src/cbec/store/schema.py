@@ -983,4 +983,99 @@ EXPORT_DERIVED_TABLES: tuple[Table, ...] = (
 # --- end of the export return tables -----------------------------------------------------------------------
 
 # --- summary declaration tables (migration 0014) -----------------------------------------------------------
+# The monthly summary declaration (清单核放、汇总申报, cbec.engine.summary): each application (CEB701) of a
+# period and consignor — supplement 0 is the month's first, 1.. the supplementary ones for lists cleared
+# late —, the declarations it gave (CEB792 declSeqNo), their lines, and which list line went into which
+# declaration line.  ``summary_list_line`` is keyed by the list line: a line can be summarised only once.
+SUMMARY_APPLICATION_STATUSES = ("declared",)
+
+summary_application = Table(
+    "summary_application",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("period", String(7), nullable=False),  # YYYY-MM, China time
+    Column("ebc_code", String(32), nullable=False),  # consignor 收发货人
+    Column("supplement", Integer, nullable=False),  # 0 first, 1.. supplementary 补充申报
+    Column("sum_no", String(18), nullable=False),  # CEB702 sumNo
+    Column("pre_no", String(18), nullable=False),
+    Column("cop_no", String(30), nullable=False),
+    Column("customs_code", String(4), nullable=False),
+    Column("agent_code", String(32), nullable=False),
+    Column("ebc_name", String(100), nullable=False),
+    Column("summary_flag", String(1), nullable=False),
+    Column("item_name_flag", String(1), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_date", String(10), nullable=False),  # ISO date: the 15th of next month past holidays
+    Column("lists", Integer, nullable=False),
+    Column("declarations", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("period", "ebc_code", "supplement"),
+    UniqueConstraint("sum_no"),
+    Index(None, "ebc_code", "period"),
+    CheckConstraint(_in("status", SUMMARY_APPLICATION_STATUSES), name="status"),
+)
+
+# One summarised export declaration (报关单) of an application: the head keys of §6.2 and its totals.
+summary_declaration = Table(
+    "summary_declaration",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("application_id", BigInteger, ForeignKey("summary_application.id"), nullable=False),
+    Column("decl_no", Integer, nullable=False),  # 1.. within the application
+    Column("decl_seq_no", String(18), nullable=False),  # CEB792 declSeqNo (汇总统一编号)
+    Column("traf_mode", String(1), nullable=True),
+    Column("owner_code", String(32), nullable=True),
+    Column("arrival_country", String(3), nullable=True),
+    Column("port_code", String(4), nullable=True),
+    Column("trade_mode", String(4), nullable=True),
+    Column("owner_name", String(100), nullable=True),
+    Column("lists", Integer, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("gross_weight_e5", BigInteger, nullable=False),  # kg × 10^5
+    Column("net_weight_e5", BigInteger, nullable=False),
+    Column("cleared_from", UtcDateTime(), nullable=True),
+    Column("cleared_to", UtcDateTime(), nullable=True),
+    UniqueConstraint("application_id", "decl_no"),
+    UniqueConstraint("decl_seq_no"),
+)
+
+# The lines of a declaration: final destination, 10-digit HS code, currency (and units, item name) summed.
+summary_declaration_line = Table(
+    "summary_declaration_line",
+    metadata,
+    Column("declaration_id", BigInteger, ForeignKey("summary_declaration.id"), nullable=False),
+    Column("gseqno", Integer, nullable=False),
+    Column("destination_country", String(3), nullable=True),
+    Column("gcode", String(10), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("item_name", String(250), nullable=True),
+    Column("gname", String(250), nullable=True),
+    Column("unit", String(3), nullable=True),
+    Column("qty_e5", BigInteger, nullable=True),  # null: the lists used different transaction units
+    Column("unit1", String(3), nullable=True),
+    Column("qty1_e5", BigInteger, nullable=True),
+    Column("unit2", String(3), nullable=True),
+    Column("qty2_e5", BigInteger, nullable=True),
+    Column("total_price_e5", BigInteger, nullable=False),  # in ``currency`` × 10^5 (N19,5 exactly)
+    Column("lists", Integer, nullable=False),
+    Column("lines", Integer, nullable=False),
+    PrimaryKeyConstraint("declaration_id", "gseqno"),
+)
+
+# Every summarised list line → its declaration line (CEB792 body).  The primary key is the list line.
+summary_list_line = Table(
+    "summary_list_line",
+    metadata,
+    Column("invt_no", String(32), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("gcode", String(10), nullable=True),
+    Column("logistics_no", String(64), nullable=True),
+    Column("application_id", BigInteger, ForeignKey("summary_application.id"), nullable=False),
+    Column("declaration_id", BigInteger, ForeignKey("summary_declaration.id"), nullable=False),
+    Column("gseqno", Integer, nullable=False),
+    PrimaryKeyConstraint("invt_no", "gnum"),
+    Index(None, "declaration_id", "gseqno"),
+    Index(None, "application_id"),
+)
 # --- end of the summary declaration tables -----------------------------------------------------------------

@@ -334,6 +334,16 @@ def _china_time(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr
 
 
+def _heads(heads: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Heads as a lazy frame with ``cleared_at``; ``clearedAt`` (what ``store.export_lists.cleared_lists``
+    returns, aware UTC) is accepted under that name, so the export store's output goes in as it is."""
+    lazy = heads.lazy()
+    names = lazy.collect_schema().names()
+    if "cleared_at" not in names and "clearedAt" in names:
+        lazy = lazy.rename({"clearedAt": "cleared_at"})
+    return lazy
+
+
 def _in_period(dtype: pl.DataType, period: str) -> pl.Expr:
     """Cleared within the month — compared with the month's bounds (cheaper than formatting every time)."""
     start, end = period_bounds(period)
@@ -346,8 +356,8 @@ def _plan(
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The period's lists to summarise (every head column, plus period and supplement), and those left out."""
     parse_period(period)
-    _require(heads, ("invtNo", "ebcCode", "statisticsFlag", "cleared_at"), "list heads")
-    lazy = heads.lazy()
+    lazy = _heads(heads)
+    _require(lazy, ("invtNo", "ebcCode", "statisticsFlag", "cleared_at"), "list heads")
     in_period = lazy.filter(_in_period(_schema(lazy)["cleared_at"], period))
     simplified = pl.col("statisticsFlag") == "A"
     if already is None or already.height == 0:
@@ -404,8 +414,9 @@ def plan_applications(
 
 def pending_periods(heads: pl.DataFrame | pl.LazyFrame, already: pl.DataFrame | None = None) -> list[str]:
     """Months that still have cleared B lists nobody summarised — where a supplementary application is due."""
-    _require(heads, ("invtNo", "statisticsFlag", "cleared_at"), "list heads")
-    lazy = heads.lazy().filter(pl.col("statisticsFlag") != "A")
+    lazy = _heads(heads)
+    _require(lazy, ("invtNo", "statisticsFlag", "cleared_at"), "list heads")
+    lazy = lazy.filter(pl.col("statisticsFlag") != "A")
     if already is not None:
         lazy = lazy.join(already.lazy().select("invtNo"), on="invtNo", how="anti")
     dtype = _schema(lazy)["cleared_at"]
@@ -485,9 +496,10 @@ def group(
     application — :func:`plan_applications` makes it; a caller that already knows may build it itself.
     Heads and lines of other lists are ignored. A list without lines is reported in ``excluded``.
     """
-    _require(heads, HEAD_COLUMNS, "list heads")
+    lazy = _heads(heads)
+    _require(lazy, HEAD_COLUMNS, "list heads")
     _require(assigned, ("invtNo", *_APPLICATION_KEYS), "assigned lists")
-    todo = heads.lazy().join(
+    todo = lazy.join(
         assigned.lazy().select("invtNo", "period", pl.col("supplement").cast(pl.Int32)),
         on="invtNo",
         how="inner",

@@ -170,6 +170,10 @@ def test_only_lists_cleared_in_the_period_in_china_time() -> None:
     )
     got = summarise_period(aware, lines_frame([line("SEP"), line("OCT"), line("NOV")]), P)
     assert got.mapping["invtNo"].to_list() == ["NOV", "SEP"]
+    # the export store's cleared_lists() calls the column clearedAt (aware UTC): accepted as it is
+    store_like = aware.rename({"cleared_at": "clearedAt"})
+    again = summarise_period(store_like, lines_frame([line("SEP"), line("OCT"), line("NOV")]), P)
+    assert again.mapping.equals(got.mapping)
 
 
 def test_simplified_lists_are_not_summarised() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -638,12 +638,12 @@ class GateEvent:
         )
 
 
-def _pick(event: GateEvent, found: Sequence[repo.PassRow]) -> repo.PassRow | None:
+def _pick(event: GateEvent, found: Sequence[repo.GatePass]) -> repo.GatePass | None:
     """The pass a vehicle travels under: an electronic plate/IC match first (it is read more reliably
     than the camera's plate), then the plate; live passes before used ones, the newest first."""
     order = {"1": 0, "3": 1, "0": 2, "2": 3, "4": 3}
     best: tuple[int, int, int] | None = None
-    chosen: repo.PassRow | None = None
+    chosen: repo.GatePass | None = None
     for p in found:
         by_ic = event.vehicle_ic_no is not None and p.vehicle_ic_no == event.vehicle_ic_no
         by_plate = event.vehicle_no is not None and p.vehicle_no == event.vehicle_no
@@ -657,17 +657,23 @@ def _pick(event: GateEvent, found: Sequence[repo.PassRow]) -> repo.PassRow | Non
 
 def _context(
     conn: Connection, events: Sequence[GateEvent], scope: repo.Scope
-) -> tuple[list[repo.PassRow | None], pl.DataFrame]:
-    """Each event with the pass found for it and what is known about that pass now (PASS_SCHEMA)."""
-    found = repo.candidates(
+) -> tuple[list[repo.GatePass | None], pl.DataFrame]:
+    """Each event with the pass found for it and what is known about that pass now (PASS_SCHEMA).
+
+    Three reads whatever the number of events (candidate passes, the chosen passes' lists, holds), each a
+    statement built once per shape: this is the gate's hot path."""
+    found = repo.gate_candidates(
         conn,
         [e.vehicle_no for e in events if e.vehicle_no],
         [e.vehicle_ic_no for e in events if e.vehicle_ic_no],
         scope,
     )
-    chosen = [_pick(e, found) for e in events]
+    picked = [_pick(e, found) for e in events]
+    lists = repo.gate_lists(conn, [p.id for p in picked if p is not None])
+    with_lists = {p.id: replace(p, lists=lists.get(p.id, ())) for p in picked if p is not None}
+    chosen = [with_lists[p.id] if p is not None else None for p in picked]
     passes = {p.id: p for p in chosen if p is not None}
-    held = repo.active_holds(
+    held = repo.gate_holds(
         conn,
         {
             "pass": [p.passport_no for p in passes.values()],
@@ -698,11 +704,11 @@ def _context(
             ids = {b.list_key for b in p.lists} | {b.invt_no for b in p.lists if b.invt_no}
             vehicle_ids = {v for v in (e.vehicle_no, e.vehicle_ic_no, p.vehicle_no, p.vehicle_ic_no) if v}
 
-            def note(hs: Iterable[repo.HoldRow]) -> str | None:
+            def note(hs: Iterable[repo.ActiveHold]) -> str | None:
                 texts = [f"{h.reason_zh} / {h.reason_en} (#{h.id} {h.officer})" for h in hs]
                 return "; ".join(texts) or None
 
-            def in_district(h: repo.HoldRow, pass_row: repo.PassRow = p) -> bool:
+            def in_district(h: repo.ActiveHold, pass_row: repo.GatePass = p) -> bool:
                 return h.district is None or district_covers(h.district, pass_row.master_cuscd)
 
             row.update(
@@ -766,7 +772,8 @@ def decide_events(
             field="eventId",
         )
     with engine.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as conn, conn.begin():
-        stored = repo.events_by_ids(conn, ids)
+        known = repo.known_event_ids(conn, ids)  # one light read; the stored rows only when there are some
+        stored = repo.events_by_ids(conn, known) if known else {}
         for e in events:
             if e.event_id in stored and not _same_event(stored[e.event_id], e):
                 raise GateRefusal(
@@ -791,7 +798,7 @@ def decide_events(
                     source = ["1", "0"] if e.gate in ("S", "1") else ["3"]
                     if p.stucd == "0":  # approved on arrival: every list released since filing
                         times["approved_at"] = now
-                    if not repo.move_status(conn, p.id, source, after, now, **times):
+                    if not repo.gate_move(conn, p.id, source, after, now, **times):
                         decision, after = rule.STOP, None
                         zh, en = rule.REASONS["pass-used"]
                         reasons = [{"code": "pass-used", "reason_zh": zh, "reason_en": en}]
@@ -818,7 +825,7 @@ def decide_events(
                         "tolerance_g": d["tolerance_g"],
                     }
                 )
-            repo.record_events(conn, rows)
+            repo.record_gate_events(conn, rows)
             out.update({r["event_id"]: event_json(r, repeat=False) for r in rows})
     return [out[i] for i in ids]
 

@@ -42,11 +42,15 @@ def demo(
     ] = True,
     clients: Annotated[int, typer.Option(min=1, max=64, help="concurrent HTTP senders")] = 4,
     seed: Annotated[int, typer.Option(help="random seed of the generated day")] = 1,
+    exports: Annotated[
+        float, typer.Option(min=0.0, max=5.0, help="export parcels to add, as a share of --parcels")
+    ] = 0.3,
     exit_after: Annotated[bool, typer.Option("--exit", help="stop once the day is cleared")] = False,
 ) -> None:
     """Run cbec as a service, stream a generated day through its API, and leave the console running."""
     import httpx
     import uvicorn
+    from sqlalchemy import func, select
 
     from cbec.engine.clear import iter_inputs
     from cbec.service.app import create_app
@@ -58,6 +62,7 @@ def demo(
     from cbec.store import connect, enterprises
     from cbec.store import inbox as inbox_repo
     from cbec.store import ledgers as ledgers_repo
+    from cbec.store.schema import export_list
 
     if fresh and folder.exists():
         shutil.rmtree(folder)
@@ -77,6 +82,9 @@ def demo(
             lambda n: bar.advance(task, n),
         )
     messages = [data for _name, data in iter_inputs(traffic)]
+    # exports (9610/9710/9810) go in after the imports, in the order of a day: the documents, then the
+    # sites' arrivals and the master bills, then cancellations and departures (cbec.sim.exports)
+    runs = [messages, *_export_runs(round(parcels * exports), seed)] if exports > 0 else [messages]
     # the 1210 zones' bonded ledgers, stocked for the day but for one planted shortage (cbec.sim.ledgers)
     with engine.begin() as conn:
         stocking = file_zone_ledgers(conn, bonded_demand(messages), at=datetime.now(UTC))
@@ -99,18 +107,21 @@ def demo(
     lock = threading.Lock()
     cursor = [0]
     t0 = time.monotonic()
+    messages = [m for run in runs for m in run]
     with Progress(*columns, console=_out) as bar:
         task = bar.add_task("sending over HTTP 经API发送", total=len(messages))
+        wait = bar.add_task("clearing 清单核放", total=len(messages))
+        cleared_before = 0
 
-        def sender() -> None:
+        def sender(run: list[bytes]) -> None:
             with httpx.Client(base_url=base, timeout=60) as http:
                 while True:
                     with lock:
                         i = cursor[0]
                         cursor[0] += 1
-                    if i >= len(messages):
+                    if i >= len(run):
                         return
-                    data = messages[i]
+                    data = run[i]
                     found = COP.search(data)
                     key = cast.keys.get(found.group(1).decode() if found else "", "")
                     r = http.post(
@@ -123,22 +134,35 @@ def demo(
                             refused[r.status_code] = refused.get(r.status_code, 0) + 1
                     bar.advance(task)
 
-        senders = [threading.Thread(target=sender) for _ in range(clients)]
-        for s in senders:
-            s.start()
-        for s in senders:
-            s.join()
+        for run in runs:  # each run is cleared before the next is sent (arrivals after their lists …)
+            cursor[0] = 0
+            senders = [threading.Thread(target=sender, args=(run,)) for _ in range(clients)]
+            for s in senders:
+                s.start()
+            for s in senders:
+                s.join()
+            while True:
+                with engine.connect() as conn:
+                    left = inbox_repo.pending_count(conn)
+                bar.update(wait, completed=cleared_before + len(run) - left)
+                if left == 0:
+                    break
+                time.sleep(0.2)
+            cleared_before += len(run)
         sent_s = time.monotonic() - t0
-        wait = bar.add_task("clearing 清单核放", total=len(messages))
-        while True:
-            with engine.connect() as conn:
-                left = inbox_repo.pending_count(conn)
-            bar.update(wait, completed=len(messages) - left)
-            if left == 0:
-                break
-            time.sleep(0.2)
     total_s = time.monotonic() - t0
     _summary(engine, len(messages), sum(len(DOC_GUID.findall(m)) for m in messages), refused, sent_s, total_s)
+    with engine.connect() as conn:
+        by_status: dict[int, int] = dict(
+            conn.execute(select(export_list.c.status, func.count()).group_by(export_list.c.status)).all()
+        )
+    if by_status:
+        names = {899: "结关 cleared", 800: "放行 released", 399: "审结 concluded", 120: "入库 accepted",
+                 100: "退单/撤销 refused or cancelled", 2: "待齐 waiting"}  # fmt: skip
+        _out.print(
+            f"出口清单 export lists: {sum(by_status.values())} — "
+            + ", ".join(f"{names.get(k, k)} {v}" for k, v in sorted(by_status.items(), reverse=True))
+        )
     with engine.begin() as conn:
         held = len({h.list_key for h in ledgers_repo.open_holds(conn)})
         moved = replenish(conn, stocking, at=datetime.now(UTC))
@@ -169,6 +193,24 @@ def demo(
     except KeyboardInterrupt:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _export_runs(parcels: int, seed: int) -> list[list[bytes]]:
+    """The export day as runs of messages to send one after the other (see :mod:`cbec.sim.exports`)."""
+    from cbec.sim.exports import ExportConfig, generate_exports
+
+    if parcels < 1:
+        return []
+    phase = {"303": 0, "403": 0, "505": 0, "603": 0, "507": 1, "607": 1, "605": 2, "509": 3}
+    runs: list[list[bytes]] = []
+    last = -1
+    for name, xml in generate_exports(ExportConfig(parcels=parcels, seed=seed)).messages:
+        step = phase.get(name[3:6], 0)
+        if step != last:
+            runs.append([])
+            last = step
+        runs[-1].append(xml)
+    return runs
 
 
 def _summary(
@@ -217,6 +259,8 @@ def _summary(
         100: "rejected 退单",
         300: "manual review 人工审核",
         500: "inspection 查验",
+        399: "concluded, not released 审结未放行",
+        899: "cleared (exports, departed) 结关",
     }
     for status, n in sorted(final.items()):
         grid.add_row(f"lists {names.get(int(status), str(status))}", f"{n:,}")

@@ -1,10 +1,12 @@
 """File the generator's synthetic cast as enterprises, so generated traffic can go through the real API.
 
 Each platform, e-commerce enterprise, payment and logistics company and declaring agent of
-:mod:`cbec.sim.parties` is filed in its role with an API key; each e-commerce enterprise grants every agent
-the right to declare its lists (CEB621/623/625), as a real one entrusts its broker; each agent gets an RSA
-signing key whose certificate is filed, and the keys are written to a folder the generator reads
-(``$CBEC_SIM_SIGNING_DIR``), so the lists it signs pass the service's signature check.  For demos, tests and
+:mod:`cbec.sim.parties`, and each export supervised site of :mod:`cbec.sim.exports`, is filed in its role
+with an API key; each e-commerce enterprise grants every agent the right to declare its lists (import
+CEB621/623/625, export CEB603/605, returns and summaries), as a real one entrusts its broker; every party that
+sends signed messages (agents, logistics companies for departures, sites for arrivals) gets an RSA signing key
+whose certificate is filed, and the keys are written to a folder the generators read
+(``$CBEC_SIM_SIGNING_DIR``), so what they sign passes the service's signature check.  For demos, tests and
 benchmarks only: the keys are self-signed and sit unencrypted on disk.
 """
 
@@ -20,10 +22,19 @@ from sqlalchemy import Engine
 from cbec.messages.signature import make_test_identity
 from cbec.rights import Role
 from cbec.sim.chunk import ENV_SIGNING_DIR
+from cbec.sim.exports import OPERATORS as EXPORT_SITES
 from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS
 from cbec.store import enterprises
 
-LIST_MESSAGES = ("CEB621Message", "CEB623Message", "CEB625Message")
+LIST_MESSAGES = (
+    "CEB621Message",
+    "CEB623Message",
+    "CEB625Message",
+    "CEB603Message",
+    "CEB605Message",
+    "CEB213Message",
+    "CEB701Message",
+)
 OFFICER = "demo-officer"
 ADMIN = "demo-admin"
 
@@ -48,6 +59,7 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
         (PAYMENT, Role.PAYMENT),
         (LOGISTICS, Role.LOGISTICS),
         (AGENTS, Role.AGENT),
+        (EXPORT_SITES, Role.OPERATOR),
     )
     with engine.begin() as conn:
         for parties, role in groups:
@@ -68,7 +80,7 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
                         role=Role.ECOMMERCE,
                         message_types=LIST_MESSAGES,
                     )
-        for agent in AGENTS:
+        for agent in (*AGENTS, *LOGISTICS, *EXPORT_SITES):  # the senders of signed messages
             key_file, cert_file = (
                 signing_dir / f"{agent.code}.key.pem",
                 signing_dir / f"{agent.code}.cert.pem",

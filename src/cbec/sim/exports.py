@@ -26,9 +26,11 @@ from typing import Any
 import polars as pl
 
 from cbec.messages.encode_columns import encode_documents
+from cbec.messages.signature import requires_signature
 from cbec.params.export_controls import controls_on, load_export_controls
 from cbec.params.hs import load_cbec_hs
 from cbec.rules import export as X
+from cbec.sim.chunk import identity, identity_of, signing_dir
 from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS, Party
 
 #: (customs country code, name, share) — rounded shares of China's CBEC exports by destination (see above)
@@ -215,8 +217,11 @@ def generate_exports(config: ExportConfig) -> ExportTraffic:
         if lines is not None:
             ln = pl.DataFrame(lines, infer_schema_length=None).with_columns(pl.lit(0, pl.Int32).alias("_msg"))
             ln = ln.with_columns(pl.col("_doc").cast(pl.Int32))
+        signer = None
+        if requires_signature(mtype, heads):  # declared lists, arrivals, bills, departures (2022 spec)
+            signer = identity_of(sender.code) if signing_dir() is not None else identity()
         for _m, xml in encode_documents(
-            mtype, h, ln, transfers={0: _transfer(sender)}, guids={0: _guid(rng)}
+            mtype, h, ln, transfers={0: _transfer(sender)}, guids={0: _guid(rng)}, signer=signer
         ):
             out.append((f"{mtype}/{next(seq):07d}.xml", xml))
 

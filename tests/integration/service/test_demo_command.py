@@ -34,3 +34,7 @@ def test_demo_streams_a_day_and_reports(tmp_path: Path) -> None:
     assert found, out[-2000:]
     assert int(found.group(1)) >= 1 and int(found.group(2)) == int(found.group(1))
     assert "zone warehouse 区内仓储企业 3301960501 (ledger T2924W000001): cbec_" in out
+    # exports streamed after the imports, in the order of a day: most lists reach 899 after departure
+    exports = re.search(r"export lists: (\d+) — 结关 cleared (\d+)", out)
+    assert exports, out[-2000:]
+    assert int(exports.group(2)) >= int(exports.group(1)) * 0.8

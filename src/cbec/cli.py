@@ -461,5 +461,16 @@ def _register_gate() -> None:
 
 _register_gate()
 
+
+def _register_summary() -> None:
+    from cbec.commands.export import app as export_app
+    from cbec.commands.summary import summary
+
+    app.command(name="summary")(summary)
+    app.add_typer(export_app, name="export")
+
+
+_register_summary()
+
 if __name__ == "__main__":
     main()

@@ -65,7 +65,10 @@ def cleared_lists(conn: Connection, start: datetime, end: datetime) -> tuple[pl.
         heads = batch.tables.get(("CEB603Message", "InventoryHead"))
         if heads is None or heads.height == 0:
             continue
-        heads = heads.join(keys, on="guid", how="inner").unique("guid", keep="first")
+        # the number is the one cbec assigned (the declarant sends the list without one)
+        heads = (
+            heads.drop("invtNo", strict=False).join(keys, on="guid", how="inner").unique("guid", keep="first")
+        )
         lines = batch.tables.get(("CEB603Message", "InventoryList"))
         if lines is not None and lines.height:
             lines_parts.append(

@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -980,6 +982,140 @@ EXPORT_DERIVED_TABLES: tuple[Table, ...] = (
 # --- end of the export tables ------------------------------------------------------------------------------
 
 # --- export return tables (migration 0013) -----------------------------------------------------------------
+# Export returns (CEB213 application, CEB215 tally, CEB607 consolidated master bill), cbec.engine.export_returns.
+# The documents themselves are ``document`` rows (kinds x_return, x_tally, x_return_bill) and their answers
+# ``receipt`` rows; ``export_return_site`` is input (the operator's filing of return sites, kept by rebuild).
+EXPORT_RETURN_STATUSES = (100, 120, 800)
+EXPORT_TALLY_STATUSES = (2, 100, 399)
+EXPORT_TAX_BASES = ("exempt", "food", "mode", "window", "no_policy")
+
+# One row per CEB213 application decided: accepted (120), released once its parcel is tallied (800), refused.
+export_return = Table(
+    "export_return",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("guid", String(64), nullable=False),
+    Column("invt_no", String(32), nullable=False),  # the original export list
+    Column("co_el_no", String(32), nullable=False),
+    Column("ebc_code", String(32), nullable=False),
+    Column("agent_code", String(32), nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("waybill_key", String(200), nullable=False),  # return parcel: logisticsCode|logisticsNo
+    Column("bill_no", String(64), nullable=True),
+    Column("customs_code", String(4), nullable=False),  # customs of re-entry (the application's)
+    Column("port_code", String(8), nullable=True),
+    Column("export_customs", String(4), nullable=True),  # the original list's
+    Column("trade_mode", String(4), nullable=True),  # the original list's
+    Column("cross_district", Boolean, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("code", String(16), nullable=True),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("inbox_id", BigInteger, ForeignKey("inbox.id"), nullable=False),
+    Column("declared_at", UtcDateTime(), nullable=False),
+    Column("released_at", UtcDateTime(), nullable=True),
+    Column("batch_id", BigInteger, nullable=True),
+    UniqueConstraint("guid"),
+    Index(None, "invt_no"),
+    Index(None, "waybill_key"),
+    Index(None, "bill_no"),
+    CheckConstraint(_in("status", EXPORT_RETURN_STATUSES), name="status"),
+)
+
+# The lines of accepted applications (quantities exact, ×10^5) and, once released, their tax outcome.
+export_return_line = Table(
+    "export_return_line",
+    metadata,
+    Column("return_guid", String(64), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("invt_no", String(32), nullable=False),
+    Column("gcode", String(10), nullable=False),
+    Column("qty_e5", BigInteger, nullable=False),
+    Column("qty1_e5", BigInteger, nullable=True),
+    Column("qty2_e5", BigInteger, nullable=True),
+    Column("exported_e5", BigInteger, nullable=False),
+    Column("tax_exempt", Boolean, nullable=True),  # set at release (goods back)
+    Column("tax_basis", String(16), nullable=True),
+    Column("tax_source", String(200), nullable=True),
+    Column("tax_reason_zh", Text, nullable=True),
+    Column("tax_reason_en", Text, nullable=True),
+    Column("refund_repay_fen", BigInteger, nullable=True),  # 9810 HWC-YT provisional refund repaid
+    Column("refund_note", Text, nullable=True),
+    PrimaryKeyConstraint("return_guid", "gnum"),
+    Index(None, "invt_no", "gnum"),
+    CheckConstraint(_in("tax_basis", EXPORT_TAX_BASES), name="tax_basis"),
+)
+
+# One row per CEB215 tally (per parcel, 理货): waiting for its application (2), tallied (399) or refused.
+export_return_tally = Table(
+    "export_return_tally",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("guid", String(64), nullable=False),
+    Column("waybill_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=True),
+    Column("bill_no", String(64), nullable=True),
+    Column("customs_code", String(4), nullable=False),
+    Column("operator_code", String(32), nullable=False),
+    Column("co_el_no", String(32), nullable=False),
+    Column("pre_no", String(18), nullable=True),
+    Column("location", String(250), nullable=True),
+    Column("sender", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("code", String(16), nullable=True),
+    Column("reason_zh", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("tallied_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("guid"),
+    Index(None, "waybill_key", "status"),
+    Index(None, "bill_no"),
+    CheckConstraint(_in("status", EXPORT_TALLY_STATUSES), name="status"),
+)
+
+# Lines of consolidated return master bills (退货合包, CEB607 whose lines name the original list).
+export_return_bill_line = Table(
+    "export_return_bill_line",
+    metadata,
+    Column("doc_guid", String(64), nullable=False),
+    Column("gnum", Integer, nullable=False),
+    Column("bill_no", String(64), nullable=False),
+    Column("waybill_key", String(200), nullable=False),
+    Column("invt_no", String(32), nullable=False),
+    Column("total_package_no", String(64), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("doc_guid", "gnum"),
+    Index(None, "bill_no"),
+    Index(None, "waybill_key"),
+)
+
+# Sites filed by the operator as CBEC retail-export supervised sites (开展跨境电商零售出口业务的海关监管作业
+# 场所) able to receive cross-district returns: an independent return area and data open to customs.
+export_return_site = Table(
+    "export_return_site",
+    metadata,
+    Column("customs_code", String(4), nullable=False),
+    Column("operator_code", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("loct_no", String(10), nullable=True),
+    Column("cbec_export", Boolean, nullable=False),
+    Column("return_area", Boolean, nullable=False),
+    Column("data_open", Boolean, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=True),
+    Column("filed_by", String(64), nullable=False),
+    Column("filed_at", UtcDateTime(), nullable=False),
+    Column("note", Text, nullable=True),
+    PrimaryKeyConstraint("customs_code", "operator_code"),
+)
+
+#: Export return tables the engine derives from the inbox (``rebuild`` empties them; sites are input).
+EXPORT_RETURN_DERIVED_TABLES: tuple[Table, ...] = (
+    export_return_line,
+    export_return_tally,
+    export_return_bill_line,
+    export_return,
+)
 # --- end of the export return tables -----------------------------------------------------------------------
 
 # --- summary declaration tables (migration 0014) -----------------------------------------------------------
@@ -1000,7 +1136,8 @@ summary_application = Table(
     Column("pre_no", String(18), nullable=False),
     Column("cop_no", String(30), nullable=False),
     Column("customs_code", String(4), nullable=False),
-    Column("agent_code", String(32), nullable=False),
+    Column("agent_code", String(32), nullable=False),  # 申报单位, also 报关单位 of the declarations
+    Column("agent_name", String(100), nullable=False),
     Column("ebc_name", String(100), nullable=False),
     Column("summary_flag", String(1), nullable=False),
     Column("item_name_flag", String(1), nullable=False),

@@ -197,6 +197,7 @@ def test_cleared_lists_come_back_with_ceb603_fields(cleared: Engine, corpus: Pat
     for name in ("invtNo", "gnum", "gcode", "country", "currency", "qty1", "unit1", "totalPrice", "itemName"):
         assert name in lines.columns
     assert heads["billNo"].null_count() == 0  # supplied by the master bills
+    assert heads["invtNo"].null_count() == 0 and lines["invtNo"].null_count() == 0
     assert set(lines["invtNo"].unique().to_list()) == set(heads["invtNo"].to_list())
 
 

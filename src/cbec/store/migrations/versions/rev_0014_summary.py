@@ -57,6 +57,7 @@ def upgrade() -> None:
         _s("cop_no", 30),
         _s("customs_code", 4),
         _s("agent_code", 32),
+        _s("agent_name", 100),
         _s("ebc_name", 100),
         _s("summary_flag", 1),
         _s("item_name_flag", 1),
@@ -98,7 +99,9 @@ def upgrade() -> None:
             ["summary_application.id"],
             name="fk_summary_declaration_application_id_summary_application",
         ),
-        sa.UniqueConstraint("application_id", "decl_no", name="uq_summary_declaration_application_id_decl_no"),
+        sa.UniqueConstraint(
+            "application_id", "decl_no", name="uq_summary_declaration_application_id_decl_no"
+        ),
         sa.UniqueConstraint("decl_seq_no", name="uq_summary_declaration_decl_seq_no"),
     )
     op.create_table(

@@ -445,6 +445,9 @@ def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
             lo = int(low) if isinstance(low, int) else 0
             n = (int(high) - lo + 1) if isinstance(high, int) else 0
             code = (col.cast(pl.Int64) - lo).cast(pl.UInt64)
+        elif col.null_count() == 0 and col.min() == col.max():
+            n = 1  # one value (the period, a single consignor): nothing to code
+            code = pl.repeat(0, col.len(), dtype=pl.UInt64, eager=True)
         else:
             values = col.drop_nulls().unique().sort()
             n = values.len()
@@ -471,14 +474,6 @@ def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     names = tuples.columns
     dense = tuples.unique().sort(names).with_row_index("_key")
     return tuples.join(dense, on=names, how="left", maintain_order="left")["_key"].cast(pl.UInt64)
-
-
-def _dense(keys: pl.Series) -> pl.Series:
-    """Renumber ordered keys 0..n-1 keeping their order (so two keys can be combined without overflow)."""
-    values = keys.unique().sort()
-    return keys.replace_strict(
-        values, pl.int_range(values.len(), dtype=pl.UInt64, eager=True), return_dtype=pl.UInt64
-    )
 
 
 # --------------------------------------------------------------------------------------------------- grouping
@@ -565,7 +560,10 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         head_groups = head_groups.with_columns(pl.lit(1, pl.UInt32).alias("_owners"))
     else:
         head_groups = head_groups.with_columns(pl.col("_owner").alias("ownerCode"))
-    hg_of_list = _dense(h["_hk"]).cast(pl.UInt32)
+    # each list's head-group number: the groups' numbers repeated by their sizes, put back at the lists' rows
+    hg_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
+        by_group, grouped.select(pl.col("_hg").repeat_by(pl.col("lists")).explode())["_hg"]
+    )
 
     # Phase 3 — the lines of those lists, keyed by declaration line, in CEB792 order.
     lazy_lines = _with_optional(lines.lazy(), _OPTIONAL_LINE)
@@ -597,11 +595,16 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     )
     _check_unique(ln, ["invtNo", "gnum"], "list lines")
     ln = ln.with_columns(_ordered_codes(ln, ["_hg", *lkeys]).alias("_k"))
-    # CEB792 order (declaration line, invtNo, gnum) as a permutation of two integer keys; ``_row`` is each
-    # line's position in that order (only the few columns the mapping needs are ever gathered in it)
-    perm = ln.select(
-        pl.arg_sort_by(pl.col("_k"), pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
-    ).to_series()
+    # CEB792 order (declaration line, invtNo, gnum) as a permutation (only the columns the aggregation and
+    # the mapping need are gathered in it); one 64-bit key when the numbers fit, else two keys
+    within_key = pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64)  # gnum < 2**17
+    k_max = ln["_k"].max()
+    k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
+    r_bits = ((h.height + 1) * 131072).bit_length()
+    if k_bits + r_bits <= 64:
+        perm = ln.select((pl.col("_k") * (1 << r_bits) + within_key).arg_sort()).to_series()
+    else:
+        perm = ln.select(pl.arg_sort_by(pl.col("_k"), within_key)).to_series()
     ordered = (
         ln.select(
             "_k",
@@ -639,6 +642,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     )
     # the key values and the goods name of a declaration line: those of its first list line
     firsts = ln.select(*lkeys, "gname", "unit").gather(perm.gather(line_groups["_first"]))
+    del ln, perm  # the largest frame: the rest works on `ordered` and the small tables
     part = (pl.col("_k0") // opts.max_lines) if opts.max_lines else pl.lit(0, pl.Int32)
     within = (pl.col("_k0") % opts.max_lines) if opts.max_lines else pl.col("_k0")
     line_groups = pl.concat([line_groups, firsts], how="horizontal").with_columns(
@@ -736,7 +740,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         )
         .sort([*app, "declNo", "gseqno"])
     )
-    has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(ln["_lid"], True)
+    has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(ordered["_lid"], True)
     no_lines = (
         h.filter(~has_lines)
         .select("invtNo", pl.col("ebcCode"), pl.lit("no_lines").alias("reason"))

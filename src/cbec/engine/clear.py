@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, text
 
-from cbec.engine import aftercare, warehouse
+from cbec.engine import aftercare, export_returns, warehouse
 from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
 from cbec.engine.buyer_key import buyer_keys, secret_for
@@ -444,6 +444,12 @@ class Clearer:
             )  # fmt: skip
             after_receipts += export_receipts
             after_counts = {**after_counts, **{f"export.{k}": v for k, v in export_counts.items()}}
+            return_receipts, return_counts = export_returns.process(  # export returns: CEB213/215, 607 合包
+                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+                batch_id=batch_id,
+            )  # fmt: skip
+            after_receipts += return_receipts
+            after_counts.update({f"export_return.{k}": v for k, v in return_counts.items()})
             entry_receipts, entry_counts = warehouse.process(  # warehouse-entry details (CEB711)
                 conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
             )

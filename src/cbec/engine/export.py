@@ -33,6 +33,7 @@ from cbec.messages.encode_columns import encode_receipts
 from cbec.params.dated import ParameterSet
 from cbec.params.export_controls import controls_on, load_export_controls
 from cbec.rules import export as X
+from cbec.rules import export_returns as XR
 from cbec.store import counters
 from cbec.store import documents as documents_repo
 from cbec.store import inbox as inbox_repo
@@ -360,6 +361,15 @@ def _info(code: pl.Expr | None, zh: pl.Expr, en: pl.Expr) -> pl.Expr:
     return pl.concat_str(parts).str.strip_chars()
 
 
+def return_bill_messages(batch: ColumnBatch, indices: Iterable[int]) -> set[int]:
+    """CEB607 messages that are return master bills: every line names an original list (see
+    :func:`cbec.rules.export_returns.return_bill_messages`)."""
+    lines = batch.tables.get(("CEB607Message", "WayBillList"))
+    if lines is None or lines.height == 0:
+        return set()
+    return set(XR.return_bill_messages(lines.filter(pl.col("_msg").is_in(sorted(set(indices))))))
+
+
 def _segments(wanted: Sequence[int], types: pl.Series) -> list[list[int]]:
     """Runs of messages whose phases never go down, in batch order."""
     out: list[list[int]] = []
@@ -386,7 +396,9 @@ def process(
 ) -> tuple[list[outbox_repo.Receipt], dict[str, int]]:
     """Clear the export messages among ``indices``; returns the receipts to queue and counts."""
     types = batch.messages["message_type"]
-    wanted = sorted(i for i in set(indices) if types[i] in EXPORT_TYPES)
+    # consolidated return master bills (CEB607 naming original lists) belong to cbec.engine.export_returns
+    returns = return_bill_messages(batch, [i for i in set(indices) if types[i] == "CEB607Message"])
+    wanted = sorted(i for i in set(indices) if types[i] in EXPORT_TYPES and i not in returns)
     if not wanted:
         return [], {}
     run = _Run(conn, batch, now, params, hs, inbox_ids, batch_id)

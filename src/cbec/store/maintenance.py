@@ -6,7 +6,15 @@ from sqlalchemy import Engine, delete, update
 
 from cbec.store import ledgers
 from cbec.store.inbox import ACCEPTED
-from cbec.store.schema import DERIVED_TABLES, EXPORT_DERIVED_TABLES, batch, inbox, metadata, receipt
+from cbec.store.schema import (
+    DERIVED_TABLES,
+    EXPORT_DERIVED_TABLES,
+    EXPORT_RETURN_DERIVED_TABLES,
+    batch,
+    inbox,
+    metadata,
+    receipt,
+)
 
 
 def reset(engine: Engine) -> None:
@@ -29,7 +37,8 @@ def rebuild(engine: Engine, *, keep_delivered_receipts: bool = True) -> dict[str
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         counts.update(ledgers.forget_derived(conn))  # write-offs, returns, holds, CEB711 entries
-        for table in (*EXPORT_DERIVED_TABLES, *DERIVED_TABLES):  # exports first: export_list names inbox rows
+        # export returns and exports first: export_return and export_list name inbox rows
+        for table in (*EXPORT_RETURN_DERIVED_TABLES, *EXPORT_DERIVED_TABLES, *DERIVED_TABLES):
             counts[table.name] = conn.execute(delete(table)).rowcount
         drop_receipts = delete(receipt)
         if keep_delivered_receipts:

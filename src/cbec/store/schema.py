@@ -982,7 +982,7 @@ EXPORT_DERIVED_TABLES: tuple[Table, ...] = (
 # --- end of the export tables ------------------------------------------------------------------------------
 
 # --- export return tables (migration 0013) -----------------------------------------------------------------
-# Export returns (CEB213 application, CEB215 tally, CEB607 consolidated master bill), cbec.engine.export_returns.
+# Export returns (CEB213 application, CEB215 tally, CEB607 consolidated master bill; engine.export_returns).
 # The documents themselves are ``document`` rows (kinds x_return, x_tally, x_return_bill) and their answers
 # ``receipt`` rows; ``export_return_site`` is input (the operator's filing of return sites, kept by rebuild).
 EXPORT_RETURN_STATUSES = (100, 120, 800)

@@ -1,0 +1,187 @@
+"""Export returns end to end: generated export days and return days (``cbec.sim.returns``) cleared in date
+order through the clearing shell, as ``cbec clear --now`` runs them, read back from the store and the outbox.
+
+Every planted fault must be caught with its code, clean returns must go 120 → 800 once their parcel is
+tallied, consolidated master bills must be tallied parcel by parcel, every CEB214/216/608 receipt must be
+XSD-valid, and replaying the same days must change nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine, func, select
+
+from cbec.engine.clear import Clearer, iter_inputs
+from cbec.messages.decode import decode
+from cbec.messages.xsd import validate_bytes, xsd_available
+from cbec.params.dated import default_parameters
+from cbec.params.hs import load_cbec_hs
+from cbec.rules import export_returns as R
+from cbec.sim.returns import ReturnConfig, generate_returns, write_returns
+from cbec.store import connect
+from cbec.store import export_returns as repo
+from cbec.store.schema import export_return, export_return_line, export_return_tally, receipt
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("returns") / "in"
+    write_returns(generate_returns(ReturnConfig(parcels=120, seed=3)), root)
+    return root
+
+
+def _days(corpus: Path) -> list[Path]:
+    return sorted(p for p in corpus.iterdir() if p.is_dir())
+
+
+def _clear_all(engine: Engine, corpus: Path, outbox: Path) -> None:
+    for folder in _days(corpus):
+        day = date.fromisoformat(folder.name)
+        clearer = Clearer(
+            engine,
+            params=default_parameters(),
+            hs=load_cbec_hs().frame(),
+            outbox=outbox,
+            now=datetime(day.year, day.month, day.day, 23, 0),
+        )
+        clearer.clear_stream(iter_inputs(folder), batch_messages=80)
+
+
+@pytest.fixture(scope="module")
+def cleared(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    tmp = tmp_path_factory.mktemp("returns-db")
+    engine = connect(f"sqlite:///{tmp / 'cbec.db'}")
+    with engine.begin() as conn:
+        for row in pl.read_csv(corpus / "return-sites.csv", infer_schema_length=0).iter_rows(named=True):
+            repo.file_site(
+                conn,
+                repo.Site(
+                    row["customs_code"],
+                    row["operator_code"],
+                    row["name"],
+                    date.fromisoformat(row["valid_from"]),
+                ),
+                by="test",
+                at=datetime(2024, 12, 1, tzinfo=UTC),
+            )
+    _clear_all(engine, corpus, tmp / "outbox")
+    return engine
+
+
+def _manifest(corpus: Path) -> pl.DataFrame:
+    return pl.read_csv(corpus / "returns-manifest.csv", infer_schema_length=0).with_columns(
+        pl.col("expected_status").cast(pl.Int64)
+    )
+
+
+def _returns(engine: Engine) -> pl.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(export_return.c.co_el_no, export_return.c.status, export_return.c.code)
+        ).all()
+    return pl.DataFrame(
+        rows, schema={"coElNo": pl.String, "status": pl.Int64, "code": pl.String}, orient="row"
+    )
+
+
+def _entries(engine: Engine, message_type: str) -> list[dict[str, str]]:
+    out = []
+    with engine.connect() as conn:
+        for (xml,) in conn.execute(select(receipt.c.xml).where(receipt.c.message_type == message_type)):
+            out += [{k: str(v) for k, v in d.head.items()} for d in decode(bytes(xml)).documents]
+    return out
+
+
+def test_every_return_ends_where_the_manifest_says(cleared: Engine, corpus: Path) -> None:
+    man = _manifest(corpus)
+    assert man.height > 10
+    got = man.join(_returns(cleared), on="coElNo", how="left")
+    wrong = got.filter(pl.col("status") != pl.col("expected_status"))
+    assert wrong.height == 0, wrong
+    faults = set(man["fault"].drop_nulls().to_list())
+    assert faults >= {"over_quantity", "after_one_year", "cross_district_before_pilot", "unregistered_site"}
+
+
+def test_planted_faults_are_caught_with_their_code(cleared: Engine, corpus: Path) -> None:
+    man = _manifest(cleared and corpus).filter(pl.col("fault").is_not_null() & (pl.col("fault") != ""))
+    refused = {e["coElNo"]: e for e in _entries(cleared, "CEB214Message") if e["returnStatus"] == "100"}
+    tallies = [e for e in _entries(cleared, "CEB216Message") if e["returnStatus"] == "100"]
+    for row in man.iter_rows(named=True):
+        if row["fault"] == "unregistered_site":
+            hit = [t for t in tallies if t["logisticsNo"] == row["logisticsNo"]]
+            assert hit and hit[0]["returnInfo"].startswith(R.TALLY_SITE + " "), hit
+        else:
+            assert refused[row["coElNo"]]["returnInfo"].startswith(row["expected_code"] + " "), row
+    before = man.filter(pl.col("fault") == "cross_district_before_pilot")["coElNo"].to_list()
+    assert "2024-12-15" in refused[before[0]]["returnInfo"]
+
+
+def test_clean_returns_are_accepted_then_released_with_their_tax(cleared: Engine, corpus: Path) -> None:
+    man = _manifest(corpus).filter(pl.col("expected_status") == R.RELEASED)
+    assert man.height > 5
+    seqs: dict[str, list[str]] = {}
+    for e in _entries(cleared, "CEB214Message"):
+        seqs.setdefault(e["coElNo"], []).append(e["returnStatus"])
+    for co in man["coElNo"].to_list():
+        assert seqs[co] == ["120", "800"], (co, seqs[co])
+    with cleared.connect() as conn:
+        lines = conn.execute(
+            select(export_return_line.c.tax_basis, func.count()).group_by(export_return_line.c.tax_basis)
+        ).all()
+    bases = dict(lines)
+    assert bases.get("exempt", 0) > 0  # the main returns come back 5 weeks after export: within 6 months
+    assert (
+        None not in bases or bases[None] <= man.height
+    )  # accepted-but-not-tallied lines have no outcome yet
+
+
+def test_consolidated_returns_are_tallied_parcel_by_parcel(cleared: Engine, corpus: Path) -> None:
+    man = _manifest(corpus)
+    bills = [b for b in man["billNo"].unique().to_list() if b]
+    assert bills
+    with cleared.connect() as conn:
+        for bill in bills:
+            parcels = repo.master_bill(conn, bill)
+            expected = man.filter(pl.col("billNo") == bill)
+            assert len(parcels) == expected["logisticsNo"].n_unique()
+            assert {p["tally_status"] for p in parcels} == {R.TALLIED}
+        first = man.filter(pl.col("billNo") == bills[0])["invtNo"][0]
+        history = repo.history(conn, first)
+    assert history and history[0]["bill_lines"] and history[0]["tallies"]
+
+
+@pytest.mark.skipif(not xsd_available(), reason="official XSDs not available")
+def test_every_return_receipt_is_xsd_valid(cleared: Engine) -> None:
+    with cleared.connect() as conn:
+        rows = conn.execute(
+            select(receipt.c.message_type, receipt.c.xml).where(
+                receipt.c.message_type.in_(["CEB214Message", "CEB216Message", "CEB608Message"])
+            )
+        ).all()
+    kinds = {m for m, _x in rows}
+    assert {"CEB214Message", "CEB216Message", "CEB608Message"} <= kinds
+    for _m, xml in rows:
+        assert validate_bytes(bytes(xml), "export") == []
+
+
+def test_replaying_the_days_changes_nothing(cleared: Engine, corpus: Path, tmp_path: Path) -> None:
+    with cleared.connect() as conn:
+        before = (
+            _returns(cleared).sort("coElNo"),
+            conn.execute(select(func.count()).select_from(receipt)).scalar_one(),
+            conn.execute(select(func.count()).select_from(export_return_tally)).scalar_one(),
+            conn.execute(select(func.sum(export_return_line.c.qty_e5))).scalar_one(),
+        )
+    _clear_all(cleared, corpus, tmp_path / "outbox")
+    with cleared.connect() as conn:
+        after = (
+            _returns(cleared).sort("coElNo"),
+            conn.execute(select(func.count()).select_from(receipt)).scalar_one(),
+            conn.execute(select(func.count()).select_from(export_return_tally)).scalar_one(),
+            conn.execute(select(func.sum(export_return_line.c.qty_e5))).scalar_one(),
+        )
+    assert before[0].equals(after[0]) and before[1:] == after[1:]

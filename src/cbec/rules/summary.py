@@ -116,6 +116,7 @@ EXCLUDED_REASONS: Final = {
     "no_lines": "list has no lines / 清单无表体",
 }
 
+_HASH_SEED: Final = 20181229  # any fixed seed: hashes only ever stand in for a check that follows them
 _PERIOD_RE: Final = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _CHINA_TZ: Final = "Asia/Shanghai"
 
@@ -527,7 +528,12 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         _amount("netWeight", hs["netWeight"]),
         _china_time(pl.col("cleared_at"), hs["cleared_at"]).alias("cleared_at"),
     ).collect()
-    _check_unique(h, ["invtNo"], "list heads")
+    # distinct 64-bit hashes of invtNo prove the lists distinct and let the lines find their list by an
+    # integer join; a repeat (or a collision) falls back to comparing the numbers themselves
+    h = h.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
+    hashes_unique = h["_ih"].n_unique() == h.height
+    if not hashes_unique:
+        _check_unique(h, ["invtNo"], "list heads")
 
     # Phase 2 — head groups: one ordered integer per (application, head key); ``_ord`` numbers the lists by
     # head group then invtNo, so that later sorts by integers give the CEB792 order.
@@ -569,31 +575,43 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     lazy_lines = _with_optional(lines.lazy(), _OPTIONAL_LINE)
     ls = _schema(lazy_lines)
     item = pl.col("itemName").fill_null(pl.col("gname")) if opts.item_name_flag else pl.col("itemName")
-    ln = (
-        lazy_lines.select(
-            "invtNo",
-            pl.col("gnum").cast(pl.Int32),
-            "gcode",
-            pl.col("country").alias("destinationCountry"),
-            "currency",
-            item,
-            "gname",
-            "unit",
-            "unit1",
-            "unit2",
-            _amount("qty", ls["qty"]),
-            _amount("qty1", ls["qty1"]),
-            _amount("qty2", ls["qty2"]),
-            _amount("totalPrice", ls["totalPrice"]),
-        )
-        .join(h.lazy().select("invtNo", "_lid"), on="invtNo", how="inner")
-        .with_columns(
-            pl.lit(hg_of_list).gather(pl.col("_lid")).alias("_hg"),
-            pl.lit(ord_of_list).gather(pl.col("_lid")).alias("_ord"),
-        )
-        .collect()
+    selected = lazy_lines.select(
+        "invtNo",
+        pl.col("gnum").cast(pl.Int32),
+        "gcode",
+        pl.col("country").alias("destinationCountry"),
+        "currency",
+        item,
+        "gname",
+        "unit",
+        "unit1",
+        "unit2",
+        _amount("qty", ls["qty"]),
+        _amount("qty1", ls["qty1"]),
+        _amount("qty2", ls["qty2"]),
+        _amount("totalPrice", ls["totalPrice"]),
     )
-    _check_unique(ln, ["invtNo", "gnum"], "list lines")
+    if hashes_unique:
+        joined = (
+            selected.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
+            .join(h.lazy().select("_ih", "_lid"), on="_ih", how="inner")
+            .drop("_ih")
+            # a line of another list whose number hashes like one of ours is not ours
+            .filter(pl.col("invtNo") == pl.lit(h["invtNo"]).gather(pl.col("_lid")))
+        )
+    else:
+        joined = selected.join(h.lazy().select("invtNo", "_lid"), on="invtNo", how="inner")
+    ln = joined.with_columns(
+        pl.lit(hg_of_list).gather(pl.col("_lid")).alias("_hg"),
+        pl.lit(ord_of_list).gather(pl.col("_lid")).alias("_ord"),
+    ).collect()
+    gnum_max = ln["gnum"].max()
+    if (isinstance(gnum_max, int) and gnum_max >= 131072) or ln["gnum"].null_count():
+        raise ValueError("list lines need gnum (N5, 1..99999)")
+    # (invtNo, gnum) unique ⇔ (list row, gnum) unique, one integer per line
+    line_ids = ln.select(pl.col("_lid").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
+    if line_ids.to_series().n_unique() != ln.height:
+        _check_unique(ln, ["invtNo", "gnum"], "list lines")
     ln = ln.with_columns(_ordered_codes(ln, ["_hg", *lkeys]).alias("_k"))
     # CEB792 order (declaration line, invtNo, gnum) as a permutation (only the columns the aggregation and
     # the mapping need are gathered in it); one 64-bit key when the numbers fit, else two keys

@@ -269,3 +269,16 @@ def test_pending_periods_lists_months_with_unsummarised_lists() -> None:
     assert pending_periods(heads) == ["2026-08", "2026-10", "2026-11"]
     already = pl.DataFrame({"invtNo": ["I1"], "period": ["2026-08"], "ebcCode": ["E1"], "supplement": [0]})
     assert pending_periods(heads, already) == ["2026-10", "2026-11"]
+
+
+def test_line_numbers_must_be_n5() -> None:
+    with pytest.raises(ValueError, match="gnum"):
+        summarise_period(heads_frame([head("I1")]), lines_frame([line("I1", 200_000)]), P)
+
+
+def test_lines_of_lists_not_summarised_are_ignored() -> None:
+    # lines of a September list and of a list with no head at all do not reach October's declarations
+    heads = heads_frame([head("I1"), head("SEP", cleared_at=datetime(2026, 9, 30))])
+    lines = lines_frame([line("I1"), line("SEP"), line("ORPHAN")])
+    s = summarise_period(heads, lines, P)
+    assert s.mapping["invtNo"].to_list() == ["I1"] and s.declaration_lines["lines"].to_list() == [1]

@@ -164,9 +164,18 @@ def generate(
             min=0.0, help="export parcels to add, as a share of --parcels (e.g. 0.3; docs/exports.md)"
         ),
     ] = 0.0,
+    returns: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="export-return scenario: export parcels of its main day as a share of --parcels, written to "
+            "OUT/returns/<day>/ (clear each day with --now; docs/returns.md)",
+        ),
+    ] = 0.0,
 ) -> None:
-    """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files, and with --exports
-    export traffic (CEB303/403/505/603/507/607/605/509, manifest exports-manifest.csv)."""
+    """Generate realistic retail-import traffic (CEB311/411/511/621) as CEB XML files, with --exports
+    export traffic (CEB303/403/505/603/507/607/605/509, manifest exports-manifest.csv) and with --returns
+    export days and their returns (CEB213/215/607, returns-manifest.csv, return-sites.csv)."""
     from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, generate_corpus
 
     try:
@@ -203,6 +212,11 @@ def generate(
         )
         result["export_parcels"] = export_config.parcels
         result["export_files"] = write_exports(generate_exports(export_config), out_dir)
+    if returns > 0:
+        from cbec.sim.returns import ReturnConfig, generate_returns, write_returns
+
+        return_config = ReturnConfig(parcels=max(20, round(parcels * returns)), seed=seed, faults=faults)
+        result["return_files"] = write_returns(generate_returns(return_config), out_dir / "returns")
     out.print(json.dumps(result, ensure_ascii=False))
 
 
@@ -471,6 +485,15 @@ def _register_summary() -> None:
 
 
 _register_summary()
+
+
+def _register_returns() -> None:
+    from cbec.commands.returns import app as returns_app
+
+    app.add_typer(returns_app, name="return-site")
+
+
+_register_returns()
 
 if __name__ == "__main__":
     main()

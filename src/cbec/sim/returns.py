@@ -96,6 +96,10 @@ def _exported(messages: Sequence[tuple[str, bytes]], first_serial: int) -> list[
         invt = f"{h['customsCode']}{h['appTime'].year}E{first_serial + i:09d}"
         if invt in cancelled or str(h["logisticsNo"]) not in departed:
             continue
+        # before the 9810 pre-refund (2025-01-27) a line marked HWC-YT refuses its list (−603908)
+        prerefund = any("HWC-YT" in str(x.get("note") or "") for x in doc.lines)
+        if prerefund and h["appTime"].date() < date(2025, 1, 27):
+            continue
         out.append({"invt_no": invt, "head": h, "lines": doc.lines})
     return out
 
@@ -279,7 +283,7 @@ def generate_returns(config: ReturnConfig) -> ReturnTraffic:
 
     # 2024-11-20: a return of an October 2024 export through another district, before the pilot (refused)
     # and one through its own district (accepted, tallied)
-    old = exports["old"]
+    old = [x for x in exports["old"] if x["head"]["tradeMode"] == "9610"]
     if config.faults and old:
         other = SITE_CUSTOMS if old[0]["head"]["customsCode"] != SITE_CUSTOMS else UNFILED_CUSTOMS
         apply(

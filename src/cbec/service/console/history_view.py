@@ -24,6 +24,11 @@ MESSAGE_OF_KIND = {
     "payment": "CEB411Message",
     "waybill": "CEB511Message",
     "list": "CEB621Message",
+    # exports (docs/exports.md)
+    "x_order": "CEB303Message",
+    "x_receipts": "CEB403Message",
+    "x_waybill": "CEB505Message",
+    "x_list": "CEB603Message",
 }
 
 
@@ -40,7 +45,7 @@ class HistoryView:
     """Why nothing could be shown when the parcel exists but is not the reader's (for officers: district)."""
 
     def list_document(self) -> dict[str, Any] | None:
-        return next((d for d in self.documents if d["kind"] == "list"), None)
+        return next((d for d in self.documents if d["kind"] in ("list", "x_list")), None)
 
 
 def reader_role(p: Principal) -> str:
@@ -65,13 +70,13 @@ def history_for(
     districts = [
         str(d["head"][f])
         for d in found.documents
-        if d["kind"] == "list"
+        if d["kind"] in ("list", "x_list")
         for f in ("customsCode", "portCode")
         if d["head"].get(f)
     ]
     role = reader_role(reader)
     for d in found.documents:
-        linked = districts if d["kind"] != "list" else ()
+        linked = districts if d["kind"] not in ("list", "x_list") else ()
         verdict = authorize_read(
             reader, MESSAGE_OF_KIND[d["kind"]], d["head"], at=at, linked_districts=linked
         )
@@ -96,7 +101,7 @@ def history_for(
         view.documents.append({**d, "head": head.record, "lines": [x.record for x in lines]})
     view.unmasked = bool(view.audits)
     history = found.to_json()
-    if any(d["kind"] == "list" for d in view.documents):
+    if any(d["kind"] in ("list", "x_list") for d in view.documents):
         view.decisions = history["decisions"]
         view.tax_bills = history["taxBills"]
         view.officer_results = history["officerResults"]

@@ -33,6 +33,11 @@ MESSAGE_OF_KIND = {
     "payment": "CEB411Message",
     "waybill": "CEB511Message",
     "list": "CEB621Message",
+    # exports (docs/exports.md)
+    "x_order": "CEB303Message",
+    "x_receipts": "CEB403Message",
+    "x_waybill": "CEB505Message",
+    "x_list": "CEB603Message",
 }
 Text = Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL)]
 Amount = Annotated[str, Field(max_length=20, pattern=r"^[0-9+\-.eE ]*$")]
@@ -42,7 +47,7 @@ Amount = Annotated[str, Field(max_length=20, pattern=r"^[0-9+\-.eE ]*$")]
 class ParcelDocument(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    kind: Literal["order", "payment", "waybill", "list"]
+    kind: Literal["order", "payment", "waybill", "list", "x_order", "x_receipts", "x_waybill", "x_list"]
     guid: str
     head: dict[str, Any]
     lines: list[dict[str, Any]]
@@ -98,7 +103,7 @@ def parcel(
         {
             str(d["head"].get(f) or "")
             for d in found.documents
-            if d["kind"] == "list"
+            if d["kind"] in ("list", "x_list")
             for f in ("customsCode", "portCode")
         }
         - {""}
@@ -137,7 +142,7 @@ def parcel(
     if audits:
         with ctx.engine.begin() as conn:
             pii_audit.record(conn, audits)
-    lists_readable = any(d["kind"] == "list" for d in readable)
+    lists_readable = any(d["kind"] in ("list", "x_list") for d in readable)
     out = found.to_json()
     out["documents"] = readable
     if not lists_readable:

@@ -8,6 +8,8 @@ XSD-valid, and replaying the same days must change nothing.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -22,9 +24,11 @@ from cbec.params.dated import default_parameters
 from cbec.params.hs import load_cbec_hs
 from cbec.rules import export_returns as R
 from cbec.sim.returns import ReturnConfig, generate_returns, write_returns
-from cbec.store import connect
+from cbec.store import connect, reset
 from cbec.store import export_returns as repo
 from cbec.store.schema import export_return, export_return_line, export_return_tally, receipt
+
+TEST_DATA_KEY = "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ="  # 32 bytes, base64: tests only
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +55,23 @@ def _clear_all(engine: Engine, corpus: Path, outbox: Path) -> None:
         clearer.clear_stream(iter_inputs(folder), batch_messages=80)
 
 
-@pytest.fixture(scope="module")
-def cleared(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cleared(
+    request: pytest.FixtureRequest, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """The days cleared into a fresh store: SQLite, and PostgreSQL when ``CBEC_TEST_POSTGRES_URL`` names a
+    scratch database (emptied first)."""
     tmp = tmp_path_factory.mktemp("returns-db")
-    engine = connect(f"sqlite:///{tmp / 'cbec.db'}")
+    url = f"sqlite:///{tmp / 'cbec.db'}"
+    mp = pytest.MonkeyPatch()
+    if request.param == "postgresql":
+        url = os.environ.get("CBEC_TEST_POSTGRES_URL", "")
+        if not url:
+            pytest.skip("PostgreSQL variant not run: set CBEC_TEST_POSTGRES_URL to a scratch database")
+        mp.setenv("CBEC_BUYER_KEY_SECRET", "cbec export return tests")
+        mp.setenv("CBEC_DATA_KEY", TEST_DATA_KEY)
+        reset(connect(url))
+    engine = connect(url)
     with engine.begin() as conn:
         for row in pl.read_csv(corpus / "return-sites.csv", infer_schema_length=0).iter_rows(named=True):
             repo.file_site(
@@ -69,7 +86,9 @@ def cleared(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Engine:
                 at=datetime(2024, 12, 1, tzinfo=UTC),
             )
     _clear_all(engine, corpus, tmp / "outbox")
-    return engine
+    yield engine
+    engine.dispose()
+    mp.undo()
 
 
 def _manifest(corpus: Path) -> pl.DataFrame:
@@ -107,7 +126,7 @@ def test_every_return_ends_where_the_manifest_says(cleared: Engine, corpus: Path
 
 
 def test_planted_faults_are_caught_with_their_code(cleared: Engine, corpus: Path) -> None:
-    man = _manifest(cleared and corpus).filter(pl.col("fault").is_not_null() & (pl.col("fault") != ""))
+    man = _manifest(corpus).filter(pl.col("fault").is_not_null() & (pl.col("fault") != ""))
     refused = {e["coElNo"]: e for e in _entries(cleared, "CEB214Message") if e["returnStatus"] == "100"}
     tallies = [e for e in _entries(cleared, "CEB216Message") if e["returnStatus"] == "100"]
     for row in man.iter_rows(named=True):

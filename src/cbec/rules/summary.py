@@ -615,10 +615,11 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     ln = ln.with_columns(_ordered_codes(ln, ["_hg", *lkeys]).alias("_k"))
     # CEB792 order (declaration line, invtNo, gnum) as a permutation (only the columns the aggregation and
     # the mapping need are gathered in it); one 64-bit key when the numbers fit, else two keys
-    within_key = pl.col("_ord").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64)  # gnum < 2**17
+    g_bits = (gnum_max if isinstance(gnum_max, int) and gnum_max > 0 else 1).bit_length()
+    within_key = pl.col("_ord").cast(pl.UInt64) * (1 << g_bits) + pl.col("gnum").cast(pl.UInt64)
     k_max = ln["_k"].max()
     k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
-    r_bits = ((h.height + 1) * 131072).bit_length()
+    r_bits = ((h.height + 1) << g_bits).bit_length()
     if k_bits + r_bits <= 64:
         perm = ln.select((pl.col("_k") * (1 << r_bits) + within_key).arg_sort()).to_series()
     else:

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from cbec.service.console import (
     pages_auth,
     pages_enterprise,
+    pages_exports,
     pages_gate,
     pages_ledger,
     pages_officer,
@@ -29,7 +30,7 @@ __all__ = ["install"]
 
 def install(app: FastAPI) -> None:
     pages = (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger)
-    for module in (*pages, pages_gate):
+    for module in (*pages, pages_gate, pages_exports):
         app.include_router(module.router)
 
     @app.exception_handler(LoginNeeded)

@@ -34,6 +34,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "quota": ("额度查询", "Quota look-up"),
     "ledgers": ("保税账册", "Bonded ledgers"),
     "gate": ("闸口看板", "Gate board"),
+    "exports": ("出口清单", "Exports"),
+    "summaries": ("汇总申报", "Summary declarations"),
     "forbidden": ("无权访问", "Forbidden"),
     "not_found": ("未找到", "Not found"),
     "error": ("错误", "Error"),

@@ -11,6 +11,7 @@ from _summary_testlib import OCT, D, head, heads_frame, line, lines_frame
 
 from cbec.rules.summary import (
     SummaryOptions,
+    group,
     next_period,
     parse_period,
     pending_periods,
@@ -282,3 +283,16 @@ def test_lines_of_lists_not_summarised_are_ignored() -> None:
     lines = lines_frame([line("I1"), line("SEP"), line("ORPHAN")])
     s = summarise_period(heads, lines, P)
     assert s.mapping["invtNo"].to_list() == ["I1"] and s.declaration_lines["lines"].to_list() == [1]
+
+
+def test_group_takes_a_plan_made_elsewhere() -> None:
+    heads = heads_frame([head("I1"), head("I2", country="303"), head("I3", statisticsFlag="A")])
+    lines = lines_frame([line("I1"), line("I2"), line("I3")])
+    whole = summarise_period(heads, lines, P)
+    plan = plan_applications(heads, P)
+    assert plan.assigned["invtNo"].to_list() == ["I1", "I2"]
+    grouped = group(heads, lines, plan.assigned)
+    assert grouped.mapping.equals(whole.mapping) and grouped.declarations.equals(whole.declarations)
+    # a plan naming only some lists (here as supplement 3) groups only those
+    only = group(heads, lines, plan.assigned.filter(pl.col("invtNo") == "I2").with_columns(supplement=3))
+    assert only.declarations.select("declNo", "supplement", "arrivalCountry").rows() == [(1, 3, "303")]

@@ -78,6 +78,11 @@ def main() -> int:
     ap.add_argument("--fault-rate", type=float, default=0.02, help="share of vehicles per planted fault")
     ap.add_argument("--database", default=None, help="database URL (default: a new SQLite file)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--worker",
+        action="store_true",
+        help="clear in a separate `cbec worker` process (`cbec serve --no-clearing`), as in production",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cbec-bench-gate-"))
@@ -89,8 +94,10 @@ def main() -> int:
         "parcels": args.parcels,
         "rate": args.rate,
         "clients": args.clients,
+        "clearing": "worker process" if args.worker else "in the service process",
     }
     proc: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
     try:
         engine = connect(url)
         cast = file_cast(engine, work / "keys")
@@ -113,11 +120,19 @@ def main() -> int:
                 "--database",
                 url,
                 "--no-webhooks",
+                *(["--no-clearing"] if args.worker else []),
             ],
             stdout=(work / "serve.log").open("wb"),
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        if args.worker:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "cbec.cli", "worker", "--database", url, "--no-webhooks"],
+                stdout=(work / "worker.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -254,12 +269,13 @@ def main() -> int:
         print(json.dumps(report, ensure_ascii=False))
         return 0 if checked["ok"] and stored == len(decisions) else 1
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for child in (proc, worker):
+            if child is not None:
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

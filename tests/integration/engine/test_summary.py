@@ -275,3 +275,38 @@ def test_cbec_summary_refuses_bad_input_in_both_languages(cleared: Engine) -> No
     code, _, stderr = _cli("summary", "--period", "2026-08", "--db", url)
     assert code == 2 and "no export list was cleared" in stderr and "没有可汇总" in stderr
     assert all(rows == [] for rows in _snapshot(cleared).values())
+
+
+def test_cbec_export_true_up_records_once_and_refuses_in_both_languages(cleared: Engine) -> None:
+    from cbec.store.schema import export_refund_line
+
+    with cleared.connect() as conn:
+        row = conn.execute(
+            select(export_refund_line).where(export_refund_line.c.status == "provisional").order_by("invt_no")
+        ).first()
+    assert row is not None, "no pre-refunded 9810 line in the month"
+    url = str(cleared.url)
+    args = ["export", "true-up", row.invt_no, str(row.gnum), "--kind", "returned", "--qty", "1"]
+    code, stdout, stderr = _cli(*args, "--event-id", "ret-1", "--db", url, "--json")
+    assert code == 0, stderr
+    first = json.loads(stdout)
+    assert first["recorded"] is True and first["line"]["returned"] == "1"
+    assert first["repayFen"] > 0
+    code, stdout, _ = _cli(*args, "--event-id", "ret-1", "--db", url, "--json")
+    assert code == 0 and json.loads(stdout)["recorded"] is False
+    assert json.loads(stdout)["line"]["returned"] == "1"  # one effect
+    code, _, stderr = _cli(
+        "export",
+        "true-up",
+        row.invt_no,
+        "999",
+        "--kind",
+        "sold",
+        "--qty",
+        "1",
+        "--event-id",
+        "x",
+        "--db",
+        url,
+    )
+    assert code == 2 and "HWC-YT" in stderr and "不是海外仓预退" in stderr

@@ -30,7 +30,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import polars as pl
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from cbec.engine import lists as L
 from cbec.engine import prerefund
@@ -530,6 +530,9 @@ def _tallies(run: _Run, msgs: list[int]) -> set[str]:
 
 # --- settling: tallies meet their applications ----------------------------------------------------
 def _settle(run: _Run, waybills: Sequence[str], p: R.ReturnParams) -> None:
+    """Judge the tallies of these parcels against their accepted applications.  A waiting tally becomes
+    399 or 100; a parcel tallied before (399) releases an application accepted after its tally, since the
+    goods are at the site already (its tally is not answered again)."""
     conn = run.conn
     t_rows: list[tuple[object, ...]] = []
     a_rows: list[tuple[object, ...]] = []
@@ -547,8 +550,10 @@ def _settle(run: _Run, waybills: Sequence[str], p: R.ReturnParams) -> None:
                     export_return_tally.c.co_el_no,
                     export_return_tally.c.pre_no,
                     export_return_tally.c.sender,
+                    export_return_tally.c.status,
                 ).where(
-                    export_return_tally.c.waybill_key.in_(part), export_return_tally.c.status == R.WAITING
+                    export_return_tally.c.waybill_key.in_(part),
+                    export_return_tally.c.status.in_([R.WAITING, R.TALLIED]),
                 )
             )
         ]
@@ -564,10 +569,6 @@ def _settle(run: _Run, waybills: Sequence[str], p: R.ReturnParams) -> None:
                 ).where(export_return.c.waybill_key.in_(part), export_return.c.status == R.ACCEPTED)
             )
         ]
-    if not t_rows or not a_rows:
-        waiting = [r for r in t_rows]
-        _ack_waiting(run, waiting)
-        return
     tallies = pl.DataFrame(
         t_rows,
         schema={
@@ -580,6 +581,7 @@ def _settle(run: _Run, waybills: Sequence[str], p: R.ReturnParams) -> None:
             "co_el_no": pl.String(),
             "pre_no": pl.String(),
             "sender": pl.String(),
+            "status": pl.Int64(),
         },
         orient="row",
     )
@@ -602,85 +604,64 @@ def _settle(run: _Run, waybills: Sequence[str], p: R.ReturnParams) -> None:
         run.naive.date(),
     )
     judged = tallies.join(verdict, on="tally_id", how="left")
-    unmatched = judged.filter(pl.col("ok").is_null())
-    _ack_waiting(run, [tuple(r) for r in unmatched.select(tallies.columns).iter_rows()])
+    _ack_waiting(run, judged.filter(pl.col("ok").is_null() & (pl.col("status") == R.WAITING)))
+    waiting = judged.filter(pl.col("status") == R.WAITING)
     for want, status in ((True, R.TALLIED), (False, R.REFUSED)):
-        group = judged.filter(pl.col("ok") == want)
-        for row in group.iter_rows(named=True):
-            conn.execute(
-                update(export_return_tally)
-                .where(export_return_tally.c.id == row["tally_id"])
-                .values(
-                    status=status,
-                    code=row["code"],
-                    reason_zh=row["reason_zh"],
-                    reason_en=row["reason_en"],
-                    tallied_at=run.at if want else None,
-                )
-            )
-        run.set_document_status("x_tally", group["guid"].to_list(), status)
-        fields = group.with_columns(
-            pl.col("waybill_key").str.split_exact("|", 1).struct.field("field_0").alias("logisticsCode"),
-            pl.col("waybill_key").str.split_exact("|", 1).struct.field("field_1").alias("logisticsNo"),
-        ).select(
-            pl.col("sender").alias("recipient"),
-            pl.col("waybill_key").alias("list_key"),
-            "guid",
-            pl.col("operator_code").alias("operatorCode"),
-            "logisticsCode",
-            "logisticsNo",
-            pl.col("co_el_no").alias("coElNo"),
-            pl.col("pre_no").alias("preNo"),
-            "code",
-            "reason_zh",
-            "reason_en",
+        group = waiting.filter(pl.col("ok") == want)
+        if group.height == 0:
+            continue
+        conn.execute(
+            update(export_return_tally)
+            .where(export_return_tally.c.id == bindparam("_id"))
+            .values(
+                status=status,
+                code=bindparam("_code"),
+                reason_zh=bindparam("_zh"),
+                reason_en=bindparam("_en"),
+                tallied_at=run.at if want else None,
+            ),
+            [
+                {"_id": r["tally_id"], "_code": r["code"], "_zh": r["reason_zh"], "_en": r["reason_en"]}
+                for r in group.select("tally_id", "code", "reason_zh", "reason_en").iter_rows(named=True)
+            ],
         )
+        run.set_document_status("x_tally", group["guid"].to_list(), status)
         run.answer(
             "CEB216Message",
-            fields,
+            _tally_receipt(group).with_columns(group.select("code", "reason_zh", "reason_en")),
             status,
             _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
             1,
         )
-    run.counts["tallies_matched"] += judged.filter(pl.col("ok") == True).height  # noqa: E712
-    run.counts["tallies_refused"] += judged.filter(pl.col("ok") == False).height  # noqa: E712
-    released = sorted({g for gs in judged.filter(pl.col("ok") == True)["app_guids"].to_list() for g in gs})  # noqa: E712
+        run.counts["tallies_matched" if want else "tallies_refused"] += group.height
+    released = sorted(
+        {g for gs in judged.filter(pl.col("ok").fill_null(False))["app_guids"].to_list() for g in gs}
+    )
     if released:
         _release(run, released, p)
 
 
-def _ack_waiting(run: _Run, rows: Sequence[tuple[object, ...]]) -> None:
-    """Tallies received now without an accepted application: 216 status 2 (once, when first received)."""
-    if not rows:
-        return
-    frame = pl.DataFrame(
-        rows,
-        schema=[
-            "tally_id",
-            "guid",
-            "waybill_key",
-            "customs_code",
-            "operator_code",
-            "invt_no",
-            "co_el_no",
-            "pre_no",
-            "sender",
-        ],
-        orient="row",
+def _tally_receipt(frame: pl.DataFrame) -> pl.DataFrame:
+    """CEB216 fields of stored tallies (the waybill key is ``logisticsCode|logisticsNo``)."""
+    parts = pl.col("waybill_key").str.split_exact("|", 1)
+    return frame.select(
+        pl.col("sender").alias("recipient"),
+        pl.col("waybill_key").alias("list_key"),
+        "guid",
+        pl.col("operator_code").alias("operatorCode"),
+        parts.struct.field("field_0").alias("logisticsCode"),
+        parts.struct.field("field_1").alias("logisticsNo"),
+        pl.col("co_el_no").alias("coElNo"),
+        pl.col("pre_no").alias("preNo"),
     )
+
+
+def _ack_waiting(run: _Run, frame: pl.DataFrame) -> None:
+    """Tallies received now without an accepted application: 216 status 2 (once, when first received)."""
     fresh = frame.filter(pl.col("guid").is_in(_new_tally_guids(run)))
     run.answer(
         "CEB216Message",
-        fresh.select(
-            pl.col("sender").alias("recipient"),
-            pl.col("waybill_key").alias("list_key"),
-            "guid",
-            pl.col("operator_code").alias("operatorCode"),
-            pl.col("waybill_key").str.split_exact("|", 1).struct.field("field_0").alias("logisticsCode"),
-            pl.col("waybill_key").str.split_exact("|", 1).struct.field("field_1").alias("logisticsNo"),
-            pl.col("co_el_no").alias("coElNo"),
-            pl.col("pre_no").alias("preNo"),
-        ),
+        _tally_receipt(fresh),
         R.WAITING,
         pl.lit("理货明细已接收，等待退货申请 / tally received; waiting for the parcel's return application"),
     )
@@ -778,22 +759,36 @@ def _release(run: _Run, guids: list[str], p: R.ReturnParams) -> None:
     )
     taxed = R.tax_outcome(lines, p, run.naive.date())
     refunded = _repay_prerefunds(run, taxed, dict(zip(frame["guid"], frame["sender"], strict=True)))
-    for row in refunded.iter_rows(named=True):
+    if refunded.height:
         conn.execute(
             update(export_return_line)
             .where(
-                export_return_line.c.return_guid == row["return_guid"],
-                export_return_line.c.gnum == row["gnum"],
+                export_return_line.c.return_guid == bindparam("_guid"),
+                export_return_line.c.gnum == bindparam("_gnum"),
             )
             .values(
-                tax_exempt=row["tax_exempt"],
-                tax_basis=row["tax_basis"],
-                tax_source=(row["tax_source"] or None) and str(row["tax_source"])[:200],
-                tax_reason_zh=row["tax_reason_zh"],
-                tax_reason_en=row["tax_reason_en"],
-                refund_repay_fen=row["repay_fen"],
-                refund_note=row["refund_note"],
-            )
+                tax_exempt=bindparam("_exempt"),
+                tax_basis=bindparam("_basis"),
+                tax_source=bindparam("_source"),
+                tax_reason_zh=bindparam("_zh"),
+                tax_reason_en=bindparam("_en"),
+                refund_repay_fen=bindparam("_repay"),
+                refund_note=bindparam("_note"),
+            ),
+            [
+                {
+                    "_guid": r["return_guid"],
+                    "_gnum": r["gnum"],
+                    "_exempt": r["tax_exempt"],
+                    "_basis": r["tax_basis"],
+                    "_source": (str(r["tax_source"])[:200] or None) if r["tax_source"] else None,
+                    "_zh": r["tax_reason_zh"],
+                    "_en": r["tax_reason_en"],
+                    "_repay": r["repay_fen"],
+                    "_note": r["refund_note"],
+                }
+                for r in refunded.iter_rows(named=True)
+            ],
         )
     summary = refunded.group_by("return_guid").agg(
         pl.col("tax_exempt").sum().alias("_ex"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from cbec.engine.clear import Clearer, iter_inputs
 from cbec.messages.decode import decode
+from cbec.messages.encode_columns import encode_documents
 from cbec.messages.xsd import validate_bytes, xsd_available
 from cbec.params.dated import default_parameters
 from cbec.params.hs import load_cbec_hs
@@ -26,7 +28,8 @@ from cbec.rules import export_returns as R
 from cbec.sim.returns import ReturnConfig, generate_returns, write_returns
 from cbec.store import connect, reset
 from cbec.store import export_returns as repo
-from cbec.store.schema import export_return, export_return_line, export_return_tally, receipt
+from cbec.store import inbox as inbox_repo
+from cbec.store.schema import export_list, export_return, export_return_line, export_return_tally, receipt
 
 TEST_DATA_KEY = "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ="  # 32 bytes, base64: tests only
 
@@ -204,3 +207,111 @@ def test_replaying_the_days_changes_nothing(cleared: Engine, corpus: Path, tmp_p
             conn.execute(select(func.sum(export_return_line.c.qty_e5))).scalar_one(),
         )
     assert before[0].equals(after[0]) and before[1:] == after[1:]
+
+
+def _one_message(mtype: str, head: dict[str, object], lines: list[dict[str, object]] | None) -> bytes:
+    h = pl.DataFrame([head]).with_columns(
+        pl.lit(0, pl.Int32).alias("_msg"), pl.lit(0, pl.Int32).alias("_doc")
+    )
+    ln = None
+    if lines is not None:
+        ln = pl.DataFrame(lines).with_columns(
+            pl.lit(0, pl.Int32).alias("_msg"), pl.lit(0, pl.Int32).alias("_doc")
+        )
+    transfer: dict[str, str | None] = {
+        "copCode": "TEST",
+        "copName": "TEST",
+        "dxpMode": "DXP",
+        "dxpId": "DXPTEST",
+    }
+    [(_m, xml)] = encode_documents(mtype, h, ln, transfers={0: transfer})
+    return xml
+
+
+def test_a_tally_before_its_application_and_a_second_application_for_a_tallied_parcel(
+    cleared: Engine, tmp_path: Path
+) -> None:
+    with cleared.connect() as conn:
+        taken = select(export_return.c.invt_no)
+        row = conn.execute(
+            select(export_list.c.invt_no, export_list.c.inbox_id, export_list.c.customs_code).where(
+                export_list.c.status == 899,
+                export_list.c.trade_mode == "9610",
+                export_list.c.invt_no.not_in(taken),
+                export_list.c.released_at >= datetime(2026, 5, 1, tzinfo=UTC),
+            )
+        ).first()
+        assert row is not None
+        raw = inbox_repo.raw_by_ids(conn, [row.inbox_id])[row.inbox_id]
+    doc = decode(raw).documents[0]
+    h, first = doc.head, doc.lines[0]
+    day = datetime(2026, 6, 20, 10)
+    parcel = "RTLATE000001"
+    tally = {
+        "guid": "A0B0C0D0-0000-4000-8000-0000000FF215",
+        "appType": "1",
+        "appTime": day,
+        "appStatus": "2",
+        "customsCode": row.customs_code,
+        "operatorCode": "OPRTEST",
+        "operatorName": "测试监管场所",
+        "logisticsCode": "HUB",
+        "logisticsName": "HUB",
+        "logisticsNo": parcel,
+        "coElNo": "TLATE1",
+        "billNo": parcel,
+        "ieFlag": "I",
+        "trafMode": "5",
+        "trafName": "CZ",
+        "voyageNo": "CZ1",
+    }
+
+    def application(n: int, qty: Decimal) -> bytes:
+        head = {
+            "guid": f"A0B0C0D0-0000-4000-8000-0000000FF21{n}",
+            "appType": "1",
+            "appTime": day,
+            "appStatus": "2",
+            "customsCode": row.customs_code,
+            "ebpCode": h["ebpCode"],
+            "ebpName": h["ebpName"],
+            "ebcCode": h["ebcCode"],
+            "ebcName": h["ebcName"],
+            "logisticsNo": parcel,
+            "logisticsCode": "HUB",
+            "logisticsName": "HUB",
+            "coElNo": f"RLATE{n}",
+            "invtNo": row.invt_no,
+            "agentCode": h["agentCode"],
+            "agentName": h["agentName"],
+            "billNo": parcel,
+            "ieFlag": "I",
+            "trafMode": "5",
+            "trafName": "CZ",
+            "portCode": row.customs_code,
+            "reason": "退货",
+            "country": h["country"],
+            "voyageNo": "CZ1",
+        }
+        line = {k: first[k] for k in ("gnum", "gcode", "gname", "gmodel", "unit", "unit1")}
+        return _one_message("CEB213Message", head, [{**line, "qty": qty, "qty1": qty}])
+
+    qty = Decimal(str(first["qty"]))
+    clearer = Clearer(cleared, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=None, now=day)
+    clearer.clear_batch([("t.xml", _one_message("CEB215Message", tally, None))])
+    with cleared.connect() as conn:
+        assert (
+            conn.execute(
+                select(export_return_tally.c.status).where(export_return_tally.c.co_el_no == "TLATE1")
+            ).scalar_one()
+            == R.WAITING
+        )
+    clearer.clear_batch([("a1.xml", application(1, Decimal(1)))])
+    clearer.clear_batch([("a2.xml", application(2, qty))])  # over: only qty − 1 is left
+    statuses = {r["coElNo"]: r["status"] for r in _returns(cleared).to_dicts()}
+    assert statuses["RLATE1"] == R.RELEASED and statuses["RLATE2"] == R.REFUSED
+    if qty > 1:
+        clearer.clear_batch([("a3.xml", application(3, qty - 1))])  # the parcel is tallied already
+        assert {r["coElNo"]: r["status"] for r in _returns(cleared).to_dicts()}["RLATE3"] == R.RELEASED
+    tallies = [e for e in _entries(cleared, "CEB216Message") if e["coElNo"] == "TLATE1"]
+    assert sorted(e["returnStatus"] for e in tallies) == ["2", "399"]

@@ -14,6 +14,7 @@ second copy of the first one.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cbec.messages.signature import SigningIdentity
 from cbec.messages.summary_docs import Declarant, apply_cop_no, ceb701, ceb702, ceb792, decl_seq_no, sum_no
-from cbec.params.dated import ParameterSet, default_parameters
+from cbec.params.dated import ParameterNotInForce, ParameterSet, default_parameters
 from cbec.rules.summary import DueDate, Summary, SummaryOptions, due_date, parse_period, period_bounds
 from cbec.rules.summary import summarise_period as rule_summarise
 from cbec.store import counters
@@ -80,8 +81,14 @@ class SummaryRun:
     summary: Summary | None = field(default=None, repr=False)
 
 
+_PERIOD = re.compile(r"^[12][0-9]{3}-(0[1-9]|1[0-2])$")
+
+
 def check_period(period: str) -> str:
+    """YYYY-MM in ASCII digits, years 1000-2999 (so the next month and its due date always exist)."""
     try:
+        if not _PERIOD.match(period):
+            raise ValueError(period)
         parse_period(period)
     except ValueError:
         raise SummaryError(
@@ -91,6 +98,19 @@ def check_period(period: str) -> str:
             400,
         ) from None
     return period
+
+
+def period_due(period: str, params: ParameterSet | None = None) -> DueDate:
+    """The period's due date, or a :class:`SummaryError` when no deadline parameter covers it."""
+    try:
+        return due_date(check_period(period), params)
+    except ParameterNotInForce as exc:
+        raise SummaryError(
+            "no-deadline",
+            f"{period}不在汇总申报规定的适用期内（{exc.name}）",
+            f"{period} is outside the period the summary rules apply to ({exc.name})",
+            422,
+        ) from None
 
 
 def period_window(period: str) -> tuple[datetime, datetime]:
@@ -148,7 +168,7 @@ def summarise(
     scope = scope or repo.SummaryScope(everything=True)
     options = options or SummaryOptions()
     params = params or default_parameters()
-    due = due_date(period, params)
+    due = period_due(period, params)
     start, end = period_window(period)
     step = progress or (lambda _what, _done, _total: None)
     try:

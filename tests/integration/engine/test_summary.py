@@ -197,7 +197,13 @@ def test_a_consignors_own_scope_summarises_only_its_lists(cleared: Engine) -> No
 
 
 def test_bad_periods_and_empty_months_are_refused_and_write_nothing(cleared: Engine) -> None:
-    for period, code in (("2026-13", "bad-period"), ("202611", "bad-period"), ("2026-09", "nothing-cleared")):
+    for period, code in (
+        ("2026-13", "bad-period"),
+        ("202611", "bad-period"),
+        ("2026-09", "nothing-cleared"),
+        ("1899-01", "no-deadline"),
+        ("２０２６-11", "bad-period"),
+    ):
         with pytest.raises(S.SummaryError) as exc:
             S.summarise(cleared, period, by="test", now=FILED)
         assert exc.value.code == code and exc.value.zh and exc.value.en

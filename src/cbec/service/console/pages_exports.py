@@ -17,8 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from cbec.engine.summary import is_late
-from cbec.rules.summary import due_date
+from cbec.engine.summary import SummaryError, is_late, period_due
 from cbec.service.console.render import page
 from cbec.service.console.session import ConsoleError, context, current_user
 from cbec.service.routes.summaries import application_json, declaration_json, line_json, mapped_json
@@ -28,7 +27,7 @@ from cbec.store.summaries import from_e5
 
 router = APIRouter()
 SumNo = Annotated[str, Path(max_length=18, pattern=r"^[0-9A-Za-z]+$")]
-Period = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Period = Annotated[str | None, Query(pattern=r"^[12][0-9]{3}-(0[1-9]|1[0-2])$")]
 
 
 def _scope(request: Request) -> tuple[Any, repo.SummaryScope, Any]:
@@ -52,8 +51,13 @@ def summaries(request: Request, period: Period = None) -> HTMLResponse:
         periods = repo.periods(conn, scope)
         chosen = period or (periods[0]["period"] if periods else None)
         apps = repo.applications(conn, scope, period=chosen) if chosen else []
-    months = [{**p, "due": due_date(p["period"]).due.isoformat()} for p in periods]
-    due = due_date(chosen) if chosen else None
+    months = [{**p, "due": _due(p["period"])} for p in periods]
+    due = None
+    if chosen:
+        try:
+            due = period_due(chosen, ctx.params)
+        except SummaryError:
+            due = None  # no summary rule in force for that month
     return page(
         request,
         "summaries.html",
@@ -63,6 +67,13 @@ def summaries(request: Request, period: Period = None) -> HTMLResponse:
         due=due,
         apps=[application_json(a, now) for a in apps],
     )
+
+
+def _due(period: str) -> str | None:
+    try:
+        return period_due(period).due.isoformat()
+    except SummaryError:
+        return None
 
 
 @router.get("/console/summaries/{sum_no}", response_class=HTMLResponse, include_in_schema=False)

@@ -29,7 +29,7 @@ from cbec.engine import prerefund
 from cbec.engine import summary as engine_summary
 from cbec.rights import Principal, Role
 from cbec.rights.send import sendable_message_types
-from cbec.rules.summary import SummaryOptions, due_date
+from cbec.rules.summary import SummaryOptions
 from cbec.service.deps import AUTH_ERRORS, BODY_ERRORS, ApiError, Caller, Context, error_responses
 from cbec.store import summaries as repo
 from cbec.store.db import SQLITE_BEGIN
@@ -38,7 +38,8 @@ from cbec.store.summaries import from_e5
 
 router = APIRouter(tags=["summaries"])
 
-Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+PERIOD = r"^[12][0-9]{3}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, Query(pattern=PERIOD, description="YYYY-MM")]
 SumNo = Annotated[str, Path(max_length=18, pattern=r"^[0-9A-Za-z]+$")]
 InvtNo = Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z]+$")]
 
@@ -145,13 +146,28 @@ def list_summaries(
         periods = repo.periods(conn, scope)
         apps = repo.applications(conn, scope, period=period, limit=limit)
     out: dict[str, Any] = {
-        "periods": [{**p, "dueDate": due_date(p["period"]).due.isoformat()} for p in periods],
+        "periods": [{**p, "dueDate": _due(p["period"])} for p in periods],
         "applications": [application_json(a, now) for a in apps],
     }
     if period is not None:
-        due = due_date(period)
-        out["due"] = {"date": due.due.isoformat(), "nominal": due.nominal.isoformat(), "skipped": due.skipped}
+        try:
+            due = engine_summary.period_due(period, ctx.params)
+        except engine_summary.SummaryError:
+            out["due"] = None  # no summary rule in force for that month
+        else:
+            out["due"] = {
+                "date": due.due.isoformat(),
+                "nominal": due.nominal.isoformat(),
+                "skipped": due.skipped,
+            }
     return out
+
+
+def _due(period: str) -> str | None:
+    try:
+        return engine_summary.period_due(period).due.isoformat()
+    except engine_summary.SummaryError:
+        return None
 
 
 @router.get(
@@ -189,7 +205,7 @@ def get_summary(ctx: Context, principal: Caller, sum_no: SumNo) -> dict[str, Any
 
 
 class SummariseIn(BaseModel):
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, YYYY-MM")
+    period: str = Field(pattern=PERIOD, description="the month, YYYY-MM")
     summaryFlag: Literal["1", "2"] = Field(
         "1", description="1 by consignor; 2 by consignor and producer/seller"
     )

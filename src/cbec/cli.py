@@ -489,8 +489,10 @@ _register_summary()
 
 def _register_returns() -> None:
     from cbec.commands.returns import app as returns_app
+    from cbec.commands.returns import imports as import_returns_app
 
     app.add_typer(returns_app, name="return-site")
+    app.add_typer(import_returns_app, name="import-return")
 
 
 _register_returns()

@@ -151,3 +151,70 @@ def bill_cmd(bill_no: Annotated[str, typer.Argument(help="master bill number")],
 
     with connect(database).connect() as conn:
         _print(repo.master_bill(conn, bill_no))
+
+
+imports = typer.Typer(
+    help="Import returns (CEB625): goods back at the original site within 45 days (A-2020-45).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@imports.command("goods-back")
+def goods_back_cmd(
+    return_guid: Annotated[str, typer.Argument(help="guid of the accepted CEB625 return application")],
+    at: Annotated[str, typer.Option("--at", help="when the goods arrived, YYYY-MM-DDTHH:MM:SS (UTC)")],
+    by: Annotated[str, typer.Option(help="who reports it (site operator code or officer)")] = "cli",
+    note: Annotated[str | None, typer.Option(help="free text")] = None,
+    database: Db = None,
+) -> None:
+    """Record that an import return's goods are back at the original site, zone or B-centre."""
+    from datetime import datetime
+
+    from cbec.params.dated import default_parameters
+    from cbec.store import connect
+    from cbec.store import goods_back as repo
+
+    try:
+        back_at = datetime.fromisoformat(at)
+    except ValueError:
+        console.print(
+            f"[red]--at 须为 YYYY-MM-DDTHH:MM:SS / --at must be YYYY-MM-DDTHH:MM:SS, got {at!r}[/red]"
+        )
+        raise typer.Exit(2) from None
+    try:
+        with connect(database).begin() as conn:
+            done = repo.record_goods_back(
+                conn, return_guid=return_guid, back_at=back_at, by=by, params=default_parameters(), note=note
+            )
+    except repo.GoodsBackError as err:
+        console.print(f"[red]{err.zh} / {err.en}[/red]")
+        raise typer.Exit(2) from None
+    _print(
+        {
+            "return_guid": done.return_guid,
+            "deadline": done.deadline.isoformat(),
+            "on_time": done.on_time,
+            "recorded": done.recorded,
+        }
+    )
+
+
+@imports.command("overdue")
+def overdue_cmd(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Beijing date, YYYY-MM-DD (default: today)")
+    ] = None,
+    database: Db = None,
+) -> None:
+    """Accepted import returns whose goods were not back within 45 days of release, as JSON."""
+    from datetime import UTC, datetime
+
+    from cbec.params.dated import default_parameters
+    from cbec.rules.lifecycle import customs_date
+    from cbec.store import connect
+    from cbec.store import goods_back as repo
+
+    day = _date(as_of, "--as-of") or customs_date(datetime.now(UTC))
+    with connect(database).connect() as conn:
+        _print(repo.overdue(conn, day, default_parameters()))

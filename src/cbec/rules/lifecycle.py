@@ -42,6 +42,7 @@ DETAINED = (DETAINED_CLEARANCE, DETAINED_SMUGGLING, DETAINED_LEGAL, DETAINED_OTH
 
 #: The parameter giving the return-application window (退货申请时限), in days after list release.
 RETURN_WINDOW = "import.retail.return.application_days"
+GOODS_BACK = "import.retail.return.goods_back_days"
 #: Customs dates are Beijing dates (UTC+8, no daylight saving).
 CHINA = timezone(timedelta(hours=8))
 #: Code of a refusal after manual review: the spec has no code of its own for it; −621003 is its generic
@@ -173,6 +174,12 @@ def return_deadline(released_at: datetime, params: ParameterSet) -> date:
     law), so a list released on 1 March may be returned until 31 March inclusive.
     """
     return customs_date(released_at) + timedelta(days=return_window_days(released_at, params))
+
+
+def goods_back_deadline(released_at: datetime, params: ParameterSet) -> date:
+    """Last day (Beijing date) by which returned goods must be back at the original site, zone or B-centre
+    (A-2020-45: 放行之日起45日内运抵), counted like :func:`return_deadline`."""
+    return customs_date(released_at) + timedelta(days=params.int_at(GOODS_BACK, customs_date(released_at)))
 
 
 def within_return_window(released_at: datetime, applied_at: datetime, params: ParameterSet) -> bool:

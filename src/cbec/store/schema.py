@@ -1109,6 +1109,24 @@ export_return_site = Table(
     PrimaryKeyConstraint("customs_code", "operator_code"),
 )
 
+# Import returns (CEB625): when the returned goods were reported back at the original site, zone or B-centre,
+# and whether that was within import.retail.return.goods_back_days (45) of the release (A-2020-45).  Input
+# (reported by the site or an officer, cbec.store.goods_back), kept by ``rebuild``.
+import_return_goods_back = Table(
+    "import_return_goods_back",
+    metadata,
+    Column("return_guid", String(64), nullable=False),
+    Column("list_key", String(200), nullable=False),
+    Column("back_at", UtcDateTime(), nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("on_time", Boolean, nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("note", Text, nullable=True),
+    PrimaryKeyConstraint("return_guid"),
+    Index(None, "list_key"),
+)
+
 #: Export return tables the engine derives from the inbox (``rebuild`` empties them; sites are input).
 EXPORT_RETURN_DERIVED_TABLES: tuple[Table, ...] = (
     export_return_line,

@@ -8,7 +8,9 @@ Create Date: 2026-11-24
 * ``export_return_line``: the lines of accepted applications, exact quantities and the tax outcome;
 * ``export_return_tally``: each CEB215 tally (per parcel) — waiting, tallied or refused;
 * ``export_return_bill_line``: lines of consolidated return master bills (CEB607 naming original lists);
-* ``export_return_site``: sites the operator filed for cross-district returns (input, kept by ``rebuild``).
+* ``export_return_site``: sites the operator filed for cross-district returns (input, kept by ``rebuild``);
+* ``import_return_goods_back``: import returns (CEB625) whose goods were reported back, on time (45 days) or
+  not (input, kept by ``rebuild``).
 """
 
 from __future__ import annotations
@@ -160,9 +162,24 @@ def upgrade() -> None:
         _t("note", True),
         sa.PrimaryKeyConstraint("customs_code", "operator_code", name="pk_export_return_site"),
     )
+    op.create_table(
+        "import_return_goods_back",
+        _s("return_guid", 64),
+        _s("list_key", 200),
+        _ts("back_at"),
+        sa.Column("deadline", sa.Date(), nullable=False),
+        _b("on_time"),
+        _s("recorded_by", 64),
+        _ts("recorded_at"),
+        _t("note", True),
+        sa.PrimaryKeyConstraint("return_guid", name="pk_import_return_goods_back"),
+    )
+    op.create_index("ix_import_return_goods_back_list_key", "import_return_goods_back", ["list_key"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_import_return_goods_back_list_key", table_name="import_return_goods_back")
+    op.drop_table("import_return_goods_back")
     op.drop_table("export_return_site")
     op.drop_index("ix_export_return_bill_line_waybill_key", table_name="export_return_bill_line")
     op.drop_index("ix_export_return_bill_line_bill_no", table_name="export_return_bill_line")

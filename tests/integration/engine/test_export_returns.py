@@ -315,3 +315,20 @@ def test_a_tally_before_its_application_and_a_second_application_for_a_tallied_p
         assert {r["coElNo"]: r["status"] for r in _returns(cleared).to_dicts()}["RLATE3"] == R.RELEASED
     tallies = [e for e in _entries(cleared, "CEB216Message") if e["coElNo"] == "TLATE1"]
     assert sorted(e["returnStatus"] for e in tallies) == ["2", "399"]
+
+
+def test_rebuild_forgets_returns_and_clearing_the_days_again_restores_them(
+    cleared: Engine, corpus: Path, tmp_path: Path
+) -> None:
+    from cbec.store.maintenance import rebuild
+
+    wanted = _manifest(corpus)["coElNo"].to_list()
+    before = _returns(cleared).filter(pl.col("coElNo").is_in(wanted)).sort("coElNo")
+    counts = rebuild(cleared)
+    assert counts["export_return"] >= len(wanted) and counts["export_return_tally"] > 0
+    assert _returns(cleared).height == 0
+    with cleared.connect() as conn:  # the operator's site filing is input: kept
+        assert repo.sites(conn)
+    _clear_all(cleared, corpus, tmp_path / "outbox")
+    after = _returns(cleared).filter(pl.col("coElNo").is_in(wanted)).sort("coElNo")
+    assert after.equals(before)

@@ -204,12 +204,13 @@ def test_a_return_application_and_its_tally_through_the_api(
             select(export_return.c.status).where(export_return.c.co_el_no == "RAPI0001")
         ).scalar_one()
     assert status == 800
-    statuses = [
-        str(r.get("status", r.get("returnStatus"))) for r in _feed(client, cast.keys[agent], "CEB214Message")
-    ]
+    statuses = [r["returnStatus"] for r in _feed(client, cast.keys[agent], "CEB214Message")]
     assert "120" in statuses and "800" in statuses, statuses
-    tallied = [
-        str(r.get("status", r.get("returnStatus")))
-        for r in _feed(client, cast.keys[operator.code], "CEB216Message")
-    ]
+    tallied = [r["returnStatus"] for r in _feed(client, cast.keys[operator.code], "CEB216Message")]
     assert "399" in tallied, tallied
+    # the parcel's history shows the return: accepted, then released with its tax outcome
+    history = client.get(f"/v1/parcels?invtNo={row.invt_no}", headers={"X-API-Key": cast.keys[agent]})
+    assert history.status_code == 200, history.text
+    returns = [d for d in history.json()["decisions"] if str(d.get("rule", "")).startswith("export.return")]
+    assert [d["status"] for d in returns] == [120, 800], returns
+    assert "1项免征进口税" in returns[-1]["reasonZh"] and "exempt" in returns[-1]["reasonEn"]

@@ -156,10 +156,17 @@ class ReturnParams:
             (s, e, tuple(str(x) for x in v) if isinstance(v, tuple) else ())
             for s, e, v, _src in _periods(params, "export.retail.return.tax_exemption_excluded_hs_chapters")
         )
+        try:  # before A-2020-44 there is no export return procedure: every application is refused (RM)
+            years, modes_in_force = (
+                params.int_at("export.retail.return.reentry_years", on),
+                params.strings_at("export.retail.return.trade_modes", on),
+            )
+        except ParameterNotInForce:
+            years, modes_in_force = 0, ()
         return cls(
             on=on,
-            reentry_years=params.int_at("export.retail.return.reentry_years", on),
-            trade_modes=params.strings_at("export.retail.return.trade_modes", on),
+            reentry_years=years,
+            trade_modes=modes_in_force,
             coverage=coverage,
             coverage_source=source,
             cross_modes=opt_strings("export.retail.return.cross_district.trade_modes"),

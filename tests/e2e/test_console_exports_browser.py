@@ -68,7 +68,9 @@ def test_consignor_drills_down_from_summary_to_parcel(
     page.locator("a.line-link").first.click()
     expect(page.locator("#list-lines")).to_be_visible()
     shot(page, "summary-list-lines")
+    invt = page.locator("a.parcel-link").first.inner_text()
     page.locator("a.parcel-link").first.click()
+    expect(page.locator("#history")).to_contain_text(invt)  # the number cbec gave the list
     expect(page.locator("#history")).to_contain_text("CEB603Message")
     expect(page.locator("#history")).to_contain_text("899")
     shot(page, "summary-parcel-history")

@@ -105,6 +105,9 @@ def parcel_history(
     heads: dict[tuple[str, str], tuple[Record, list[Record]]] = {}
     for (kind, key), row in rows.items():
         heads[(kind, key)] = _document(_raw(inbox_rows, row.inbox_id), row.guid)
+        if kind == "x_list" and not heads[(kind, key)][0].get("invtNo"):
+            # the declarant sends the list without a number; show the one cbec assigned
+            heads[(kind, key)][0]["invtNo"] = _export_invt_no(conn, key)
         if kind == "list":
             head = heads[(kind, key)][0]
             if head.get("logisticsCode") and head.get("logisticsNo"):
@@ -237,6 +240,15 @@ def _export_rows(
         for key, row in documents_repo.by_business_keys(conn, kind, keys).items():
             out[(kind, key)] = row
     return out
+
+
+def _export_invt_no(conn: Connection, list_key: str) -> str | None:
+    from sqlalchemy import select
+
+    from cbec.store.schema import export_list
+
+    found = conn.execute(select(export_list.c.invt_no).where(export_list.c.list_key == list_key)).scalar()
+    return str(found) if found is not None else None
 
 
 def _raw(rows: dict[int, inbox_repo.InboxRow], inbox_id: int) -> bytes | None:

@@ -120,6 +120,7 @@ def test_an_export_parcel_through_the_api(exports: ExportService) -> None:
     body = history.json()
     assert [d["status"] for d in body["decisions"]] == [399, 800, 899]
     assert "x_list" in {d["kind"] for d in body["documents"]}  # the agent is a party of the list only
+    assert next(d for d in body["documents"] if d["kind"] == "x_list")["head"]["invtNo"] == invt
     full = exports.client.get(f"/v1/parcels?invtNo={invt}", headers=exports.key(ADMIN)).json()
     assert {"x_list", "x_order", "x_waybill"} <= {d["kind"] for d in full["documents"]}
     officer = exports.client.get(f"/v1/parcels?invtNo={invt}", headers=exports.key(OFFICER))

@@ -13,7 +13,8 @@ manifest assume the store's list numbering starts at 1).  ``return-sites.csv`` l
 first (``cbec return-site file``).
 
 Planted faults (manifest ``fault`` and ``expected_code``): ``over_quantity`` (−213907), ``after_one_year``
-(−213904), ``cross_district_before_pilot`` (−213908), ``unregistered_site`` (tally −215902).
+(−213904), ``cross_district_before_pilot`` (−213908, 2024-11-20), ``cross_district_outside_pilot`` (−213908,
+2025-06-20, re-entry through a district not in the pilot list), ``unregistered_site`` (tally −215902).
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def generate_returns(config: ReturnConfig) -> ReturnTraffic:
         serial += n
     manifest: list[dict[str, Any]] = []
     early = ReturnDay(date(2024, 11, 20))
+    pilot = ReturnDay(date(2025, 6, 20))
     main = ReturnDay(config.main_return)
     bills: dict[str, list[dict[str, Any]]] = {}
     counter = iter(range(1, 10**6))
@@ -304,6 +306,29 @@ def generate_returns(config: ReturnConfig) -> ReturnTraffic:
         )
     for parcel in old[1:3]:
         apply(early, parcel, whole(parcel), customs=parcel["head"]["customsCode"], fault="", code="")
+    # 2025-06-20, during the pilot: a 9610 return through Ningbo (a pilot district) into the filed site is
+    # accepted; one through Qingdao (4200, not among the pilot districts cbec knows) is refused
+    outside = [x for x in exports["last_year"][1:] if x["head"]["tradeMode"] == "9610"]
+    if outside:
+        apply(
+            pilot,
+            outside[0],
+            whole(outside[0]),
+            customs=SITE_CUSTOMS,
+            fault="",
+            code="",
+            site=(SITE_CUSTOMS, SITE),
+        )
+    if config.faults and len(outside) > 1:
+        apply(
+            pilot,
+            outside[1],
+            whole(outside[1]),
+            customs="4200",
+            fault="cross_district_outside_pilot",
+            code=R.RETURN_CROSS_DISTRICT,
+            tally=False,
+        )
     # main return day: a return more than a year after its export (refused)
     if config.faults and exports["last_year"]:
         p0 = exports["last_year"][0]
@@ -436,7 +461,7 @@ def generate_returns(config: ReturnConfig) -> ReturnTraffic:
         )
         head_msgs += hub_day.messages
     main.messages = head_msgs + main.messages
-    days = [days[0], early, days[1], days[2], main]
+    days = [days[0], early, days[1], pilot, days[2], main]
     sites = [
         {
             "customs_code": SITE_CUSTOMS,

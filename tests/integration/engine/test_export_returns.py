@@ -125,7 +125,16 @@ def test_every_return_ends_where_the_manifest_says(cleared: Engine, corpus: Path
     wrong = got.filter(pl.col("status") != pl.col("expected_status"))
     assert wrong.height == 0, wrong
     faults = set(man["fault"].drop_nulls().to_list())
-    assert faults >= {"over_quantity", "after_one_year", "cross_district_before_pilot", "unregistered_site"}
+    assert faults >= {
+        "over_quantity",
+        "after_one_year",
+        "cross_district_before_pilot",
+        "cross_district_outside_pilot",
+        "unregistered_site",
+    }
+    # a cross-district return during the pilot, into the filed site, is released
+    pilot = man.filter((pl.col("day") == "2025-06-20") & (pl.col("fault").fill_null("") == ""))
+    assert pilot.height == 1 and pilot["returnCustoms"][0] == "3100"
 
 
 def test_planted_faults_are_caught_with_their_code(cleared: Engine, corpus: Path) -> None:
@@ -140,6 +149,8 @@ def test_planted_faults_are_caught_with_their_code(cleared: Engine, corpus: Path
             assert refused[row["coElNo"]]["returnInfo"].startswith(row["expected_code"] + " "), row
     before = man.filter(pl.col("fault") == "cross_district_before_pilot")["coElNo"].to_list()
     assert "2024-12-15" in refused[before[0]]["returnInfo"]
+    outside = man.filter(pl.col("fault") == "cross_district_outside_pilot")["coElNo"].to_list()
+    assert "4200" in refused[outside[0]]["returnInfo"] and "试点" in refused[outside[0]]["returnInfo"]
 
 
 def test_clean_returns_are_accepted_then_released_with_their_tax(cleared: Engine, corpus: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from typer.testing import CliRunner
 
 from cbec.engine import summary as S
@@ -143,6 +143,17 @@ def test_summarising_twice_changes_nothing(cleared: Engine) -> None:
     assert _snapshot(cleared) == before
 
 
+def _lists_in_two_applications(conn: Connection) -> list[str]:
+    """Lists whose lines went into more than one application (must be none)."""
+    return list(
+        conn.scalars(
+            select(summary_list_line.c.invt_no)
+            .group_by(summary_list_line.c.invt_no)
+            .having(func.count(summary_list_line.c.application_id.distinct()) > 1)
+        )
+    )
+
+
 def test_a_list_cleared_late_goes_into_a_supplementary_application_once(
     cleared: Engine, corpora: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -166,14 +177,9 @@ def test_a_list_cleared_late_goes_into_a_supplementary_application_once(
                 select(summary_list_line.c.invt_no).where(summary_list_line.c.application_id.in_(new_ids))
             )
         )
-        total = conn.execute(select(func.count()).select_from(summary_list_line)).scalar_one()
-        distinct = conn.execute(
-            select(func.count()).select_from(
-                select(summary_list_line.c.invt_no, summary_list_line.c.gnum).subquery()
-            )
-        ).scalar_one()
+        split = _lists_in_two_applications(conn)
     assert new_lists and not (new_lists & first_lists)
-    assert total == distinct
+    assert split == []
     # and a third run still changes nothing
     before = _snapshot(cleared)
     assert S.summarise(cleared, PERIOD, by="test", now=FILED + timedelta(days=21)).created == []
@@ -316,3 +322,60 @@ def test_cbec_export_true_up_records_once_and_refuses_in_both_languages(cleared:
         url,
     )
     assert code == 2 and "HWC-YT" in stderr and "不是海外仓预退" in stderr
+
+
+def test_on_postgresql_late_lists_go_to_a_supplement_and_racing_runs_never_take_a_list_twice(
+    corpora: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tests.integration.service.conftest import TEST_SECRETS, database_url
+
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    engine = connect(database_url("postgresql", tmp_path))
+    try:
+        _clear(engine, corpora[0], tmp_path / "outbox", NOW)
+        # two runs at once: one stores the month, the other waits on it and then writes nothing
+        results: list[object] = []
+
+        def run() -> None:
+            try:
+                results.append(S.summarise(engine, PERIOD, by="race", now=FILED))
+            except S.SummaryError as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        made = [r for r in results if isinstance(r, S.SummaryRun) and r.created]
+        others = [r for r in results if r not in made]
+        assert len(made) == 1 and len(others) == 1
+        other = others[0]
+        assert (isinstance(other, S.SummaryError) and other.code == "concurrent") or (
+            isinstance(other, S.SummaryRun) and other.created == []
+        )
+        before = _snapshot(engine)
+        assert S.summarise(engine, PERIOD, by="test", now=FILED).created == []
+        assert _snapshot(engine) == before
+        # a late list: into a supplementary application, once
+        _clear(engine, corpora[1], tmp_path / "outbox-late", NOW + timedelta(days=2))
+        late = S.summarise(engine, PERIOD, by="test", now=FILED + timedelta(days=20))
+        first = {a["ebc_code"] for a in made[0].created}  # type: ignore[attr-defined]
+        assert late.created and any(a["supplement"] == 1 for a in late.created)
+        assert all(a["supplement"] == (1 if a["ebc_code"] in first else 0) for a in late.created)
+        with engine.connect() as conn:
+            assert _lists_in_two_applications(conn) == []
+            summarised = set(conn.scalars(select(summary_list_line.c.invt_no)))
+            cleared_b = set(
+                conn.scalars(
+                    select(export_list.c.invt_no).where(
+                        export_list.c.status == 899, export_list.c.statistics_flag == "B"
+                    )
+                )
+            )
+        assert summarised == cleared_b  # every cleared B list, once
+    finally:
+        engine.dispose()

@@ -37,7 +37,7 @@ TEST_DATA_KEY = "Y2JlYyBzdG9yZSB0ZXN0cyBkYXRhIGtleSAzMiBieXQ="  # 32 bytes, base
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("returns") / "in"
-    write_returns(generate_returns(ReturnConfig(parcels=120, seed=3)), root)
+    write_returns(generate_returns(ReturnConfig(parcels=120, seed=3, rate_scale=3.0)), root)
     return root
 
 

@@ -3,8 +3,9 @@ returns, returns in batches, cross-district returns into a filed return site, co
 (退货合包) tallied parcel by parcel — with planted faults and a manifest of expected outcomes.
 
 Returns are drawn per parcel at a rate by goods category (``RETURN_RATES``: apparel 14 %, footwear 10 %,
-electronics 5 %, others 3 % — about 6 % overall over the tariff lines the export generator draws from).  No public source gives CBEC *export* return rates by category; the figures are guesses in the
-range the trade press reports for cross-border e-commerce (apparel and footwear highest), kept here as data.
+electronics 5 %, others 3 % — about 6 % overall over the tariff lines the export generator draws from).
+No public source gives CBEC *export* return rates by category; the figures are guesses in the range the
+trade press reports for cross-border e-commerce (apparel and footwear highest), kept here as data.
 
 The traffic spans several days, because the return rules are dated (the 1-year window, the cross-district
 pilot from 2024-12-15, nationwide from 2026-04-01): each day is a folder ``<YYYY-MM-DD>/`` to be cleared

@@ -13,7 +13,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, false, func, or_, select, true
 
-from cbec.store.schema import decision, export_list, export_movement, export_refund_line, export_true_up
+from cbec.store.schema import (
+    decision,
+    export_list,
+    export_movement,
+    export_refund_line,
+    export_true_up,
+    summary_application,
+    summary_list_line,
+)
 from cbec.store.summaries import SummaryScope
 
 __all__ = ["EXPORT_STATUSES", "lists", "movements", "refund_lines", "status_counts"]
@@ -54,7 +62,8 @@ def status_counts(conn: Connection, scope: SummaryScope) -> dict[int, int]:
 def lists(
     conn: Connection, scope: SummaryScope, *, status: int | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
-    """Lists newest first; refused ones (100) with the code and reason of their latest decision."""
+    """Lists newest first; refused ones (100) with the code and reason of their latest decision, cleared ones
+    (899) with the summary application that took them (``sum_no``, None while not summarised)."""
     stmt = select(export_list).where(_where(scope))
     if status is not None:
         stmt = stmt.where(export_list.c.status == status)
@@ -79,7 +88,19 @@ def lists(
             .order_by(decision.c.id)
         ):
             latest[d.list_key] = dict(d._mapping)
+    taken: dict[str, str] = {}
+    invts = [r["invt_no"] for r in rows if r["status"] == 899]
+    if invts:
+        taken = dict(
+            conn.execute(
+                select(summary_list_line.c.invt_no, summary_application.c.sum_no)
+                .distinct()
+                .join(summary_application, summary_application.c.id == summary_list_line.c.application_id)
+                .where(summary_list_line.c.invt_no.in_(invts))
+            ).all()
+        )
     for r in rows:
+        r["sum_no"] = taken.get(r["invt_no"])
         why = latest.get(r["list_key"])
         r["reason"] = why if why is not None and r["status"] == 100 else None
     return rows

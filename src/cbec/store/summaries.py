@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, and_, false, func, insert, or_, select, true
+from sqlalchemy import ColumnElement, Connection, false, func, insert, or_, select, true
 
 from cbec.rights import Principal, Role
 from cbec.rights.read import read_scope
@@ -234,26 +234,6 @@ def mapped_lines(
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def application_of_list(conn: Connection, invt_no: str) -> list[dict[str, Any]]:
-    """Where a list went: its lines' declaration lines, with the application's sumNo (empty: not yet)."""
-    rows = conn.execute(
-        select(
-            summary_list_line.c.gnum,
-            summary_list_line.c.gseqno,
-            summary_declaration.c.decl_seq_no,
-            summary_declaration.c.decl_no,
-            summary_application.c.sum_no,
-            summary_application.c.period,
-            summary_application.c.supplement,
-        )
-        .join(summary_declaration, summary_declaration.c.id == summary_list_line.c.declaration_id)
-        .join(summary_application, summary_application.c.id == summary_list_line.c.application_id)
-        .where(summary_list_line.c.invt_no == invt_no)
-        .order_by(summary_list_line.c.gnum)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
 # --------------------------------------------------------------------------------------------------- writes
 
 
@@ -410,12 +390,3 @@ def load_summary(conn: Connection, application_ids: Sequence[int]) -> Summary:
         pl.DataFrame(mapping, schema=map_schema, orient="row"),
         excluded,
     )
-
-
-def by_sum_nos(conn: Connection, sum_nos: Sequence[str]) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(summary_application)
-        .where(and_(summary_application.c.sum_no.in_(list(sum_nos))))
-        .order_by(summary_application.c.ebc_code, summary_application.c.supplement)
-    )
-    return [dict(r._mapping) for r in rows]

@@ -130,6 +130,10 @@ def test_the_export_page_shows_statuses_reasons_movements_and_prerefunds(
     rows = re.findall(r'<tr class="status-(\d+)">', refused)
     assert rows and set(rows) == {"100"}
     assert re.search(r'class="reason">-6039\d\d ', refused)  # the code and reason of the refusal
+    # a cleared list names the application that summarised it
+    cleared = xclient.get("/console/exports?status=899").text
+    linked = set(re.findall(r'class="sum-link" href="/console/summaries/(\w+)"', cleared))
+    assert linked and linked <= {str(a["sum_no"]) for a in (*xw.first, *xw.late)}
     zh = xclient.get("/console/exports?lang=zh").text
     assert "清单状态" in zh and "离境即退税" in zh and "运抵" in zh
 

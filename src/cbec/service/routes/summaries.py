@@ -27,6 +27,7 @@ from sqlalchemy import select
 from cbec.commands.export import true_up_json
 from cbec.engine import prerefund
 from cbec.engine import summary as engine_summary
+from cbec.params.dated import ParameterSet
 from cbec.rights import Principal, Role
 from cbec.rights.send import sendable_message_types
 from cbec.rules.summary import SummaryOptions
@@ -146,7 +147,7 @@ def list_summaries(
         periods = repo.periods(conn, scope)
         apps = repo.applications(conn, scope, period=period, limit=limit)
     out: dict[str, Any] = {
-        "periods": [{**p, "dueDate": _due(p["period"])} for p in periods],
+        "periods": [{**p, "dueDate": _due(p["period"], ctx.params)} for p in periods],
         "applications": [application_json(a, now) for a in apps],
     }
     if period is not None:
@@ -163,9 +164,9 @@ def list_summaries(
     return out
 
 
-def _due(period: str) -> str | None:
+def _due(period: str, params: ParameterSet) -> str | None:
     try:
-        return engine_summary.period_due(period).due.isoformat()
+        return engine_summary.period_due(period, params).due.isoformat()
     except engine_summary.SummaryError:
         return None
 

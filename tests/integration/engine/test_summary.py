@@ -379,3 +379,20 @@ def test_on_postgresql_late_lists_go_to_a_supplement_and_racing_runs_never_take_
         assert summarised == cleared_b  # every cleared B list, once
     finally:
         engine.dispose()
+
+
+def test_a_rebuild_and_replay_keeps_the_applications_and_their_lists(cleared: Engine) -> None:
+    from cbec.store.maintenance import rebuild
+
+    S.summarise(cleared, PERIOD, by="test", now=FILED)
+    before = _snapshot(cleared)
+    rebuild(cleared)
+    Clearer(cleared, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=None, now=NOW).replay(
+        batch_messages=120
+    )
+    assert _snapshot(cleared) == before
+    assert S.summarise(cleared, PERIOD, by="test", now=FILED).created == []  # the same lists, not again
+    with cleared.connect() as conn:
+        mapped = set(conn.scalars(select(summary_list_line.c.invt_no)))
+        known = set(conn.scalars(select(export_list.c.invt_no).where(export_list.c.status == 899)))
+    assert mapped <= known

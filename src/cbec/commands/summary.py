@@ -124,7 +124,9 @@ def summary(
         with engine.connect() as conn:
             ids = [int(a["id"]) for a in run.applications]
             stored = repo.load_summary(conn, ids)
-            stored = type(stored)(stored.declarations, stored.declaration_lines, stored.mapping, run.excluded)
+            # the lists left out now, except those in the applications exported (summarised before)
+            left_out = run.excluded.filter(pl.col("reason") != "summarised")
+            stored = type(stored)(stored.declarations, stored.declaration_lines, stored.mapping, left_out)
             written = _export(conn, run, stored, csv_dir=csv_dir, xlsx=xlsx, xml_dir=xml_dir)
     except engine_summary.SummaryError as exc:
         raise _fail(exc.zh, exc.en) from None

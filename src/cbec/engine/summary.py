@@ -232,10 +232,16 @@ def _store(
         result.declarations.select("period", "ebcCode", "supplement").unique().sort("ebcCode", "supplement")
     )
     created = []
+    # one pass over each frame (a month may hold millions of lists and thousands of consignors)
+    keys = ["ebcCode", "supplement"]
+    maps = result.mapping.partition_by(keys, as_dict=True)
+    all_decls = result.declarations.partition_by(keys, as_dict=True)
+    all_lines = result.declaration_lines.partition_by(keys, as_dict=True)
+    heads_of = heads.partition_by("ebcCode", as_dict=True)
     for period, ebc, supplement in apps.iter_rows():
-        mine = result.mapping.filter((pl.col("ebcCode") == ebc) & (pl.col("supplement") == supplement))
+        mine = maps[(ebc, supplement)]
         invts = mine["invtNo"].unique()
-        of_lists = heads.filter(pl.col("invtNo").is_in(invts.implode()))
+        of_lists = heads_of[(ebc,)].filter(pl.col("invtNo").is_in(invts.implode()))
         customs = _mode(of_lists["customsCode"].to_list(), "0000")
         agent = _mode(of_lists["agentCode"].to_list(), ebc)
         agent_name = _mode(
@@ -245,7 +251,7 @@ def _store(
             agent,
         )
         ebc_name = _mode(of_lists["ebcName"].to_list() if "ebcName" in of_lists.columns else [], ebc)
-        decls = result.declarations.filter((pl.col("ebcCode") == ebc) & (pl.col("supplement") == supplement))
+        decls = all_decls[(ebc, supplement)]
         serial = counters.current(conn, SUM_NO_COUNTER) + 1
         counters.advance(conn, SUM_NO_COUNTER, 1)
         first_decl = counters.current(conn, DECL_SEQ_COUNTER) + 1
@@ -294,9 +300,7 @@ def _store(
                     "cleared_to": _aware(d["cleared_to"]),
                 },
             )
-        dlines = result.declaration_lines.filter(
-            (pl.col("ebcCode") == ebc) & (pl.col("supplement") == supplement)
-        )
+        dlines = all_lines[(ebc, supplement)]
         repo.insert_rows(
             conn,
             summary_declaration_line,

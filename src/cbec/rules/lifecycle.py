@@ -227,10 +227,12 @@ def returned_shares(
 ) -> list[LineShare]:
     """The share of each original line a return takes back, in fen.
 
-    ``before`` is what earlier returns took (summed per line).  Each requested line takes
-    ``amount × qty / original qty`` rounded to the fen; the return that brings a line back completely takes
-    what is left of it instead, so that a list returned in several parts gives back exactly its whole value
-    and taxes, never a fen more or less.
+    ``before`` is what earlier returns took (summed per line).  A return takes the line's amounts for the
+    quantity returned so far, ``amount × (qty before + qty) / original qty`` rounded to the fen, less what
+    earlier returns took; the return that brings a line back completely takes what is left of it.  Rounding
+    the running total rather than each part keeps every share at zero or more (three parts of a 3-fen line
+    rounded separately would give back 4) and makes a list returned in parts give back exactly its whole
+    value and taxes, never a fen more or less.
     """
     out = []
     for gnum, qty in sorted(requested.items()):
@@ -242,7 +244,9 @@ def returned_shares(
         if prev_qty + qty >= line.qty:
             values = [a - t for a, t in zip(amounts, taken, strict=True)]
         else:
-            values = [_share(a, qty, line.qty) for a in amounts]
+            values = [
+                max(_share(a, prev_qty + qty, line.qty) - t, 0) for a, t in zip(amounts, taken, strict=True)
+            ]
         out.append(LineShare(gnum, qty, *values))
     return out
 

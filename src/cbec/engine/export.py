@@ -986,38 +986,45 @@ def _arrivals(run: _Run, msgs: list[int]) -> None:
 
 
 # --- phase 2: master/sub-bills (总分单) ---------------------------------------------------------
+#: the CEB608 receipt's fields, taken from the CEB607 head
+BILL_RECEIPT_FIELDS = (
+    pl.col("sender").alias("recipient"),
+    "guid",
+    "agentCode",
+    "logisticsCode",
+    "copNo",
+    "preNo",
+    "billNo",
+    "msgSeqNo",
+)
+
+
+def new_master_bills(run: _Run, heads: pl.DataFrame, kind: str, code: str) -> pl.DataFrame:
+    """Store the CEB607 heads as documents of ``kind`` and refuse repeats (CEB608 with ``code``); the heads
+    stored for the first time come back, numbered (``doc``) and with their ``preNo``.  Shared by export master
+    bills and consolidated return bills, which differ only in what their lines are checked against."""
+    heads = heads.with_columns(
+        pl.coalesce(pl.col("preNo"), L.pre_no(pl.col("guid"), pl.col("appTime"))).alias("preNo"),
+        pl.int_range(pl.len()).alias("doc"),
+    )
+    heads = run.store_documents(kind, heads, _key("agentCode", "copNo", "msgSeqNo"), X.WAITING)
+    dup = heads.filter(pl.col("outcome").is_in([Outcome.DUPLICATE.value, Outcome.CONFLICT.value]))
+    run.answer(
+        "CEB608Message",
+        dup.select(*BILL_RECEIPT_FIELDS),
+        X.REFUSED,
+        _info(pl.lit(code), pl.lit("总分单重复申报"), pl.lit("this master/sub-bill was already declared")),
+    )
+    return heads.filter(pl.col("outcome") == Outcome.NEW.value)
+
+
 def _bills(run: _Run, msgs: list[int]) -> None:
     heads = run.heads("CEB607Message", msgs)
     lines = run.lines("CEB607Message", msgs)
     if heads.height == 0:
         return
-    heads = heads.with_columns(
-        pl.coalesce(pl.col("preNo"), L.pre_no(pl.col("guid"), pl.col("appTime"))).alias("preNo"),
-        pl.int_range(pl.len()).alias("doc"),
-    )
-    heads = run.store_documents("masterbill", heads, _key("agentCode", "copNo", "msgSeqNo"), X.WAITING)
-    fields = (
-        pl.col("sender").alias("recipient"),
-        "guid",
-        "agentCode",
-        "logisticsCode",
-        "copNo",
-        "preNo",
-        "billNo",
-        "msgSeqNo",
-    )
-    dup = heads.filter(pl.col("outcome").is_in([Outcome.DUPLICATE.value, Outcome.CONFLICT.value]))
-    run.answer(
-        "CEB608Message",
-        dup.select(*fields),
-        X.REFUSED,
-        _info(
-            pl.lit(X.BILL_UNKNOWN),
-            pl.lit("总分单重复申报"),
-            pl.lit("this master/sub-bill was already declared"),
-        ),
-    )
-    new = heads.filter(pl.col("outcome") == Outcome.NEW.value)
+    new = new_master_bills(run, heads, "masterbill", X.BILL_UNKNOWN)
+    fields = BILL_RECEIPT_FIELDS
     if new.height == 0:
         return
     bl = lines.join(new.select("_msg", "_doc", "doc", "logisticsCode"), on=["_msg", "_doc"]).with_columns(

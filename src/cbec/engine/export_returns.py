@@ -34,7 +34,15 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from cbec.engine import lists as L
 from cbec.engine import prerefund
-from cbec.engine.export import _decoded, _info, _key, _Run, return_bill_messages
+from cbec.engine.export import (
+    BILL_RECEIPT_FIELDS,
+    _decoded,
+    _info,
+    _key,
+    _Run,
+    new_master_bills,
+    return_bill_messages,
+)
 from cbec.messages.columns import ColumnBatch
 from cbec.params.dated import ParameterSet
 from cbec.rules import export_returns as R
@@ -108,33 +116,8 @@ def _bills(run: _Run, msgs: list[int], p: R.ReturnParams) -> None:
     lines = _table(run, "CEB607Message", "WayBillList", msgs, head=False)
     if heads.height == 0:
         return
-    heads = heads.with_columns(
-        pl.coalesce(pl.col("preNo"), L.pre_no(pl.col("guid"), pl.col("appTime"))).alias("preNo"),
-        pl.int_range(pl.len()).alias("doc"),
-    )
-    heads = run.store_documents("x_return_bill", heads, _key("agentCode", "copNo", "msgSeqNo"), R.WAITING)
-    fields = (
-        pl.col("sender").alias("recipient"),
-        "guid",
-        "agentCode",
-        "logisticsCode",
-        "copNo",
-        "preNo",
-        "billNo",
-        "msgSeqNo",
-    )
-    dup = heads.filter(pl.col("outcome").is_in([Outcome.DUPLICATE.value, Outcome.CONFLICT.value]))
-    run.answer(
-        "CEB608Message",
-        dup.select(*fields),
-        R.REFUSED,
-        _info(
-            pl.lit(R.BILL_RETURN_LIST),
-            pl.lit("总分单重复申报"),
-            pl.lit("this master bill was already declared"),
-        ),
-    )
-    new = heads.filter(pl.col("outcome") == Outcome.NEW.value)
+    new = new_master_bills(run, heads, "x_return_bill", R.BILL_RETURN_LIST)
+    fields = BILL_RECEIPT_FIELDS
     if new.height == 0:
         return
     bl = lines.join(new.select("_msg", "_doc", "doc", "logisticsCode"), on=["_msg", "_doc"]).with_columns(

@@ -11,12 +11,11 @@ event never fails the others.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from concurrent.futures import Future
 from typing import Any
 
 from cbec.service import gate as desk
+from cbec.service.batching import BatchingThread
 from cbec.service.context import ServiceContext
 from cbec.store.gate import Scope
 
@@ -25,43 +24,23 @@ log = logging.getLogger("cbec.service.gate")
 Item = tuple[desk.GateEvent, str, Scope, "Future[dict[str, Any]]"]
 
 
-class GateQueue:
+class GateQueue(BatchingThread[Item]):
     def __init__(self, ctx: ServiceContext, *, max_batch: int = 64) -> None:
+        super().__init__("cbec-gate", max_batch=max_batch)
         self.ctx = ctx
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="cbec-gate", daemon=True)
-        self._thread.start()
+        self.start()
 
     def submit(self, event: desk.GateEvent, reporter: str, scope: Scope) -> Future[dict[str, Any]]:
         future: Future[dict[str, Any]] = Future()
-        self._queue.put((event, reporter, scope, future))
+        self.put((event, reporter, scope, future))
         return future
 
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            taken = [first]
-            while len(taken) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                taken.append(more)
-            groups: dict[tuple[str, Scope], list[Item]] = {}
-            for item in taken:
-                groups.setdefault((item[1], item[2]), []).append(item)
-            for (reporter, scope), items in groups.items():
-                self._decide(reporter, scope, items)
+    def handle(self, batch: list[Item]) -> None:
+        groups: dict[tuple[str, Scope], list[Item]] = {}
+        for item in batch:
+            groups.setdefault((item[1], item[2]), []).append(item)
+        for (reporter, scope), items in groups.items():
+            self._decide(reporter, scope, items)
 
     def _decide(self, reporter: str, scope: Scope, items: list[Item]) -> None:
         try:

@@ -450,15 +450,7 @@ def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
             n = 1  # one value (the period, a single consignor): nothing to code
             code = pl.repeat(0, col.len(), dtype=pl.UInt64, eager=True)
         else:
-            values = col.drop_nulls().unique().sort()
-            n = values.len()
-            code = (
-                col.replace_strict(
-                    values, pl.int_range(n, dtype=pl.UInt64, eager=True), return_dtype=pl.UInt64
-                )
-                if n
-                else pl.repeat(0, col.len(), dtype=pl.UInt64, eager=True)
-            )
+            code, n = _text_codes(col)
         codes.append(code.fill_null(n))
         cards.append(n + 1)
     product = 1
@@ -475,6 +467,32 @@ def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     names = tuples.columns
     dense = tuples.unique().sort(names).with_row_index("_key")
     return tuples.join(dense, on=names, how="left", maintain_order="left")["_key"].cast(pl.UInt64)
+
+
+def _pow2(bits: int) -> pl.Expr:
+    return pl.lit(1 << bits, pl.UInt64)
+
+
+def _text_codes(col: pl.Series) -> tuple[pl.Series, int]:
+    """Codes 0..n-1 of a text column in the order of its distinct values (nulls stay null), and n.
+
+    Why a categorical: casting hashes each value once into a table of the few distinct values (what a
+    ``replace`` over the sorted values did too, at twice the cost); only the distinct values are then sorted,
+    and their ranks looked up by the physical code. A private category set keeps the codes dense and the
+    process-wide categories free of every key ever summarised.
+    """
+    cat = col.cast(pl.Categorical(pl.Categories.random()))
+    physical = cat.to_physical()
+    present = cat.unique().drop_nulls()
+    n = present.len()
+    if not n:
+        return pl.repeat(None, col.len(), dtype=pl.UInt64, eager=True), 0
+    ranked = present.to_physical().gather(present.cast(pl.String).arg_sort())
+    size = int(ranked.max()) + 1  # type: ignore[arg-type]
+    table = pl.repeat(0, size, dtype=pl.UInt64, eager=True).scatter(
+        ranked, pl.int_range(n, dtype=pl.UInt64, eager=True)
+    )
+    return table.gather(physical), n
 
 
 # --------------------------------------------------------------------------------------------------- grouping
@@ -513,33 +531,48 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     # Phase 1 — the lists to summarise, one row each (materialised: every later step reads them).
     hl = _with_optional(todo, _OPTIONAL_HEAD)
     hs = _schema(hl)
-    h = hl.select(
-        "invtNo",
-        "logisticsNo",
-        *app,
-        "trafMode",
-        "ownerCode",
-        pl.col("country").alias("arrivalCountry"),
-        "portCode",
-        "tradeMode",
-        "ebcName",
-        "ownerName",
-        _amount("grossWeight", hs["grossWeight"]),
-        _amount("netWeight", hs["netWeight"]),
-        _china_time(pl.col("cleared_at"), hs["cleared_at"]).alias("cleared_at"),
-    ).collect()
-    # distinct 64-bit hashes of invtNo prove the lists distinct and let the lines find their list by an
-    # integer join; a repeat (or a collision) falls back to comparing the numbers themselves
+    h = (
+        hl.select(
+            "invtNo",
+            "logisticsNo",
+            *app,
+            "trafMode",
+            "ownerCode",
+            pl.col("country").alias("arrivalCountry"),
+            "portCode",
+            "tradeMode",
+            "ebcName",
+            "ownerName",
+            _amount("grossWeight", hs["grossWeight"]),
+            _amount("netWeight", hs["netWeight"]),
+            _china_time(pl.col("cleared_at"), hs["cleared_at"]).alias("cleared_at"),
+        )
+        .collect(engine="streaming")
+        .rechunk()
+    )  # one chunk: gathers from many chunks cost several times more
+    # distinct 64-bit hashes of invtNo prove the lists distinct (a repeat, or a collision, falls back to
+    # comparing the numbers themselves); the lines find their list by an integer join on the hash, each
+    # match then checked against the number itself
     h = h.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
-    hashes_unique = h["_ih"].n_unique() == h.height
-    if not hashes_unique:
+    if h["_ih"].n_unique() != h.height:
         _check_unique(h, ["invtNo"], "list heads")
 
-    # Phase 2 — head groups: one ordered integer per (application, head key); ``_ord`` numbers the lists by
-    # head group then invtNo, so that later sorts by integers give the CEB792 order.
+    # Phase 2 — head groups: one ordered integer per (application, head key). Every later order "by invtNo"
+    # uses one integer per list, ``rank``: the row itself when the lists come sorted by number (as the bench's
+    # and most stores' do; checking is one pass), else the rank from one sort of the numbers.
     h = h.with_columns(_ordered_codes(h, [*app, *hkeys]).alias("_hk")).with_row_index("_lid")
+    invt = h["invtNo"]
+    by_number: pl.Series | None = None  # list rows in invtNo order, when the rows are not already
+    if invt.null_count() or not invt.is_sorted():
+        by_number = invt.arg_sort()  # nulls first, as a sort_by("invtNo") puts them
+        h = h.with_columns(
+            pl.repeat(0, h.height, dtype=pl.UInt32, eager=True)
+            .scatter(by_number, pl.int_range(h.height, dtype=pl.UInt32, eager=True))
+            .alias("_rank")
+        )
+    rank_col = "_lid" if by_number is None else "_rank"
     aggs = [
-        pl.col("_lid").sort_by("invtNo"),
+        pl.col(rank_col).min().alias("_r0"),
         pl.len().alias("lists"),
         pl.col("grossWeight").sum(),
         pl.col("netWeight").sum(),
@@ -548,16 +581,14 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     ]
     if "ownerCode" not in hkeys:
         aggs += [pl.col("ownerCode").n_unique().alias("_owners"), pl.col("ownerCode").min().alias("_owner")]
-    grouped = h.lazy().group_by("_hk").agg(*aggs).sort("_hk").with_row_index("_hg").collect()
-    by_group = grouped.select("_lid").explode("_lid")["_lid"]
-    ord_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
-        by_group, pl.int_range(by_group.len(), dtype=pl.UInt32, eager=True)
+    grouped = (
+        h.lazy().group_by("_hk").agg(*aggs).sort("_hk").with_row_index("_hg").collect(engine="streaming")
     )
     # key values and names of a head group: those of its first list (lowest invtNo)
-    first_list = grouped["_lid"].list.first()
+    first_list = grouped["_r0"] if by_number is None else by_number.gather(grouped["_r0"])
     head_groups = pl.concat(
         [
-            grouped.drop("_lid"),
+            grouped.drop("_r0"),
             h.select(*app, *hkeys, "ebcName", "ownerName").gather(first_list),
         ],
         how="horizontal",
@@ -566,12 +597,8 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         head_groups = head_groups.with_columns(pl.lit(1, pl.UInt32).alias("_owners"))
     else:
         head_groups = head_groups.with_columns(pl.col("_owner").alias("ownerCode"))
-    # each list's head-group number: the groups' numbers repeated by their sizes, put back at the lists' rows
-    hg_of_list = pl.repeat(0, h.height, dtype=pl.UInt32, eager=True).scatter(
-        by_group, grouped.select(pl.col("_hg").repeat_by(pl.col("lists")).explode())["_hg"]
-    )
 
-    # Phase 3 — the lines of those lists, keyed by declaration line, in CEB792 order.
+    # Phase 3 — the lines of those lists, each with its list's row, rank and head group.
     lazy_lines = _with_optional(lines.lazy(), _OPTIONAL_LINE)
     ls = _schema(lazy_lines)
     item = pl.col("itemName").fill_null(pl.col("gname")) if opts.item_name_flag else pl.col("itemName")
@@ -591,81 +618,124 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         _amount("qty2", ls["qty2"]),
         _amount("totalPrice", ls["totalPrice"]),
     )
-    if hashes_unique:
-        joined = (
-            selected.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
-            .join(h.lazy().select("_ih", "_lid"), on="_ih", how="inner")
-            .drop("_ih")
-            # a line of another list whose number hashes like one of ours is not ours
-            .filter(pl.col("invtNo") == pl.lit(h["invtNo"]).gather(pl.col("_lid")))
-        )
-    else:
-        joined = selected.join(h.lazy().select("invtNo", "_lid"), on="invtNo", how="inner")
-    ln = joined.with_columns(
-        pl.lit(hg_of_list).gather(pl.col("_lid")).alias("_hg"),
-        pl.lit(ord_of_list).gather(pl.col("_lid")).alias("_ord"),
-    ).collect()
+    hg_of_list = (
+        h.lazy()
+        .select("_hk")
+        .join(grouped.lazy().select("_hk", "_hg"), on="_hk", how="left", maintain_order="left")
+        .collect()["_hg"]
+    )
+    of_list = h.select("_ih", "_lid", pl.col(rank_col).alias("_rank"), hg_of_list).lazy()
+    ln = (
+        selected.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
+        .join(of_list, on="_ih", how="inner")
+        .drop("_ih")
+        .collect(engine="streaming")
+        .rechunk()
+    )
+    # a line of another list whose number hashes like one of ours is not ours
+    ours = ln["invtNo"] == invt.gather(ln["_lid"])
+    ln = (ln if ours.all() else ln.filter(ours)).drop("invtNo")
     gnum_max = ln["gnum"].max()
     if (isinstance(gnum_max, int) and gnum_max >= 131072) or ln["gnum"].null_count():
         raise ValueError("list lines need gnum (N5, 1..99999)")
     # (invtNo, gnum) unique ⇔ (list row, gnum) unique, one integer per line
     line_ids = ln.select(pl.col("_lid").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
     if line_ids.to_series().n_unique() != ln.height:
-        _check_unique(ln, ["invtNo", "gnum"], "list lines")
-    ln = ln.with_columns(_ordered_codes(ln, ["_hg", *lkeys]).alias("_k"))
-    # CEB792 order (declaration line, invtNo, gnum) as a permutation (only the columns the aggregation and
-    # the mapping need are gathered in it); one 64-bit key when the numbers fit, else two keys
-    g_bits = (gnum_max if isinstance(gnum_max, int) and gnum_max > 0 else 1).bit_length()
-    within_key = pl.col("_ord").cast(pl.UInt64) * (1 << g_bits) + pl.col("gnum").cast(pl.UInt64)
-    k_max = ln["_k"].max()
-    k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
-    r_bits = ((h.height + 1) << g_bits).bit_length()
-    if k_bits + r_bits <= 64:
-        perm = ln.select((pl.col("_k") * (1 << r_bits) + within_key).arg_sort()).to_series()
-    else:
-        perm = ln.select(pl.arg_sort_by(pl.col("_k"), within_key)).to_series()
-    ordered = (
-        ln.select(
-            "_k",
-            "_hg",
-            "_lid",
-            "invtNo",
-            "gnum",
-            "gcode",
-            _ordered_codes(ln, ["unit"]).alias("_uc"),
-            "qty",
-            "qty1",
-            "qty2",
-            "totalPrice",
+        _check_unique(
+            ln.with_columns(pl.lit(invt).gather(pl.col("_lid")).alias("invtNo")),
+            ["invtNo", "gnum"],
+            "list lines",
         )
-        .gather(perm)
-        .with_row_index("_row")
-        .with_columns(pl.col("_k").set_sorted())
+    ln = ln.with_columns(
+        _ordered_codes(ln, ["_hg", *lkeys]).alias("_k"), _ordered_codes(ln, ["unit"]).alias("_uc")
     )
-    line_groups = (
+
+    # CEB792 order (declaration line, invtNo, gnum) as one 64-bit key per line when the numbers fit:
+    # sorting the keys themselves (no permutation to apply) gives the mapping's order, and the declaration
+    # line, the list's rank, gnum and the unit's code are read back from the sorted keys. The unit code sits
+    # below the (unique) line part, so it never changes the order.
+    g_bits = (gnum_max if isinstance(gnum_max, int) and gnum_max > 0 else 1).bit_length()
+    r_bits = ((h.height + 1) << g_bits).bit_length()
+    k_max, u_max = ln["_k"].max(), ln["_uc"].max()
+    k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
+    u_bits = u_max.bit_length() if isinstance(u_max, int) else 0
+    within = pl.col("_rank").cast(pl.UInt64) * _pow2(g_bits) + pl.col("gnum").cast(pl.UInt64)
+    if k_bits + r_bits + u_bits <= 63:
+        key = ln.select(
+            ((pl.col("_k") * _pow2(r_bits) + within) * _pow2(u_bits) + pl.col("_uc")).alias("_key")
+        ).to_series()
+        w = pl.col("_key") // _pow2(u_bits) % _pow2(r_bits)
+        ordered = (
+            key.sort()
+            .to_frame()
+            .select(
+                (pl.col("_key") // _pow2(r_bits + u_bits)).alias("_k"),
+                (w // _pow2(g_bits)).alias("_rank"),
+                (w % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
+                (pl.col("_key") % _pow2(u_bits)).alias("_uc"),
+            )
+        )
+    else:
+        ordered = (
+            ln.select("_k", within.alias("_w"), "_uc")
+            .sort("_k", "_w")
+            .select(
+                "_k",
+                (pl.col("_w") // _pow2(g_bits)).alias("_rank"),
+                (pl.col("_w") % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
+                "_uc",
+            )
+        )
+    new_list = (pl.col("_k") != pl.col("_k").shift(1)) | (pl.col("_rank") != pl.col("_rank").shift(1))
+    ordered = ordered.with_columns(pl.col("_k").set_sorted(), new_list.fill_null(True).alias("_new"))
+    # per declaration line, from the sorted keys: one unit or several, lists (a new list starts where the rank
+    # changes: ranks ascend within a line), lines
+    counted = (
         ordered.lazy()
         .group_by("_k", maintain_order=True)  # sorted keys: contiguous groups, already in order
         .agg(
-            pl.col("_hg").first(),
-            pl.col("_row").min().alias("_first"),
             (pl.col("_uc").min() == pl.col("_uc").max()).alias("_one_unit"),
+            pl.col("_new").sum().cast(pl.UInt32).alias("lists"),
+            pl.len().alias("lines"),
+        )
+        .collect()
+    )
+    # the sums, and the first line (lowest invtNo, gnum) whose key values and goods name the line takes,
+    # from one hash aggregation of the unsorted lines: no column is gathered into CEB792 order for them
+    row_bits = max(ln.height, 1).bit_length()
+    if r_bits + row_bits <= 63:
+        first_line = (within * _pow2(row_bits) + pl.col("_row")).min() % _pow2(row_bits)
+    else:
+        first_line = pl.col("_row").sort_by(within).first()
+    summed = (
+        ln.lazy()
+        .with_row_index("_row")
+        .group_by("_k")
+        .agg(
+            pl.col("_hg").first(),
+            first_line.alias("_first"),
             pl.col("qty").sum(),
             pl.col("qty1").sum(),
             pl.col("qty2").sum(),
             pl.col("totalPrice").sum(),
-            pl.col("_lid").n_unique().alias("lists"),
-            pl.len().alias("lines"),
         )
-        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("_hg").alias("_k0"))
-        .collect()
+        .sort("_k")
+        .collect(engine="streaming")
     )
-    # the key values and the goods name of a declaration line: those of its first list line
-    firsts = ln.select(*lkeys, "gname", "unit").gather(perm.gather(line_groups["_first"]))
-    del ln, perm  # the largest frame: the rest works on `ordered` and the small tables
+    firsts = ln.select(*lkeys, "gname", "unit").gather(summed["_first"])
+    del ln  # the largest frame: the rest works on `ordered` and the small tables
+    line_groups = pl.concat(
+        [
+            summed.select("_hg", "qty", "qty1", "qty2", "totalPrice"),
+            counted.select("_one_unit", "lists", "lines"),
+            firsts,
+        ],
+        how="horizontal",
+    ).with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("_hg").alias("_k0"))
     part = (pl.col("_k0") // opts.max_lines) if opts.max_lines else pl.lit(0, pl.Int32)
-    within = (pl.col("_k0") % opts.max_lines) if opts.max_lines else pl.col("_k0")
-    line_groups = pl.concat([line_groups, firsts], how="horizontal").with_columns(
-        part.cast(pl.Int32).alias("_part"), (within + 1).cast(pl.Int32).alias("gseqno")
+    within_part = (pl.col("_k0") % opts.max_lines) if opts.max_lines else pl.col("_k0")
+    line_groups = line_groups.with_columns(
+        part.cast(pl.Int32).alias("_part"), (within_part + 1).cast(pl.Int32).alias("gseqno")
     )
 
     # Phase 4 — declarations: head groups, split into parts of at most max_lines lines, numbered per
@@ -682,19 +752,16 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     decl_lines = line_groups.join(
         parts.select("_hg", "_part", *app, "declNo"), on=["_hg", "_part"], maintain_order="left"
     )
-    # in CEB792 order, ln's _k are sorted like decl_lines': the n-th run of equal _k is decl_lines' n-th row
+    # in CEB792 order, the n-th run of equal _k is decl_lines' n-th row
     at = ordered.select(pl.col("_k").rle_id())["_k"]
-    numbered = decl_lines.select(*app, "declNo", "gseqno", "_part", "_hg").gather(at)
+    lid = ordered["_rank"] if by_number is None else by_number.gather(ordered["_rank"])
     mapping = pl.concat(
         [
-            ordered.select(
-                "invtNo",
-                "gnum",
-                "gcode",
-                pl.lit(h["logisticsNo"]).gather(pl.col("_lid")).alias("logisticsNo"),
-                "_lid",
-            ),
-            numbered,
+            h.select("invtNo", "logisticsNo").gather(lid),
+            ordered.select("gnum"),
+            # gcode is a line key: the same for all lines of a declaration line
+            decl_lines.select("gcode", *app, "declNo", "gseqno", "_part", "_hg").gather(at),
+            lid.cast(pl.UInt32).alias("_lid").to_frame(),
         ],
         how="horizontal",
     )
@@ -759,7 +826,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         )
         .sort([*app, "declNo", "gseqno"])
     )
-    has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(ordered["_lid"], True)
+    has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(lid, True)
     no_lines = (
         h.filter(~has_lines)
         .select("invtNo", pl.col("ebcCode"), pl.lit("no_lines").alias("reason"))

@@ -12,11 +12,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from tests.integration.console.world import World, build_world
 
 from cbec.service.app import create_app
@@ -61,46 +64,70 @@ class Live:
     base: str
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A populated store served by uvicorn on a free loopback port, in a thread of this process."""
-    _browser_or_skip()
-    world = build_world(tmp_path_factory.mktemp("e2e"))
-    settings = ServiceSettings(clearing=False, webhooks=False)
-    app = create_app(world.engine, settings=settings, params=world.params)
+@contextmanager
+def serving(app: FastAPI, name: str) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, in a thread of this process: its base URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="cbec-e2e-server", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield Live(world, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright driver for the run: a second sync driver cannot start while one is running."""
+    from playwright.sync_api import sync_playwright
+
+    _browser_or_skip()
+    with sync_playwright() as pw:
+        yield pw
+
+
+@contextmanager
+def chromium(driver: Any, profile: Path) -> Iterator[Any]:
+    """Debian's chromium, headless, with a fresh user-data-dir ``profile``: a Playwright BrowserContext."""
+    context = driver.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=_browser_or_skip(),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1366, "height": 900},
+        locale="zh-CN",
+    )
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A populated store served on a free loopback port."""
+    _browser_or_skip()
+    world = build_world(tmp_path_factory.mktemp("e2e"))
+    settings = ServiceSettings(clearing=False, webhooks=False)
+    app = create_app(world.engine, settings=settings, params=world.params)
+    with serving(app, "cbec-e2e-server") as base:
+        yield Live(world, base)
     world.engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def browser_context(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data-dir for the run
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=_browser_or_skip(),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1366, "height": 900},
-            locale="zh-CN",
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+def browser_context(
+    live: Live, playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    with chromium(playwright_driver, tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ reads the export page (statuses, refusals, movements, pre-refund lines) in Engli
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
-from tests.e2e.conftest import _browser_or_skip, _free_port, shot
+from tests.e2e.conftest import _browser_or_skip, serving, shot
 from tests.integration.console.export_world import PERIOD, ExportWorld, build_export_world
 
 from cbec.service.app import create_app
@@ -25,18 +22,8 @@ def export_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Expo
     _browser_or_skip()
     world = build_export_world(tmp_path_factory.mktemp("e2e-exports"))
     app = create_app(world.engine, settings=ServiceSettings(clearing=False, webhooks=False))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="cbec-e2e-exports", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield world, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(app, "cbec-e2e-exports") as base:
+        yield world, base
     world.engine.dispose()
 
 

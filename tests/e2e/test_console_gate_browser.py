@@ -3,16 +3,14 @@ pass from its row, the vehicle under it is stopped for that hold at the gate, an
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
-from tests.e2e.conftest import CHROMIUM_ARGS, _browser_or_skip, _free_port, shot
+from playwright.sync_api import BrowserContext, Page, expect
+from tests.e2e.conftest import _browser_or_skip, chromium, serving, shot
 from tests.integration.console.gate_world import OFFICER_A, ZONE_A, GateWorld, build_gate_world
 
 from cbec.service.app import create_app
@@ -24,39 +22,18 @@ def gate_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GateWo
     _browser_or_skip()
     world = build_gate_world(tmp_path_factory.mktemp("e2e-gate"))
     app = create_app(world.engine, settings=ServiceSettings(clearing=False, webhooks=False))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="cbec-e2e-gate", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield world, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(app, "cbec-e2e-gate") as base:
+        yield world, base
     world.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def gate_browser(
-    gate_live: tuple[GateWorld, str], tmp_path_factory: pytest.TempPathFactory
+    gate_live: tuple[GateWorld, str], playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrowserContext]:
     """A browser of its own (the session's shared one is tied to the larger console store)."""
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-gate")),
-            executable_path=_browser_or_skip(),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1366, "height": 900},
-            locale="zh-CN",
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(playwright_driver, tmp_path_factory.mktemp("chromium-gate")) as context:
+        yield context
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ the list held by the planted shortage with its reason, the movements and the rec
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
-from tests.e2e.conftest import _free_port, shot
+from tests.e2e.conftest import serving, shot
 from tests.integration.console.ledger_world import ZONE_A, ZONE_B, LedgerWorld, build_ledger_world
 
 from cbec.service.app import create_app
@@ -21,18 +18,8 @@ from cbec.service.context import ServiceSettings
 def ledger_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LedgerWorld, str]]:
     world = build_ledger_world(tmp_path_factory.mktemp("e2e-ledger"))
     app = create_app(world.engine, settings=ServiceSettings(clearing=False, webhooks=False))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="cbec-e2e-ledger", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield world, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(app, "cbec-e2e-ledger") as base:
+        yield world, base
     world.engine.dispose()
 
 

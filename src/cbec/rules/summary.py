@@ -554,7 +554,8 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     # comparing the numbers themselves); the lines find their list by an integer join on the hash, each
     # match then checked against the number itself
     h = h.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
-    if h["_ih"].n_unique() != h.height:
+    hashes_unique = h["_ih"].n_unique() == h.height
+    if not hashes_unique:
         _check_unique(h, ["invtNo"], "list heads")
 
     # Phase 2 — head groups: one ordered integer per (application, head key). Every later order "by invtNo"
@@ -625,15 +626,30 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         .collect()["_hg"]
     )
     of_list = h.select("_ih", "_lid", pl.col(rank_col).alias("_rank"), hg_of_list).lazy()
-    ln = (
-        selected.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
-        .join(of_list, on="_ih", how="inner")
-        .drop("_ih")
-        .collect(engine="streaming")
-        .rechunk()
-    )
-    # a line of another list whose number hashes like one of ours is not ours
-    ours = ln["invtNo"] == invt.gather(ln["_lid"])
+    if hashes_unique:
+        # only the hashes go through the join (carrying every line column through it costs several times
+        # more); its answer, put back in line order, sits beside the lines as they are
+        sel = selected.collect().rechunk()
+        found = (
+            sel.select(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
+            .with_row_index("_p")
+            .lazy()
+            .join(of_list, on="_ih", how="left")
+            .collect(engine="streaming")
+            .sort("_p")
+        )
+        ln = pl.concat([sel, found.select("_lid", "_rank", "_hg")], how="horizontal")
+        del sel, found
+    else:
+        ln = (
+            selected.with_columns(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
+            .join(of_list, on="_ih", how="inner")
+            .drop("_ih")
+            .collect(engine="streaming")
+            .rechunk()
+        )
+    # a line of another list (or of none) whose number hashes like one of ours is not ours
+    ours = (ln["invtNo"] == invt.gather(ln["_lid"])).fill_null(False)
     ln = (ln if ours.all() else ln.filter(ours)).drop("invtNo")
     gnum_max = ln["gnum"].max()
     if (isinstance(gnum_max, int) and gnum_max >= 131072) or ln["gnum"].null_count():

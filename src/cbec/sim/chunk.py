@@ -140,6 +140,16 @@ def _signed_per_sender(
     return sorted(out, key=lambda item: item[0])
 
 
+def signer_for(code: str) -> SigningIdentity:
+    """The sender's filed identity when :func:`signing_dir` holds its key (the service checks signatures
+    against the cast's certificates), else this process's throw-away one (files cleared by ``cbec clear``,
+    which checks no certificate)."""
+    folder = signing_dir()
+    if folder is not None and (folder / f"{code}.key.pem").exists():
+        return identity_of(code)
+    return identity()
+
+
 def identity() -> SigningIdentity:
     """This process's throw-away signing identity (lists must be signed; see :func:`identity_of`)."""
     if not _identity:

@@ -30,7 +30,7 @@ from cbec.messages.signature import requires_signature
 from cbec.params.export_controls import controls_on, load_export_controls
 from cbec.params.hs import load_cbec_hs
 from cbec.rules import export as X
-from cbec.sim.chunk import identity, identity_of, signing_dir
+from cbec.sim.chunk import signer_for
 from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS, Party
 
 #: (customs country code, name, share) — rounded shares of China's CBEC exports by destination (see above)
@@ -234,7 +234,7 @@ def generate_exports(config: ExportConfig) -> ExportTraffic:
                 )
             signer = None
             if requires_signature(mtype, heads):  # declared lists, arrivals, bills, departures (2022 spec)
-                signer = identity_of(code) if signing_dir() is not None else identity()
+                signer = signer_for(code)
             transfer = _transfer(senders[code])
             for n, xml in encode_documents(
                 mtype,

@@ -35,7 +35,7 @@ from cbec.messages.decode import decode
 from cbec.messages.encode_columns import encode_documents
 from cbec.messages.signature import requires_signature
 from cbec.rules import export_returns as R
-from cbec.sim.chunk import identity, identity_of, signing_dir
+from cbec.sim.chunk import signer_for
 from cbec.sim.exports import ExportConfig, generate_exports
 from cbec.sim.parties import Party
 
@@ -161,7 +161,7 @@ def generate_returns(config: ReturnConfig) -> ReturnTraffic:
         }
         signer = None
         if requires_signature(mtype, heads):  # declared (appStatus 2) documents are signed (2022 spec)
-            signer = identity_of(who.code) if signing_dir() is not None else identity()
+            signer = signer_for(who.code)
         for _m, xml in encode_documents(
             mtype, h, ln, transfers={0: transfer}, guids={0: _guid(rng)}, signer=signer
         ):

@@ -434,65 +434,61 @@ def _ordered_codes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     Why: grouping and sorting millions of rows on several text columns is what made summarising slow; each
     column is coded once by its sorted distinct values (a small table), the codes are combined arithmetically
     (or, when the product of cardinalities would overflow, by numbering the distinct code tuples), and all
-    later work groups and sorts one integer.
+    later work groups and sorts one integer. The text columns are cast in one ``select``, which Polars runs
+    column by column in parallel.
     """
-    codes: list[pl.Series] = []
+    texts = [c for c in columns if not frame.schema[c].is_integer()]
+    cats = frame.select(pl.col(c).cast(pl.Categorical(pl.Categories.random())) for c in texts)
+    codes: list[pl.Expr] = []
     cards: list[int] = []
     for c in columns:
         col = frame.get_column(c)
-        if col.dtype.is_integer():
+        if c not in texts:
             # integers (supplement numbers, group ids) are their own order: offset from the smallest
             low, high = col.min(), col.max()
             lo = int(low) if isinstance(low, int) else 0
             n = (int(high) - lo + 1) if isinstance(high, int) else 0
-            code = (col.cast(pl.Int64) - lo).cast(pl.UInt64)
-        elif col.null_count() == 0 and col.min() == col.max():
-            n = 1  # one value (the period, a single consignor): nothing to code
-            code = pl.repeat(0, col.len(), dtype=pl.UInt64, eager=True)
+            code = (pl.col(c).cast(pl.Int64) - lo).cast(pl.UInt64)
         else:
-            code, n = _text_codes(col)
-        codes.append(code.fill_null(n))
+            table, n = _rank_table(cats.get_column(c))
+            physical = pl.col(c).to_physical()
+            code = pl.lit(table).gather(physical) if n else physical.cast(pl.UInt64)  # all null
+        codes.append(code.fill_null(n).alias(f"_c{len(codes)}"))
         cards.append(n + 1)
+    source = pl.concat([frame.select(c for c in columns if c not in texts), cats], how="horizontal")
+    if not codes:
+        return pl.repeat(0, frame.height, dtype=pl.UInt64, eager=True).alias("_key")
     product = 1
     for n in cards:
         product *= n
     if product < 2**63:
-        key = pl.Series("_key", [0] * frame.height, dtype=pl.UInt64) if not codes else None
-        acc = codes[0] if codes else key
-        assert acc is not None
+        acc = codes[0]
         for code, n in zip(codes[1:], cards[1:], strict=True):
             acc = acc * n + code
-        return acc.alias("_key")
-    tuples = pl.DataFrame(codes, schema=[f"_c{k}" for k in range(len(codes))])
+        return source.select(acc.alias("_key")).to_series()
+    tuples = source.select(codes)
     names = tuples.columns
     dense = tuples.unique().sort(names).with_row_index("_key")
     return tuples.join(dense, on=names, how="left", maintain_order="left")["_key"].cast(pl.UInt64)
 
 
-def _pow2(bits: int) -> pl.Expr:
-    return pl.lit(1 << bits, pl.UInt64)
-
-
-def _text_codes(col: pl.Series) -> tuple[pl.Series, int]:
-    """Codes 0..n-1 of a text column in the order of its distinct values (nulls stay null), and n.
-
-    Why a categorical: casting hashes each value once into a table of the few distinct values (what a
-    ``replace`` over the sorted values did too, at twice the cost); only the distinct values are then sorted,
-    and their ranks looked up by the physical code. A private category set keeps the codes dense and the
-    process-wide categories free of every key ever summarised.
-    """
-    cat = col.cast(pl.Categorical(pl.Categories.random()))
-    physical = cat.to_physical()
+def _rank_table(cat: pl.Series) -> tuple[pl.Series, int]:
+    """For a categorical column: the rank of each physical code among the distinct values present, and how
+    many there are. Only the distinct values are sorted; the rows look their rank up by physical code."""
     present = cat.unique().drop_nulls()
     n = present.len()
     if not n:
-        return pl.repeat(None, col.len(), dtype=pl.UInt64, eager=True), 0
+        return pl.Series([], dtype=pl.UInt64), 0
     ranked = present.to_physical().gather(present.cast(pl.String).arg_sort())
     size = int(ranked.max()) + 1  # type: ignore[arg-type]
     table = pl.repeat(0, size, dtype=pl.UInt64, eager=True).scatter(
         ranked, pl.int_range(n, dtype=pl.UInt64, eager=True)
     )
-    return table.gather(physical), n
+    return table, n
+
+
+def _pow2(bits: int) -> pl.Expr:
+    return pl.lit(1 << bits, pl.UInt64)
 
 
 # --------------------------------------------------------------------------------------------------- grouping

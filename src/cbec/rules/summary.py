@@ -109,6 +109,7 @@ _OPTIONAL_HEAD: Final[dict[str, PolarsDataType]] = {
 #: The head key of a declaration, in numbering order (``ownerCode`` only with summaryFlag 2).
 DECLARATION_HEAD_KEYS: Final = ("trafMode", "ownerCode", "arrivalCountry", "portCode", "tradeMode")
 _APPLICATION_KEYS: Final = ("period", "ebcCode", "supplement")
+_AMOUNTS: Final = ("qty", "qty1", "qty2", "totalPrice")
 
 EXCLUDED_REASONS: Final = {
     "simplified": "statisticsFlag A: 简化申报, summary statistics only, no declaration / 不汇总申报",
@@ -726,12 +727,12 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         .agg(
             pl.col("_hg").first(),
             first_line.alias("_first"),
-            pl.col("qty").sum(),
-            pl.col("qty1").sum(),
-            pl.col("qty2").sum(),
-            pl.col("totalPrice").sum(),
+            # the amounts' scaled integers (a Decimal(38, 5) is an Int128 of 1/100000ths): the same exact
+            # sums, a quarter cheaper than summing as decimals, read back as decimals on the small result
+            *(pl.col(a).to_physical().sum() for a in _AMOUNTS),
         )
         .sort("_k")
+        .with_columns(pl.col(a).reinterpret(dtype=AMOUNT_DTYPE) for a in _AMOUNTS)
         .collect(engine="streaming")
     )
     firsts = ln.select(*lkeys, "gname", "unit").gather(summed["_first"])

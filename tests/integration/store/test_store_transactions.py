@@ -107,11 +107,10 @@ def test_rebuild_keeps_the_inbox_and_delivered_receipts(engine: Engine) -> None:
     counts = rebuild(engine)
 
     after = snapshot(engine)
-    assert counts == {
-        "counter": 0,  # this test processes without the clearing engine, which keeps the list counter
-        "tax_adjustment": 0,
-        "return_line": 0,
-        "application": 0,
+    # every derived table is emptied (the ledgers', exports' and returns' too, none used here) …
+    assert {"counter", "tax_adjustment", "return_line", "application", "export_list"} <= counts.keys()
+    # … and these held rows (the counter is 0: this test processes without the clearing engine)
+    assert {k: n for k, n in counts.items() if n} == {
         "quota_movement": 3,
         "quota": 1,
         "tax_bill": 3,

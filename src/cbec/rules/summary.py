@@ -651,9 +651,11 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     gnum_max = ln["gnum"].max()
     if (isinstance(gnum_max, int) and gnum_max >= 131072) or ln["gnum"].null_count():
         raise ValueError("list lines need gnum (N5, 1..99999)")
-    # (invtNo, gnum) unique ⇔ (list row, gnum) unique, one integer per line
-    line_ids = ln.select(pl.col("_lid").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
-    if line_ids.to_series().n_unique() != ln.height:
+    # (invtNo, gnum) unique ⇔ (list rank, gnum) unique, one integer per line. Lines that come sorted by
+    # (invtNo, gnum) — as the store gives them — prove it in one pass: their integers strictly ascend.
+    line_ids = ln.select(pl.col("_rank").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
+    ascending = line_ids.select((pl.all() > pl.all().shift(1)).all()).item()
+    if not ascending and line_ids.to_series().n_unique() != ln.height:
         _check_unique(
             ln.with_columns(pl.lit(invt).gather(pl.col("_lid")).alias("invtNo")),
             ["invtNo", "gnum"],

@@ -646,21 +646,28 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
             .rechunk()
         )
     # a line of another list (or of none) whose number hashes like one of ours is not ours
+    # Those lines stay in the frame, marked: filtering every column of millions of lines costs more than
+    # leaving them out of the few narrow columns that are sorted and summed (their values may add codes,
+    # which never changes the order of ours).
     ours = (ln["invtNo"] == invt.gather(ln["_lid"])).fill_null(False)
-    ln = (ln if ours.all() else ln.filter(ours)).drop("invtNo")
-    gnum_max = ln["gnum"].max()
-    if (isinstance(gnum_max, int) and gnum_max >= 131072) or ln["gnum"].null_count():
+    all_ours = bool(ours.all())
+    ln = ln.drop("invtNo").with_columns(ours.alias("_ours"))
+    mine = ln.select("_rank", "gnum")
+    mine = mine if all_ours else mine.filter(ours)
+    gnum_max = mine["gnum"].max()
+    if (isinstance(gnum_max, int) and gnum_max >= 131072) or mine["gnum"].null_count():
         raise ValueError("list lines need gnum (N5, 1..99999)")
     # (invtNo, gnum) unique ⇔ (list rank, gnum) unique, one integer per line. Lines that come sorted by
     # (invtNo, gnum) — as the store gives them — prove it in one pass: their integers strictly ascend.
-    line_ids = ln.select(pl.col("_rank").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
+    line_ids = mine.select(pl.col("_rank").cast(pl.UInt64) * 131072 + pl.col("gnum").cast(pl.UInt64))
     ascending = line_ids.select((pl.all() > pl.all().shift(1)).all()).item()
-    if not ascending and line_ids.to_series().n_unique() != ln.height:
+    if not ascending and line_ids.to_series().n_unique() != mine.height:
         _check_unique(
-            ln.with_columns(pl.lit(invt).gather(pl.col("_lid")).alias("invtNo")),
+            ln.filter(ours).with_columns(pl.lit(invt).gather(pl.col("_lid")).alias("invtNo")),
             ["invtNo", "gnum"],
             "list lines",
         )
+    del mine, line_ids
     ln = ln.with_columns(
         _ordered_codes(ln, ["_hg", *lkeys]).alias("_k"), _ordered_codes(ln, ["unit"]).alias("_uc")
     )
@@ -679,6 +686,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         key = ln.select(
             ((pl.col("_k") * _pow2(r_bits) + within) * _pow2(u_bits) + pl.col("_uc")).alias("_key")
         ).to_series()
+        key = key if all_ours else key.filter(ours)
         w = pl.col("_key") // _pow2(u_bits) % _pow2(r_bits)
         ordered = (
             key.sort()
@@ -692,7 +700,8 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         )
     else:
         ordered = (
-            ln.select("_k", within.alias("_w"), "_uc")
+            ln.filter(ours)
+            .select("_k", within.alias("_w"), "_uc")
             .sort("_k", "_w")
             .select(
                 "_k",
@@ -725,6 +734,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     summed = (
         ln.lazy()
         .with_row_index("_row")
+        .filter(pl.col("_ours"))
         .group_by("_k")
         .agg(
             pl.col("_hg").first(),

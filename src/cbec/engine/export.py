@@ -187,6 +187,33 @@ class _Run:
             self.counts["repeats"] += repeats
         return frame
 
+    def settle(
+        self,
+        kind: str,
+        mtype: str,
+        judged: pl.DataFrame,
+        fields: Sequence[str | pl.Expr],
+        *,
+        accepted: int,
+        answer: int,
+        info: pl.Expr,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Documents of ``kind`` judged (``ok``, else ``code``/``reason_zh``/``reason_en``): the refused ones
+        stored as refused and answered with their reasons, the others stored at ``accepted`` and answered
+        ``answer`` with ``info``.  Returns (ok, refused) for what the caller does next."""
+        ok = judged.filter(pl.col("ok"))
+        bad = judged.filter(~pl.col("ok"))
+        self.set_document_status(kind, bad["guid"].to_list(), X.REFUSED)
+        self.set_document_status(kind, ok["guid"].to_list(), accepted)
+        self.answer(
+            mtype,
+            bad.select(*fields, "code", "reason_zh", "reason_en"),
+            X.REFUSED,
+            _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
+        )
+        self.answer(mtype, ok.select(*fields), answer, info)
+        return ok, bad
+
     def set_document_status(self, kind: str, guids: Iterable[str], status: int) -> None:
         frame = pl.DataFrame({"guid": sorted(set(guids))}, schema={"guid": pl.String()})
         if frame.height:
@@ -1035,18 +1062,14 @@ def _bills(run: _Run, msgs: list[int]) -> None:
         pl.col("ok").fill_null(False),
         pl.col("code").fill_null(X.BILL_UNKNOWN),
     )
-    ok = judged.filter(pl.col("ok"))
-    bad = judged.filter(~pl.col("ok"))
-    run.set_document_status("masterbill", bad["guid"].to_list(), X.REFUSED)
-    run.set_document_status("masterbill", ok["guid"].to_list(), X.ACCEPTED)
-    run.answer(
+    ok, _bad = run.settle(
+        "masterbill",
         "CEB608Message",
-        bad.select(*fields, "code", "reason_zh", "reason_en"),
-        X.REFUSED,
-        _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
-    )
-    run.answer(
-        "CEB608Message", ok.select(*fields), X.ACCEPTED, pl.lit("总分单审核通过 / master/sub-bill accepted")
+        judged,
+        fields,
+        accepted=X.ACCEPTED,
+        answer=X.ACCEPTED,
+        info=pl.lit("总分单审核通过 / master/sub-bill accepted"),
     )
     run.counts["master_bills"] += ok.height
     if ok.height:
@@ -1117,18 +1140,14 @@ def _cancels(run: _Run, msgs: list[int]) -> None:
     )
     judged = new.join(verdict, on="doc")
     fields = (pl.col("sender").alias("recipient"), "guid", "agentCode", "copNo", "preNo", "invtNo")
-    bad = judged.filter(~pl.col("ok"))
-    ok = judged.filter(pl.col("ok"))
-    run.set_document_status("x_cancel", bad["guid"].to_list(), X.REFUSED)
-    run.set_document_status("x_cancel", ok["guid"].to_list(), X.CONCLUDED)
-    run.answer(
+    ok, bad = run.settle(
+        "x_cancel",
         "CEB606Message",
-        bad.select(*fields, "code", "reason_zh", "reason_en"),
-        X.REFUSED,
-        _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
-    )
-    run.answer(
-        "CEB606Message", ok.select(*fields), X.ACCEPTED, pl.lit("海关入库 / accepted into customs' system")
+        judged,
+        fields,
+        accepted=X.CONCLUDED,
+        answer=X.ACCEPTED,
+        info=pl.lit("海关入库 / accepted into customs' system"),
     )
     run.answer(
         "CEB606Message",
@@ -1212,18 +1231,14 @@ def _departures(run: _Run, msgs: list[int]) -> None:
         (pl.col("ok") & ~pl.col("doc").is_in(twice)).alias("ok"),
     )
     judged = new.join(verdict, on="doc", how="left").with_columns(pl.col("ok").fill_null(False))
-    ok = judged.filter(pl.col("ok"))
-    bad = judged.filter(~pl.col("ok"))
-    run.set_document_status("departure", bad["guid"].to_list(), X.REFUSED)
-    run.set_document_status("departure", ok["guid"].to_list(), X.CONCLUDED)
-    run.answer(
+    ok, bad = run.settle(
+        "departure",
         "CEB510Message",
-        bad.select(*fields, "code", "reason_zh", "reason_en"),
-        X.REFUSED,
-        _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
-    )
-    run.answer(
-        "CEB510Message", ok.select(*fields), X.CONCLUDED, pl.lit("离境单审核通过 / departure accepted")
+        judged,
+        fields,
+        accepted=X.CONCLUDED,
+        answer=X.CONCLUDED,
+        info=pl.lit("离境单审核通过 / departure accepted"),
     )
     run.counts["departures"] += ok.height
     run.counts["departures_refused"] += bad.height

@@ -127,20 +127,14 @@ def _bills(run: _Run, msgs: list[int], p: R.ReturnParams) -> None:
     judged = new.join(R.bill_lines_verdict(bl, lists, p), on="doc", how="left").with_columns(
         pl.col("ok").fill_null(False), pl.col("code").fill_null(R.BILL_RETURN_LIST)
     )
-    ok, bad = judged.filter(pl.col("ok")), judged.filter(~pl.col("ok"))
-    run.set_document_status("x_return_bill", bad["guid"].to_list(), R.REFUSED)
-    run.set_document_status("x_return_bill", ok["guid"].to_list(), R.ACCEPTED)
-    run.answer(
+    ok, bad = run.settle(
+        "x_return_bill",
         "CEB608Message",
-        bad.select(*fields, "code", "reason_zh", "reason_en"),
-        R.REFUSED,
-        _info(pl.col("code"), pl.col("reason_zh"), pl.col("reason_en")),
-    )
-    run.answer(
-        "CEB608Message",
-        ok.select(*fields),
-        R.ACCEPTED,
-        pl.lit("退货合包总分单审核通过 / consolidated return master bill accepted"),
+        judged,
+        fields,
+        accepted=R.ACCEPTED,
+        answer=R.ACCEPTED,
+        info=pl.lit("退货合包总分单审核通过 / consolidated return master bill accepted"),
     )
     run.counts["return_bills"] += ok.height
     run.counts["return_bills_refused"] += bad.height

@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -45,6 +45,9 @@ def demo(
     exports: Annotated[
         float, typer.Option(min=0.0, max=5.0, help="export parcels to add, as a share of --parcels")
     ] = 0.3,
+    returns: Annotated[
+        bool, typer.Option(help="after the exports, stream the day's import and export returns")
+    ] = True,
     exit_after: Annotated[bool, typer.Option("--exit", help="stop once the day is cleared")] = False,
 ) -> None:
     """Run cbec as a service, stream a generated day through its API, and leave the console running."""
@@ -108,10 +111,11 @@ def demo(
     cursor = [0]
     t0 = time.monotonic()
     messages = [m for run in runs for m in run]
+    sent = [0, 0]  # messages, documents
     with Progress(*columns, console=_out) as bar:
         task = bar.add_task("sending over HTTP 经API发送", total=len(messages))
         wait = bar.add_task("clearing 清单核放", total=len(messages))
-        cleared_before = 0
+        cleared_before = [0]
 
         def sender(run: list[bytes]) -> None:
             with httpx.Client(base_url=base, timeout=60) as http:
@@ -134,7 +138,9 @@ def demo(
                             refused[r.status_code] = refused.get(r.status_code, 0) + 1
                     bar.advance(task)
 
-        for run in runs:  # each run is cleared before the next is sent (arrivals after their lists …)
+        def send(run: list[bytes]) -> None:
+            """Send one run and wait until it is cleared (arrivals after their lists, tallies after their
+            return applications …)."""
             cursor[0] = 0
             senders = [threading.Thread(target=sender, args=(run,)) for _ in range(clients)]
             for s in senders:
@@ -144,14 +150,29 @@ def demo(
             while True:
                 with engine.connect() as conn:
                     left = inbox_repo.pending_count(conn)
-                bar.update(wait, completed=cleared_before + len(run) - left)
+                bar.update(wait, completed=cleared_before[0] + len(run) - left)
                 if left == 0:
                     break
                 time.sleep(0.2)
-            cleared_before += len(run)
+            cleared_before[0] += len(run)
+            sent[0] += len(run)
+            sent[1] += sum(len(DOC_GUID.findall(m)) for m in run)
+
+        for run in runs:
+            send(run)
+        if returns and exports > 0:
+            # the day's returns, decided with the service's clock (cbec.sim.returns): import returns of
+            # released lists, return master bills and export return applications, then the sites' tallies
+            return_runs = _return_runs(engine, messages, seed)
+            more = sum(len(r) for r in return_runs)
+            bar.update(task, total=len(messages) + more)
+            bar.update(wait, total=len(messages) + more)
+            for run in return_runs:
+                if run:
+                    send(run)
         sent_s = time.monotonic() - t0
     total_s = time.monotonic() - t0
-    _summary(engine, len(messages), sum(len(DOC_GUID.findall(m)) for m in messages), refused, sent_s, total_s)
+    _summary(engine, sent[0], sent[1], refused, sent_s, total_s)
     with engine.connect() as conn:
         by_status: dict[int, int] = dict(
             conn.execute(select(export_list.c.status, func.count()).group_by(export_list.c.status)).all()
@@ -163,6 +184,7 @@ def demo(
             f"出口清单 export lists: {sum(by_status.values())} — "
             + ", ".join(f"{names.get(k, k)} {v}" for k, v in sorted(by_status.items(), reverse=True))
         )
+    _returns_summary(engine)
     with engine.begin() as conn:
         held = len({h.list_key for h in ledgers_repo.open_holds(conn)})
         moved = replenish(conn, stocking, at=datetime.now(UTC))
@@ -211,6 +233,96 @@ def _export_runs(parcels: int, seed: int) -> list[list[bytes]]:
             last = step
         runs[-1].append(xml)
     return runs
+
+
+def _return_runs(engine: object, messages: list[bytes], seed: int) -> list[list[bytes]]:
+    """The returns of the day just cleared, as runs: import returns (CEB625), consolidated return master
+    bills (CEB607) and export return applications (CEB213), then the sites' tallies (CEB215)."""
+    from sqlalchemy import Engine, select
+
+    from cbec.sim.returns import declared_lists, import_returns, same_day_returns
+    from cbec.store.schema import decision, document, export_list
+
+    assert isinstance(engine, Engine)
+    with engine.connect() as conn:
+        imported = dict(
+            conn.execute(
+                select(document.c.guid, decision.c.invt_no)
+                .join(decision, decision.c.list_key == document.c.business_key)
+                .where(document.c.kind == "list", document.c.status == 800, decision.c.status == 800)
+                .where(decision.c.invt_no.is_not(None))
+            ).all()
+        )
+        exported = dict(
+            conn.execute(
+                select(export_list.c.guid, export_list.c.invt_no).where(export_list.c.status.in_((800, 899)))
+            ).all()
+        )
+    now = datetime.now(UTC)
+    back, _ = import_returns(declared_lists(messages, "CEB621Message", imported), now, seed=seed)
+    out = same_day_returns(declared_lists(messages, "CEB603Message", exported), now, seed=seed)
+    # a tally sent before its application would wait for it (CEB216 2); sent after, it is judged at once
+    return [back + out.bills + out.applications, out.tallies]
+
+
+def _returns_summary(engine: object) -> None:
+    """The returns by status: import (CEB626), export (CEB214) with the cross-district and consolidated
+    ones, tallies (CEB216) — each refusal with its code."""
+    from sqlalchemy import Engine, func, select
+
+    from cbec.store.schema import application, export_return, export_return_bill_line, export_return_tally
+
+    assert isinstance(engine, Engine)
+
+    def line(title: str, table: Any, names: dict[int, str], where: Any = None) -> None:
+        stmt = select(table.c.status, table.c.code, func.count()).group_by(table.c.status, table.c.code)
+        if where is not None:
+            stmt = stmt.where(where)
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            return
+        by_status: dict[int, int] = {}
+        codes: dict[str, int] = {}
+        for status, code, n in rows:
+            by_status[int(status)] = by_status.get(int(status), 0) + n
+            if code:
+                codes[str(code)] = codes.get(str(code), 0) + n
+        text = ", ".join(f"{names.get(k, k)} {v}" for k, v in sorted(by_status.items(), reverse=True))
+        if codes:
+            text += " (" + ", ".join(f"{c} ×{n}" for c, n in sorted(codes.items())) + ")"
+        _out.print(f"{title}: {sum(by_status.values())} — {text}")
+
+    line(
+        "进口退货 import returns (CEB625)",
+        application,
+        {399: "受理 accepted", 100: "退单 refused"},
+        application.c.kind == "return",
+    )
+    line(
+        "出口退货 export returns (CEB213)",
+        export_return,
+        {800: "放行 released", 120: "入库 accepted", 100: "退单 refused"},
+    )
+    line(
+        "退货理货 return tallies (CEB215)",
+        export_return_tally,
+        {399: "理货 tallied", 2: "待申请 waiting", 100: "退单 refused"},
+    )
+    with engine.connect() as conn:
+        cross = conn.execute(
+            select(func.count()).select_from(export_return).where(export_return.c.cross_district.is_(True))
+        ).scalar_one()
+        bills = conn.execute(
+            select(func.count(func.distinct(export_return_bill_line.c.bill_no)), func.count()).select_from(
+                export_return_bill_line
+            )
+        ).one()
+    if cross or bills[0]:
+        _out.print(
+            f"  跨关区退货 cross-district returns: {cross}; 退货合包 consolidated: {bills[1]} parcels under "
+            f"{bills[0]} master bills"
+        )
 
 
 def _summary(

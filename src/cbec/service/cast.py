@@ -2,18 +2,21 @@
 
 Each platform, e-commerce enterprise, payment and logistics company and declaring agent of
 :mod:`cbec.sim.parties`, and each export supervised site of :mod:`cbec.sim.exports`, is filed in its role
-with an API key; each e-commerce enterprise grants every agent the right to declare its lists (import
-CEB621/623/625, export CEB603/605, returns and summaries), as a real one entrusts its broker; every party that
-sends signed messages (agents, logistics companies for departures, sites for arrivals) gets an RSA signing key
-whose certificate is filed, and the keys are written to a folder the generators read
-(``$CBEC_SIM_SIGNING_DIR``), so what they sign passes the service's signature check.  For demos, tests and
-benchmarks only: the keys are self-signed and sit unencrypted on disk.
+with an API key, and so is each sender of the return traffic of :mod:`cbec.sim.returns` (the return hub that
+declares consolidated master bills, the sites that tally returned parcels); the cross-district return site is
+filed in the return-site registry.  Each e-commerce enterprise grants every agent the right to declare its
+lists (import CEB621/623/625, export CEB603/605, returns and summaries), as a real one entrusts its broker;
+every party that sends signed messages (agents, logistics companies for departures, sites for arrivals and
+tallies) gets an RSA signing key whose certificate is filed, and the keys are written to a folder the
+generators read (``$CBEC_SIM_SIGNING_DIR``), so what they sign passes the service's signature check.  For
+demos, tests and benchmarks only: the keys are self-signed and sit unencrypted on disk.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -22,9 +25,12 @@ from sqlalchemy import Engine
 from cbec.messages.signature import make_test_identity
 from cbec.rights import Role
 from cbec.sim.chunk import ENV_SIGNING_DIR
+from cbec.sim.exports import CUSTOMS as EXPORT_CUSTOMS
 from cbec.sim.exports import OPERATORS as EXPORT_SITES
 from cbec.sim.parties import AGENTS, ENTERPRISES, LOGISTICS, PAYMENT, PLATFORMS
+from cbec.sim.returns import RETURN_SITES, return_parties
 from cbec.store import enterprises
+from cbec.store import export_returns as return_sites
 
 LIST_MESSAGES = (
     "CEB621Message",
@@ -53,6 +59,9 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
     """File the cast (idempotent per database: a code already filed keeps its filing, gets a new key)."""
     signing_dir.mkdir(parents=True, exist_ok=True)
     keys: dict[str, str] = {}
+    returns = return_parties([c for c, _port in EXPORT_CUSTOMS])
+    return_agents = tuple(p for p, role in returns if role == "agent")
+    return_operators = tuple(p for p, role in returns if role == "operator")
     groups = (
         (PLATFORMS, Role.PLATFORM),
         (ENTERPRISES, Role.ECOMMERCE),
@@ -60,6 +69,8 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
         (LOGISTICS, Role.LOGISTICS),
         (AGENTS, Role.AGENT),
         (EXPORT_SITES, Role.OPERATOR),
+        (return_agents, Role.AGENT),
+        (return_operators, Role.OPERATOR),
     )
     with engine.begin() as conn:
         for parties, role in groups:
@@ -80,7 +91,8 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
                         role=Role.ECOMMERCE,
                         message_types=LIST_MESSAGES,
                     )
-        for agent in (*AGENTS, *LOGISTICS, *EXPORT_SITES):  # the senders of signed messages
+        signers = (*AGENTS, *LOGISTICS, *EXPORT_SITES, *return_agents, *return_operators)
+        for agent in signers:  # the senders of signed messages
             key_file, cert_file = (
                 signing_dir / f"{agent.code}.key.pem",
                 signing_dir / f"{agent.code}.cert.pem",
@@ -100,6 +112,21 @@ def file_cast(engine: Engine, signing_dir: Path, *, district: str = "2900") -> C
             pem = cert_file.read_bytes()
             if not enterprises.list_certificates(conn, agent.code):
                 enterprises.add_certificate(conn, agent.code, pem, key_name=agent.code)
+        for site in RETURN_SITES:  # the cross-district return site (independent return area, data open)
+            if not any(
+                r["customs_code"] == site["customs_code"] and r["operator_code"] == site["operator_code"]
+                for r in return_sites.sites(conn)
+            ):
+                return_sites.file_site(
+                    conn,
+                    return_sites.Site(
+                        customs_code=site["customs_code"],
+                        operator_code=site["operator_code"],
+                        name=site["name"],
+                        valid_from=date.fromisoformat(site["valid_from"]),
+                    ),
+                    by=ADMIN,
+                )
         for account, role in ((OFFICER, Role.OFFICER), (ADMIN, Role.ADMIN)):
             if enterprises.get_enterprise(conn, account) is None:
                 enterprises.register_enterprise(

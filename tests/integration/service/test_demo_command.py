@@ -38,3 +38,20 @@ def test_demo_streams_a_day_and_reports(tmp_path: Path) -> None:
     exports = re.search(r"export lists: (\d+) — 结关 cleared (\d+)", out)
     assert exports, out[-2000:]
     assert int(exports.group(2)) >= int(exports.group(1)) * 0.8
+    # the day's returns after the exports, with the service's clock: import returns (one planted over the
+    # imported quantity), export returns (one over the exported quantity, refused; one into an unfiled
+    # site, whose tally is refused), cross-district returns into the filed site, a consolidated master bill
+    imports = re.search(r"import returns \(CEB625\): \d+ — 受理 accepted (\d+), 退单 refused 1 "
+                        r"\(-625903 ×1\)", out)  # fmt: skip
+    assert imports, out[-2000:]
+    assert int(imports.group(1)) >= 2
+    back = re.search(r"export returns \(CEB213\): \d+ — 放行 released (\d+), 入库 accepted 1, 退单 refused 1 "
+                     r"\(-213907 ×1\)", out)  # fmt: skip
+    assert back, out[-2000:]
+    assert int(back.group(1)) >= 3
+    tallied = re.search(r"tallies \(CEB215\): \d+ — 理货 tallied (\d+), 退单 refused 1 \(-215902 ×1\)", out)
+    assert tallied, out[-2000:]
+    assert int(tallied.group(1)) == int(back.group(1))  # every released return was tallied
+    mixed = re.search(r"cross-district returns: (\d+); 退货合包 consolidated: (\d+) parcels under (\d+)", out)
+    assert mixed, out[-2000:]
+    assert int(mixed.group(1)) >= 2 and int(mixed.group(2)) >= 2 and int(mixed.group(3)) >= 1

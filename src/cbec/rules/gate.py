@@ -19,14 +19,16 @@ when its vehicle arrives.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
 from cbec.params.dated import ParameterSet
+from cbec.rules import terms as t
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -38,6 +40,7 @@ __all__ = [
     "Reason",
     "Tolerance",
     "decide",
+    "decide_rows",
     "inspection_status",
     "normalize_container",
     "normalize_plate",
@@ -183,96 +186,84 @@ def weighbridge_tolerance(params: ParameterSet, on: date) -> Tolerance:
     )
 
 
-def _kg(expr: pl.Expr) -> pl.Expr:
-    """Grams as kilograms text with up to three decimals (``12345.6``), for reasons."""
-    return (expr.cast(pl.Float64) / 1000).round(3).cast(pl.String)
+#: ``tolerance_g`` of an event: the larger of the floor and the ratio of the pass's ``totalWt`` in force on
+#: the event's day (``_ratio`` and ``_floor_g``, set from the parameters before the rule runs).
+TOLERANCE = t.max_of(t.col("_floor_g"), t.col("pass_total_wt_g").times_floor(t.col("_ratio")))
 
 
-def _tolerance(frame: pl.DataFrame, params: ParameterSet) -> pl.Expr:
-    """``tolerance_g`` of each event: the parameters in force on the event's day, applied to its pass."""
-    at = frame.get_column("at")
-    first, last = at.min(), at.max()
-    if isinstance(first, datetime) and isinstance(last, datetime) and first.date() == last.date():
-        days: list[date | None] = [first.date()]  # one day (a vehicle, a batch, a day): no pass over dates
-    else:
-        days = at.dt.date().unique().to_list()
-    found = {d: weighbridge_tolerance(params, d) for d in days if d is not None}
-    total = pl.col("pass_total_wt_g").cast(pl.Float64)
-    if len(found) <= 1:  # the usual case, one HTTP event or one day: constants
-        only = next(iter(found.values()), Tolerance(Decimal(0), 0))
-        ratio: pl.Expr = pl.lit(float(only.ratio))
-        floor: pl.Expr = pl.lit(only.floor_g)
-    else:
-        day = pl.col("at").dt.date()
-        ratio = day.replace_strict({d: float(t.ratio) for d, t in found.items()}, return_dtype=pl.Float64)
-        floor = day.replace_strict({d: t.floor_g for d, t in found.items()}, return_dtype=pl.Int64)
-    return pl.max_horizontal(floor, (ratio * total).floor().cast(pl.Int64)).alias("tolerance_g")
-
-
-_OPTIMIZATIONS = pl.QueryOptFlags(comm_subexpr_elim=False, comm_subplan_elim=False)
-_PLAN: list[list[pl.Expr]] = []
-_TEXTS: dict[str, tuple[pl.Expr, pl.Expr]] = {}
-
-
-def _checks() -> list[tuple[str, pl.Expr, tuple[pl.Expr, ...]]]:
+def _checks() -> list[tuple[str, t.Term, tuple[t.Term, ...]]]:
     """(reason code, condition, values quoted in its text) for every reason a vehicle can be stopped for.
 
     Identifiers are compared as given: callers pass them normalised (:func:`normalize_plate`,
-    :func:`normalize_container`, or :func:`normalized` for a frame).  The last entry, a second use of a
-    pass within the frame, reads the ``_again`` column computed after the others.
+    :func:`normalize_container`, or :func:`normalized` for a frame).  A second use of a pass within the
+    frame is found after these (it depends on the events before).  A null comparison (a plate not read, a
+    pass without IC) is no reason to stop: only a value that was read and differs is.  The container is the
+    exception: a pass with a container and a vehicle without one (or the reverse) is a mismatch.
     """
-    c = pl.col
+    c = t.col
     has_pass, status, stage = c("passport_no").is_not_null(), c("pass_status"), c("gate")
     plate, ic, box = c("vehicle_no"), c("vehicle_ic_no"), c("container_no")
+    pass_plate, pass_ic, pass_box = c("pass_vehicle_no"), c("pass_vehicle_ic_no"), c("pass_container_no")
     unreleased, inspection = c("lists_unreleased").is_not_null(), c("lists_inspection").is_not_null()
     # a pass still "applied" is approved on arrival once every bound list is released
-    approvable = (status == APPLIED) & ~unreleased & ~inspection
-    effective = pl.when(approvable).then(pl.lit(APPROVED)).otherwise(status)
-    used = status.is_in([PASSED, SECOND_PASSED]) | ((status == FIRST_PASSED) & stage.is_in(["S", "1"]))
-    diff, allowed = c("weight_g") - c("pass_total_wt_g"), c("tolerance_g")
-    weights = (_kg(c("weight_g")), _kg(c("pass_total_wt_g")), _kg(diff.abs()), _kg(allowed))
+    approvable = status.eq(t.lit(APPLIED)) & ~unreleased & ~inspection
+    effective = t.when(approvable, t.lit(APPROVED), status)
+    used = status.is_in([PASSED, SECOND_PASSED]) | (status.eq(t.lit(FIRST_PASSED)) & stage.is_in(["S", "1"]))
+    weight, total, allowed = c("weight_g"), c("pass_total_wt_g"), c("tolerance_g")
+    diff = weight - total
+    weights = (weight.kg_text(), total.kg_text(), diff.abs().kg_text(), allowed.kg_text())
+    held = {name: c(name) for name in ("held_pass", "held_vehicle", "held_lists", "inspection_ordered")}
     return [
         ("no-vehicle-id", plate.is_null() & ic.is_null(), ()),
         ("bad-stage", ~stage.is_in(list(STAGES)).fill_null(False), (stage,)),
         ("no-pass", ~has_pass & (plate.is_not_null() | ic.is_not_null()), ()),
-        ("pass-not-approved", has_pass & (status == APPLIED) & ~approvable, (pl.lit("已申请 applied"),)),
+        ("pass-not-approved", has_pass & status.eq(t.lit(APPLIED)) & ~approvable, (t.lit("已申请 applied"),)),
         ("pass-used", has_pass & used, ()),
         ("pass-void", has_pass & status.is_in([DELETED, VOID]), ()),
-        ("first-gate-missing", has_pass & (stage == "2") & (effective == APPROVED), ()),
-        ("plate-mismatch", has_pass & (plate != c("pass_vehicle_no")), (plate, c("pass_vehicle_no"))),
-        ("ic-mismatch", has_pass & (ic != c("pass_vehicle_ic_no")), (ic, c("pass_vehicle_ic_no"))),
-        (
-            "container-mismatch",
-            has_pass & ~box.eq_missing(c("pass_container_no")),
-            (box, c("pass_container_no")),
-        ),
-        ("no-weight", has_pass & c("weight_g").is_null(), ()),
-        ("overweight", has_pass & (diff > allowed), weights),
-        ("underweight", has_pass & (-diff > allowed), weights),
+        ("first-gate-missing", has_pass & stage.eq(t.lit("2")) & effective.eq(t.lit(APPROVED)), ()),
+        ("plate-mismatch", has_pass & plate.ne(pass_plate), (plate, pass_plate)),
+        ("ic-mismatch", has_pass & ic.ne(pass_ic), (ic, pass_ic)),
+        ("container-mismatch", has_pass & ~box.eq_missing(pass_box), (box, pass_box)),
+        ("no-weight", has_pass & weight.is_null(), ()),
+        ("overweight", has_pass & diff.gt(allowed), weights),
+        ("underweight", has_pass & (-diff).gt(allowed), weights),
         ("list-unreleased", has_pass & unreleased, (c("lists_unreleased"),)),
         ("list-inspection", has_pass & inspection, (c("lists_inspection"),)),
-        ("pass-held", c("held_pass").is_not_null(), (c("held_pass"),)),
-        ("vehicle-held", c("held_vehicle").is_not_null(), (c("held_vehicle"),)),
-        ("list-held", c("held_lists").is_not_null(), (c("held_lists"),)),
-        ("inspection-ordered", c("inspection_ordered").is_not_null(), (c("inspection_ordered"),)),
-        ("pass-used", c("_again"), ()),
+        *((code, held[name].is_not_null(), (held[name],)) for code, name in _HELD),
     ]
 
 
-def _plan() -> tuple[list[list[pl.Expr]], dict[str, tuple[pl.Expr, pl.Expr]]]:
-    """The expressions of :func:`decide`, built once per process (building them costs more than running
-    them on one event): the steps that decide, then each reason's texts (中文, English).
+_HELD = (
+    ("pass-held", "held_pass"),
+    ("vehicle-held", "held_vehicle"),
+    ("list-held", "held_lists"),
+    ("inspection-ordered", "inspection_ordered"),
+)
+#: Every check, and each reason's texts (中文, English), built once per process: building the expressions
+#: costs more than running them on one event.
+CHECKS = _checks()
+TEXTS: dict[str, tuple[t.Term, t.Term]] = {
+    code: (
+        t.formatted(REASONS[code][0], *(a.text() for a in args)),
+        t.formatted(REASONS[code][1], *(a.text() for a in args)),
+    )
+    for code, _cond, args in CHECKS
+}
+#: New status of the pass after a LIFT, by gate stage (any other stage cannot be lifted: ``bad-stage``).
+_AFTER = {stage: after for stage, (_before, after) in STAGES.items()}
 
-    A null comparison (a plate not read, a pass without IC) is no reason to stop: only a value that was
-    read and differs is.  The container is the exception: a pass with a container and a vehicle without
-    one (or the reverse) is a mismatch.
-    """
+_OPTIMIZATIONS = pl.QueryOptFlags(comm_subexpr_elim=False, comm_subplan_elim=False)
+_PLAN: list[list[pl.Expr]] = []
+
+
+def _plan() -> list[list[pl.Expr]]:
+    """The Polars steps of :func:`decide` after the tolerance: the reasons, a second use of a pass within
+    the frame, the decision.  Built once per process."""
     if _PLAN:
-        return _PLAN, _TEXTS
+        return _PLAN
     c = pl.col
-    checks = _checks()
     first = pl.concat_list(
-        [pl.when(cond.fill_null(False)).then(pl.lit(code)) for code, cond, _ in checks[:-1]]
+        [pl.when(cond.expr.fill_null(False)).then(pl.lit(code)) for code, cond, _ in CHECKS]
     ).list.drop_nulls()
     ok = c("reason_codes").list.len() == 0
     # a pass serves one vehicle once: after the first event that can be lifted, later ones are a second use
@@ -295,24 +286,51 @@ def _plan() -> tuple[list[list[pl.Expr]], dict[str, tuple[pl.Expr, pl.Expr]]]:
                 pl.when(lifted)
                 .then(
                     pl.when(stage == "S")
-                    .then(pl.lit(STAGES["S"][1]))
+                    .then(pl.lit(_AFTER["S"]))
                     .when(stage == "1")
-                    .then(pl.lit(STAGES["1"][1]))
-                    .otherwise(pl.lit(STAGES["2"][1]))
+                    .then(pl.lit(_AFTER["1"]))
+                    .otherwise(pl.lit(_AFTER["2"]))
                 )
                 .otherwise(None)
                 .alias("new_status"),
             ],
         ]
     )
-    for code, _cond, args in checks[:-1]:
-        filled = [a.cast(pl.String).fill_null("—") for a in args]
-        zh, en = REASONS[code]
-        _TEXTS[code] = (
-            pl.format(zh, *filled) if args else pl.lit(zh),
-            pl.format(en, *filled) if args else pl.lit(en),
-        )
-    return _PLAN, _TEXTS
+    return _PLAN
+
+
+def _day(at: object) -> date | None:
+    """The UTC day of an event time (a naive time is taken as UTC, as a frame's UTC column does)."""
+    if not isinstance(at, datetime):
+        return None
+    return (at if at.tzinfo is None else at.astimezone(UTC)).date()
+
+
+def _tolerances(days: Iterable[date | None], params: ParameterSet) -> dict[date, Tolerance] | Tolerance:
+    """The tolerances of these days: one (the usual case, a vehicle, a batch, a day) or one per day."""
+    found = {d: weighbridge_tolerance(params, d) for d in set(days) if d is not None}
+    if len(found) <= 1:
+        return next(iter(found.values()), Tolerance(Decimal(0), 0))
+    return found
+
+
+def _tolerance_columns(frame: pl.DataFrame, params: ParameterSet) -> list[pl.Expr]:
+    at = frame.get_column("at")
+    first, last = at.min(), at.max()
+    if isinstance(first, datetime) and isinstance(last, datetime) and first.date() == last.date():
+        days: list[date | None] = [first.date()]  # one day: no pass over the dates
+    else:
+        days = at.dt.date().unique().to_list()
+    found = _tolerances(days, params)
+    if isinstance(found, Tolerance):
+        return [pl.lit(float(found.ratio)).alias("_ratio"), pl.lit(found.floor_g).alias("_floor_g")]
+    day = pl.col("at").dt.date()
+    return [
+        day.replace_strict({d: float(x.ratio) for d, x in found.items()}, return_dtype=pl.Float64).alias(
+            "_ratio"
+        ),
+        day.replace_strict({d: x.floor_g for d, x in found.items()}, return_dtype=pl.Int64).alias("_floor_g"),
+    ]
 
 
 def decide(frame: pl.DataFrame, params: ParameterSet) -> pl.DataFrame:
@@ -327,7 +345,6 @@ def decide(frame: pl.DataFrame, params: ParameterSet) -> pl.DataFrame:
     missing = [c for c in (*EVENT_SCHEMA, *PASS_SCHEMA) if c not in frame.columns]
     if missing:
         raise ValueError(f"gate events lack columns {missing}")
-    steps, texts = _plan()
     empty = pl.lit([], pl.List(pl.String))
     if frame.height == 0:
         return frame.with_columns(
@@ -336,20 +353,22 @@ def decide(frame: pl.DataFrame, params: ParameterSet) -> pl.DataFrame:
             pl.lit(None, pl.String).alias("decision"),
             pl.lit(None, pl.String).alias("new_status"),
         )
-    lazy = frame.lazy().with_columns(_tolerance(frame, params))
-    for step in steps:
+    lazy = (
+        frame.lazy()
+        .with_columns(_tolerance_columns(frame, params))
+        .with_columns(TOLERANCE.alias("tolerance_g"))
+    )
+    for step in _plan():
         lazy = lazy.with_columns(step)
     keep = [*frame.columns, "tolerance_g", "reason_codes", "decision", "new_status"]
     out = lazy.select(*keep, empty.alias("reasons_zh"), empty.alias("reasons_en")).collect(
         optimizations=_OPTIMIZATIONS
     )
     stopped = out.get_column("decision") == STOP
-    return _worded(out, stopped, texts) if stopped.any() else out
+    return _worded(out, stopped) if stopped.any() else out
 
 
-def _worded(
-    out: pl.DataFrame, stopped: pl.Series, texts: Mapping[str, tuple[pl.Expr, pl.Expr]]
-) -> pl.DataFrame:
+def _worded(out: pl.DataFrame, stopped: pl.Series) -> pl.DataFrame:
     """The reasons' texts of the stopped vehicles, in the order of their codes, and only for the reasons
     that occur (writing every possible text for every vehicle would cost more than the decision itself).
 
@@ -366,11 +385,58 @@ def _worded(
             code = pl.col("reason_codes").list.get(i, null_on_oob=True)
             text: pl.Expr = pl.lit(None, pl.String)
             for name in present:
-                text = pl.when(code == name).then(texts[name][lang]).otherwise(text)
+                text = pl.when(code == name).then(TEXTS[name][lang].expr).otherwise(text)
             at_position.append(text)
         return pl.concat_list(at_position).list.drop_nulls()
 
     return out.with_columns(worded(0).alias("reasons_zh"), worded(1).alias("reasons_en"))
+
+
+#: Up to this many events, :func:`decide_rows` runs the rule's terms row by row rather than planning a
+#: Polars query: a query's fixed cost (milliseconds for this rule) is more than a few rows cost in Python.
+ROW_BY_ROW = 32
+
+
+def decide_rows(
+    rows: Sequence[Mapping[str, Any]], params: ParameterSet, *, row_by_row_up_to: int = ROW_BY_ROW
+) -> list[dict[str, Any]]:
+    """:func:`decide` for events given as rows (dicts with the ``EVENT_SCHEMA`` + ``PASS_SCHEMA`` keys), in
+    the same order: the same decisions, reasons and texts, without a frame for a handful of events (the
+    gate's HTTP path, where a Polars plan would cost more than the rest of the request)."""
+    columns = (*EVENT_SCHEMA, *PASS_SCHEMA)
+    if len(rows) > row_by_row_up_to:
+        frame = pl.DataFrame(
+            [{k: r[k] for k in columns} for r in rows], schema={**EVENT_SCHEMA, **PASS_SCHEMA}, orient="row"
+        )
+        return decide(frame, params).to_dicts()
+    if rows:
+        missing = [c for c in columns if c not in rows[0]]
+        if missing:
+            raise ValueError(f"gate events lack columns {missing}")
+    days = [_day(r["at"]) for r in rows]
+    found = _tolerances(days, params)
+    lifted: set[str] = set()  # passes an earlier event of these rows could use
+    out: list[dict[str, Any]] = []
+    for row, day in zip(rows, days, strict=True):
+        r: dict[str, Any] = {k: row[k] for k in columns}
+        tol = found if isinstance(found, Tolerance) else found.get(day) if day is not None else None
+        r["_ratio"], r["_floor_g"] = (float(tol.ratio), tol.floor_g) if tol is not None else (None, None)
+        r["tolerance_g"] = TOLERANCE.fn(r)
+        codes = [code for code, cond, _ in CHECKS if cond.fn(r) is True]
+        passport = r["passport_no"]
+        if passport is not None:
+            if passport in lifted and "pass-used" not in codes:
+                codes.append("pass-used")
+            elif not codes:
+                lifted.add(passport)
+        r["reason_codes"] = codes
+        r["reasons_zh"] = [TEXTS[c][0].fn(r) for c in codes]
+        r["reasons_en"] = [TEXTS[c][1].fn(r) for c in codes]
+        r["decision"] = STOP if codes else LIFT
+        r["new_status"] = None if codes else _AFTER.get(r["gate"], _AFTER["2"])
+        del r["_ratio"], r["_floor_g"]
+        out.append(r)
+    return out
 
 
 def normalized(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,7 +1,7 @@
 """Gate passes and the non-stop gate, as operations: file a pass, re-check it, decide vehicles, hold.
 
 The thin layer between the callers (HTTP routes, the console, ``cbec gate simulate``) and the store and rule:
-it checks rights, reads what the rule needs, calls :func:`cbec.rules.gate.decide` on a frame of events, and
+it checks rights, reads what the rule needs, calls :func:`cbec.rules.gate.decide_rows` on the events, and
 writes the outcome in one transaction.  Every refusal is a :class:`GateRefusal` with its HTTP status, a code
 and the reason in 中文 and English; nothing is written when a request is refused.
 """
@@ -657,8 +657,8 @@ def _pick(event: GateEvent, found: Sequence[repo.GatePass]) -> repo.GatePass | N
 
 def _context(
     conn: Connection, events: Sequence[GateEvent], scope: repo.Scope
-) -> tuple[list[repo.GatePass | None], pl.DataFrame]:
-    """Each event with the pass found for it and what is known about that pass now (PASS_SCHEMA).
+) -> tuple[list[repo.GatePass | None], list[dict[str, Any]]]:
+    """Each event with the pass found for it and what is known about that pass now (PASS_SCHEMA), as rows.
 
     Three reads whatever the number of events (candidate passes, the chosen passes' lists, holds), each a
     statement built once per shape: this is the gate's hot path."""
@@ -738,8 +738,7 @@ def _context(
                 ),
             )
         rows.append(row)
-    frame = pl.DataFrame(rows, schema={**rule.EVENT_SCHEMA, **rule.PASS_SCHEMA}, orient="row")
-    return chosen, frame
+    return chosen, rows
 
 
 def _name(b: repo.BoundListRow) -> str:
@@ -787,10 +786,10 @@ def decide_events(
         fresh = sorted((e for e in events if e.event_id not in stored), key=lambda e: e.at)
         out: dict[str, dict[str, Any]] = {k: event_json(v, repeat=True) for k, v in stored.items()}
         if fresh:
-            chosen, frame = _context(conn, fresh, scope)
-            decided = rule.decide(frame, params)
+            chosen, context = _context(conn, fresh, scope)
+            decided = rule.decide_rows(context, params)
             rows = []
-            for e, p, d in zip(fresh, chosen, decided.iter_rows(named=True), strict=True):
+            for e, p, d in zip(fresh, chosen, decided, strict=True):
                 reasons = [r.to_json() for r in rule.reasons_of(d)]
                 decision, after = d["decision"], d["new_status"]
                 if decision == rule.LIFT and p is not None:

@@ -24,6 +24,7 @@ import resource
 import time
 from datetime import datetime
 
+import cbec  # noqa: F401  # isort: skip  (first: sets Polars' allocator before Polars loads, cbec/_allocator.py)
 import polars as pl
 
 from cbec.params.hs import load_cbec_hs

@@ -4,4 +4,9 @@ The package is layered as DESIGN.md describes: ``params`` (dated rules data), ``
 ``rules`` (pure vectorised rules), ``engine``, ``store``, ``service``, ``sim`` and the ``cli``.
 """
 
+from cbec._allocator import configure_polars_allocator
+
 __version__ = "0.1.0"
+
+# before anything imports Polars: how long its allocator keeps freed pages (why: cbec/_allocator.py)
+configure_polars_allocator()

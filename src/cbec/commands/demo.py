@@ -238,31 +238,15 @@ def _export_runs(parcels: int, seed: int) -> list[list[bytes]]:
 def _return_runs(engine: object, messages: list[bytes], seed: int) -> list[list[bytes]]:
     """The returns of the day just cleared, as runs: import returns (CEB625), consolidated return master
     bills (CEB607) and export return applications (CEB213), then the sites' tallies (CEB215)."""
-    from sqlalchemy import Engine, select
+    from sqlalchemy import Engine
 
-    from cbec.sim.returns import declared_lists, import_returns, same_day_returns
-    from cbec.store.schema import decision, document, export_list
+    from cbec.sim.returns import day_returns
 
     assert isinstance(engine, Engine)
     with engine.connect() as conn:
-        imported = dict(
-            conn.execute(
-                select(document.c.guid, decision.c.invt_no)
-                .join(decision, decision.c.list_key == document.c.business_key)
-                .where(document.c.kind == "list", document.c.status == 800, decision.c.status == 800)
-                .where(decision.c.invt_no.is_not(None))
-            ).all()
-        )
-        exported = dict(
-            conn.execute(
-                select(export_list.c.guid, export_list.c.invt_no).where(export_list.c.status.in_((800, 899)))
-            ).all()
-        )
-    now = datetime.now(UTC)
-    back, _ = import_returns(declared_lists(messages, "CEB621Message", imported), now, seed=seed)
-    out = same_day_returns(declared_lists(messages, "CEB603Message", exported), now, seed=seed)
+        day = day_returns(conn, messages, datetime.now(UTC), seed=seed)
     # a tally sent before its application would wait for it (CEB216 2); sent after, it is judged at once
-    return [back + out.bills + out.applications, out.tallies]
+    return [day.imports + day.exports.bills + day.exports.applications, day.exports.tallies]
 
 
 def _returns_summary(engine: object) -> None:

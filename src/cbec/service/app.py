@@ -30,7 +30,7 @@ from cbec.service.context import ServiceContext, ServiceSettings
 from cbec.service.credential_cache import CredentialCache
 from cbec.service.deps import ApiError, error_response
 from cbec.service.intake_queue import IntakeQueue
-from cbec.service.routes import gate, ledgers, messages, parcels, receipts, subscriptions, summaries
+from cbec.service.routes import gate, ledgers, messages, parcels, receipts, returns, subscriptions, summaries
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
@@ -155,7 +155,7 @@ def create_app(
             else {"clearedMessages": loop.cleared_messages, "lastError": loop.last_error},
         }
 
-    for module in (messages, receipts, parcels, subscriptions, gate, ledgers, summaries):
+    for module in (messages, receipts, parcels, subscriptions, gate, ledgers, summaries, returns):
         app.include_router(module.router)
     install_console(app)
     return app

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from sqlalchemy import Connection, select
 
 from cbec.messages.columns import decode_batch
 from cbec.messages.decode import decode
@@ -40,6 +41,7 @@ from cbec.rules import export_returns as R
 from cbec.sim.chunk import signer_for
 from cbec.sim.exports import ExportConfig, generate_exports
 from cbec.sim.parties import Party
+from cbec.store.schema import decision, document, export_list
 
 #: return share by the first two digits of the HS code (guesses, see the module docstring)
 RETURN_RATES: dict[str, float] = {"61": 0.14, "62": 0.14, "64": 0.10, "42": 0.06, "85": 0.05, "95": 0.04}
@@ -709,6 +711,43 @@ def import_returns(
             }
         )
     return out, manifest
+
+
+@dataclass
+class DayReturns:
+    """The returns of a day already cleared in a store (see :func:`day_returns`)."""
+
+    imports: list[bytes]
+    import_manifest: list[dict[str, Any]]
+    exports: SameDayReturns
+
+
+def day_returns(
+    conn: Connection, messages: Sequence[bytes], at: datetime, *, seed: int = 1, faults: bool = True
+) -> DayReturns:
+    """Import returns of the released import lists and export returns of the released or departed export
+    lists among ``messages`` (a day cleared into the store of ``conn``), dated ``at``: the store says which
+    lists were released and their numbers, the messages give what was declared."""
+    imported = dict(
+        conn.execute(
+            select(document.c.guid, decision.c.invt_no)
+            .join(decision, decision.c.list_key == document.c.business_key)
+            .where(document.c.kind == "list", document.c.status == 800, decision.c.status == 800)
+            .where(decision.c.invt_no.is_not(None))
+        ).all()
+    )
+    exported = dict(
+        conn.execute(
+            select(export_list.c.guid, export_list.c.invt_no).where(
+                export_list.c.status.in_(R.RETURNABLE_LIST_STATUSES)
+            )
+        ).all()
+    )
+    back, manifest = import_returns(
+        declared_lists(messages, "CEB621Message", imported), at, seed=seed, faults=faults
+    )
+    out = same_day_returns(declared_lists(messages, "CEB603Message", exported), at, seed=seed, faults=faults)
+    return DayReturns(back, manifest, out)
 
 
 def write_returns(traffic: ReturnTraffic, out_dir: Path) -> int:

@@ -20,6 +20,7 @@ from cbec.service.console import (
     pages_ledger,
     pages_officer,
     pages_overview,
+    pages_returns,
     pages_search,
 )
 from cbec.service.console.render import error_page
@@ -30,7 +31,7 @@ __all__ = ["install"]
 
 def install(app: FastAPI) -> None:
     pages = (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger)
-    for module in (*pages, pages_gate, pages_exports):
+    for module in (*pages, pages_gate, pages_exports, pages_returns):
         app.include_router(module.router)
 
     @app.exception_handler(LoginNeeded)

@@ -36,6 +36,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "gate": ("闸口看板", "Gate board"),
     "exports": ("出口清单", "Exports"),
     "summaries": ("汇总申报", "Summary declarations"),
+    "returns": ("退货", "Returns"),
     "forbidden": ("无权访问", "Forbidden"),
     "not_found": ("未找到", "Not found"),
     "error": ("错误", "Error"),

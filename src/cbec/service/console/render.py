@@ -55,6 +55,8 @@ def navigation(p: Principal | None) -> list[NavItem]:
     items.append(NavItem("/console/search", "search"))
     if is_enterprise(p) or p.roles & {Role.OFFICER, Role.ADMIN}:
         items += [NavItem("/console/exports", "exports"), NavItem("/console/summaries", "summaries")]
+    if is_enterprise(p) or p.roles & {Role.OFFICER, Role.ADMIN}:
+        items.append(NavItem("/console/returns", "returns"))
     if p.roles & {Role.OPERATOR, Role.OFFICER, Role.ADMIN}:
         items.append(NavItem("/console/ledgers", "ledgers"))
     if p.roles & {Role.OPERATOR, Role.OFFICER, Role.ADMIN} or any(g.role is Role.OPERATOR for g in p.grants):

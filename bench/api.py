@@ -93,6 +93,9 @@ def main() -> int:
     ap.add_argument("--worker-after", action="store_true", help="start clearing only after the last POST")
     ap.add_argument("--worker-nice", type=int, default=0, help="CPU priority of the clearing worker (nice)")
     ap.add_argument(
+        "--api-processes", type=int, default=1, help="HTTP processes of the service (cbec serve --processes)"
+    )
+    ap.add_argument(
         "--gather", type=float, default=0.5, help="the worker starts a batch at most every this many seconds"
     )
     args = ap.parse_args()
@@ -107,6 +110,7 @@ def main() -> int:
         "parcels": args.parcels,
         "clients": args.clients,
         "gather_s": args.gather,
+        "api_processes": args.api_processes,
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -135,6 +139,8 @@ def main() -> int:
                 "--no-webhooks",
                 "--port",
                 str(port),
+                "--processes",
+                str(args.api_processes),
                 "--database",
                 url,
                 log=work / "serve.log",

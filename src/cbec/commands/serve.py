@@ -2,16 +2,28 @@
 
 Several ``cbec serve`` processes may share one PostgreSQL database: all of them take messages in and answer
 queries; one at a time clears (a lease in the database), and webhook deliveries are shared out with
-``SKIP LOCKED``.  On the embedded SQLite store run one process.
+``SKIP LOCKED``.  On the embedded SQLite store run one clearing process: ``--processes N`` there adds N − 1
+HTTP-only processes that take messages in and answer queries (SQLite lets several processes write, one
+transaction at a time), while the first process alone clears and delivers.
+
+Why several HTTP processes: taking a message in (parsing, the format check, the signature, sealing) is
+CPU work under one interpreter lock per process, so one process uses at most one core and a burst of
+large messages queues behind it.  The processes share one listening socket (the kernel hands each new
+connection to whichever is waiting in ``accept``), so a busy process takes fewer connections.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cbec.service.context import ServiceSettings
 
 _out = Console(stderr=True, soft_wrap=True)
 
@@ -29,12 +41,43 @@ def serve(
         bool, typer.Option(help="check XML-DSig where the spec requires it (turn off only for tests)")
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP processes sharing the port; the first also clears and delivers (default 1)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the platform service: enterprises send CEB messages, read receipts, query parcels."""
-    import uvicorn
-
-    from cbec.service.app import create_app
     from cbec.service.context import ServiceSettings
+
+    settings = ServiceSettings(
+        clearing=clearing, webhooks=webhooks, outbox=outbox, verify_signatures=verify_signatures
+    )
+    app = _app(database, settings)  # the first process's: a bad URL or secret stops here, before any child
+    if processes == 1:
+        import uvicorn
+
+        _out.print(f"cbec service on http://{host}:{port}  (API docs /docs, OpenAPI /openapi.json)")
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        return
+    from cbec.service.processes import serve_processes
+
+    helper = ServiceSettings(clearing=False, webhooks=False, outbox=None, verify_signatures=verify_signatures)
+    _out.print(
+        f"cbec service on http://{host}:{port} in {processes} processes"
+        "  (API docs /docs, OpenAPI /openapi.json)"
+    )
+    serve_processes(
+        app, host=host, port=port, processes=processes, log_level=log_level, child=(database, helper)
+    )
+
+
+def _app(database: str | None, settings: ServiceSettings) -> FastAPI:
+    """The service's application on its own engine, or a one-line error (no traceback) and exit 2."""
+    from cbec.service.app import create_app
     from cbec.store.db import connect
 
     try:
@@ -42,16 +85,11 @@ def serve(
     except Exception as exc:  # a bad URL or an unreachable server: one line, no traceback
         _out.print(f"[red]cannot open the database / 无法打开数据库: {exc}[/red]")
         raise typer.Exit(2) from None
-    settings = ServiceSettings(
-        clearing=clearing, webhooks=webhooks, outbox=outbox, verify_signatures=verify_signatures
-    )
     try:
-        app = create_app(engine, settings=settings)
+        return create_app(engine, settings=settings)
     except RuntimeError as exc:  # a secret or key not configured: say which, no traceback
         _out.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    _out.print(f"cbec service on http://{host}:{port}  (API docs /docs, OpenAPI /openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
 def worker(

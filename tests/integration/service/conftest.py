@@ -69,10 +69,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(url: str, port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_serve(
+    url: str, port: int, log: Path, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     """``cbec serve`` (no webhooks) as a process of its own, once it answers ``/health``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cbec.cli", "serve", "--port", str(port), "--database", url, "--no-webhooks"],
+        [
+            *(sys.executable, "-m", "cbec.cli", "serve", "--port", str(port)),
+            *("--database", url, "--no-webhooks", *extra),
+        ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=env,

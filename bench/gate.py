@@ -6,14 +6,16 @@ Prints one JSON line.  Steps:
    officers filed, and ``cbec serve`` on it (API, clearing loop; no webhooks);
 2. a generated day of 1210 parcels POSTed to the service and cleared by its clearing loop;
 3. one gate pass per vehicle (1–3 parcels each, so that there are many vehicles), a few planted faults;
-4. ``--clients`` threads send the vehicles to ``POST /v1/gate/events`` paced at ``--rate`` vehicles/s (open
-   loop) for at most ``--seconds``; meanwhile ``--background`` messages/s of further import traffic keep
-   the clearing loop busy;
+4. a driver process of its own (:func:`drive`, ``--connections`` keep-alive connections) sends the vehicles
+   to ``POST /v1/gate/events`` on an open-loop schedule of ``--rate`` vehicles/s for at most ``--seconds``;
+   meanwhile this process sends ``--background`` messages/s of further import traffic to keep clearing busy;
 5. checks that every planted fault was stopped and no clean vehicle was, and that every event is stored.
 
-    python bench/gate.py --parcels 4000 --rate 100
+    python bench/gate.py --parcels 1600 --seconds 20 --rate 100 --worker
 
-Figures: p50/p95/p99 of the event POSTs (decision round trip); target p99 ≤ 50 ms at 100 vehicles/s.
+Figures: p50/p95/p99 of the decision round trip timed from when each vehicle was due (not when the client
+got round to sending it), the p99 timed from the send, the client's worst lag behind its schedule, the
+service's (and worker's) CPU per vehicle, and the load average at the end.  Target p99 ≤ 50 ms at 100/s.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +45,84 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux ``/proc``), to tell what one vehicle costs the service."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(
+    port: int, requests: list[tuple[str, bytes, str]], rate: float, connections: int
+) -> dict[str, object]:
+    """Send the vehicles from this process (not the one sending background traffic), open loop.
+
+    Vehicle ``i`` is due at ``start + i / rate`` whatever happened to the ones before; each is timed from
+    the moment it was due, so a service (or a client) that falls behind shows as latency instead of quietly
+    sending less (coordinated omission).  ``connections`` keep-alive connections, each on its own thread,
+    so that up to that many vehicles can be waiting at once before the client itself delays one; the delay
+    between due and sent (``lag``) is reported to show that it did not."""
+    lock = threading.Lock()
+    cursor = [0]
+    due_to_done: list[float] = []
+    sent_to_done: list[float] = []
+    lags: list[float] = []
+    answers: dict[str, bytes] = {}
+    failures: dict[str, int] = {}
+    start = time.monotonic() + 0.2
+
+    def lane() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            while True:
+                with lock:
+                    i = cursor[0]
+                    cursor[0] += 1
+                if i >= len(requests):
+                    return
+                event_id, body, key = requests[i]
+                due = start + i / rate
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                sent = time.monotonic()
+                conn.request(
+                    "POST",
+                    "/v1/gate/events",
+                    body=body,
+                    headers={"X-API-Key": key, "Content-Type": "application/json"},
+                )
+                response = conn.getresponse()
+                data = response.read()
+                done = time.monotonic()
+                with lock:
+                    due_to_done.append(done - due)
+                    sent_to_done.append(done - sent)
+                    lags.append(sent - due)
+                    if response.status == 200:
+                        answers[event_id] = data
+                    else:
+                        failures[str(response.status)] = failures.get(str(response.status), 0) + 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=lane) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {
+        "seconds": time.monotonic() - start,
+        "due_to_done": due_to_done,
+        "sent_to_done": sent_to_done,
+        "lags": lags,
+        "answers": answers,
+        "failures": failures,
+    }
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -70,7 +152,9 @@ def main() -> int:
     ap.add_argument("--parcels", type=int, default=4000, help="1210 parcels cleared before the gate opens")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rate", type=float, default=100.0, help="vehicles/s offered (paced, open loop)")
-    ap.add_argument("--clients", type=int, default=4, help="client threads")
+    ap.add_argument(
+        "--connections", type=int, default=16, help="keep-alive connections of the vehicle driver process"
+    )
     ap.add_argument("--seconds", type=float, default=30.0, help="stop sending vehicles after this long")
     ap.add_argument(
         "--background", type=float, default=5.0, help="import messages/s sent meanwhile (0: none)"
@@ -93,7 +177,7 @@ def main() -> int:
         "backend": url.split(":", 1)[0],
         "parcels": args.parcels,
         "rate": args.rate,
-        "clients": args.clients,
+        "connections": args.connections,
         "clearing": "worker process" if args.worker else "in the service process",
     }
     proc: subprocess.Popen[bytes] | None = None
@@ -173,47 +257,8 @@ def main() -> int:
             found = COP.search(data)
             assert found is not None
             background.append((data, keys[found.group(1).decode()]))
-        lock = threading.Lock()
-        cursor = [0]
-        latencies: list[float] = []
-        decisions: dict[str, dict[str, object]] = {}
-        failures: dict[str, int] = {}
+        requests = [(e.event_id, json.dumps(e.body()).encode(), keys[zone_of[e.vehicle]]) for e in events]
         stop = threading.Event()
-
-        def vehicles() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            try:
-                while True:
-                    with lock:
-                        i = cursor[0]
-                        cursor[0] += 1
-                    if i >= len(events):
-                        return
-                    wait = t_start + i / args.rate - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                    body = json.dumps(events[i].body()).encode()
-                    t = time.perf_counter()
-                    conn.request(
-                        "POST",
-                        "/v1/gate/events",
-                        body=body,
-                        headers={
-                            "X-API-Key": keys[zone_of[events[i].vehicle]],
-                            "Content-Type": "application/json",
-                        },
-                    )
-                    response = conn.getresponse()
-                    data = response.read()
-                    took = time.perf_counter() - t
-                    with lock:
-                        latencies.append(took)
-                        if response.status == 200:
-                            decisions[events[i].event_id] = json.loads(data)
-                        else:
-                            failures[str(response.status)] = failures.get(str(response.status), 0) + 1
-            finally:
-                conn.close()
 
         def traffic() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -234,16 +279,31 @@ def main() -> int:
             finally:
                 conn.close()
 
-        t_start = time.monotonic()
-        threads = [threading.Thread(target=vehicles) for _ in range(args.clients)]
-        if args.background > 0:
-            threads.append(threading.Thread(target=traffic, daemon=True))
-        for t in threads:
-            t.start()
-        for t in threads[: args.clients]:
-            t.join()
-        stop.set()
-        send_s = time.monotonic() - t_start
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            pool.submit(_percentile, [], 50).result()  # the driver process is up before the clock starts
+            cpu0 = {
+                name: _cpu_seconds(child.pid)
+                for name, child in (("service", proc), ("worker", worker))
+                if child is not None
+            }
+            t_start = time.monotonic()
+            feeder = threading.Thread(target=traffic, daemon=True)
+            if args.background > 0:
+                feeder.start()
+            driven = pool.submit(drive, port, requests, args.rate, args.connections).result()
+            stop.set()
+            cpu1 = {
+                name: _cpu_seconds(child.pid)
+                for name, child in (("service", proc), ("worker", worker))
+                if child is not None
+            }
+        latencies: list[float] = driven["due_to_done"]  # type: ignore[assignment]
+        service: list[float] = driven["sent_to_done"]  # type: ignore[assignment]
+        lags: list[float] = driven["lags"]  # type: ignore[assignment]
+        failures: dict[str, int] = driven["failures"]  # type: ignore[assignment]
+        decisions = {k: json.loads(v) for k, v in driven["answers"].items()}  # type: ignore[attr-defined]
+        send_s = float(driven["seconds"])  # type: ignore[arg-type]
         sent = sim.Plan(plan.vehicles, [e for e in events if e.event_id in decisions], plan.holds)
         checked = sim.report(sent, decisions)
         with engine.connect() as conn:
@@ -257,6 +317,12 @@ def main() -> int:
                 "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
                 "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
                 "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+                "from_send_p99_ms": round(_percentile(service, 99) * 1000, 1),
+                "client_lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+                "cpu_ms_per_vehicle": {
+                    name: round((cpu1[name] - cpu0[name]) / max(1, len(latencies)) * 1000, 2) for name in cpu0
+                },
+                "load_average": [round(x, 2) for x in os.getloadavg()],
                 "stopped": sum(1 for d in decisions.values() if d.get("decision") == "STOP"),
                 "planted_caught": all(f["planted"] == f["caught"] for f in checked["faults"].values()),
                 "clean_stopped": checked["clean"]["stopped"],

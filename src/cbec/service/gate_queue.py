@@ -11,7 +11,7 @@ event never fails the others.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from cbec.service import gate as desk
@@ -54,7 +54,7 @@ class GateQueue(BatchingThread[Item]):
             )
         except desk.GateRefusal as exc:
             if len(items) == 1:
-                items[0][3].set_exception(exc)
+                _answer(items[0][3], exc)
             else:
                 for item in items:
                     self._decide(reporter, scope, [item])
@@ -62,7 +62,18 @@ class GateQueue(BatchingThread[Item]):
         except BaseException as exc:  # never leave a lane waiting for ever
             log.exception("gate batch failed")
             for item in items:
-                item[3].set_exception(exc)
+                _answer(item[3], exc)
             return
         for item, answer in zip(items, answers, strict=True):
-            item[3].set_result(answer)
+            _answer(item[3], answer)
+
+
+def _answer(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseException) -> None:
+    """Answer a lane, unless it has given up waiting (a cancelled future): the thread must go on."""
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:
+        log.warning("a lane stopped waiting for its gate decision")

@@ -70,9 +70,13 @@ def serve(
         f"cbec service on http://{host}:{port} in {processes} processes"
         "  (API docs /docs, OpenAPI /openapi.json)"
     )
-    serve_processes(
-        app, host=host, port=port, processes=processes, log_level=log_level, child=(database, helper)
-    )
+    try:
+        serve_processes(
+            app, host=host, port=port, processes=processes, log_level=log_level, child=(database, helper)
+        )
+    except (RuntimeError, OSError) as exc:  # a child that did not start, a port in use: one line
+        _out.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _app(database: str | None, settings: ServiceSettings) -> FastAPI:

@@ -6,6 +6,8 @@ app on a temporary database and run it in-process or under uvicorn exactly as ``
 
 from __future__ import annotations
 
+import os
+
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,6 +152,7 @@ def create_app(
         loop = ctx.clearing
         return {
             "status": "ok",
+            "process": os.getpid(),  # which process answered (cbec serve --processes N)
             "clearing": None
             if loop is None
             else {"clearedMessages": loop.cleared_messages, "lastError": loop.last_error},

@@ -1,9 +1,11 @@
-"""Several HTTP processes on one listening socket (``cbec serve --processes N``).
+"""Several HTTP processes on one port (``cbec serve --processes N``).
 
 Taking a message in is CPU work (parse, format check, signature, sealing) done under one interpreter lock
-per process, so a single process uses one core at most and a burst of large messages waits behind it.  The
-parent binds the socket and spawns N − 1 children that accept on the same socket; the kernel gives each new
-connection to a process waiting in ``accept``, so a busy one takes fewer.  Children are *spawned*, never
+per process, so a single process uses one core at most and a burst of large messages waits behind it.  Each
+process listens on its own socket bound to the same port with ``SO_REUSEPORT``, and the kernel spreads new
+connections over them.  (One socket shared by all was tried first: an event loop that wakes accepts every
+waiting connection at once, so eight clients arriving together all went to one process.)  Children are
+*spawned*, never
 forked: a forked child inherits Polars' thread pool and the parent's database connections in whatever
 state they were.  Only the parent clears and delivers webhooks (the children's settings turn both off), so
 the embedded SQLite store still has a single clearing process.
@@ -21,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,16 +34,18 @@ log = logging.getLogger("cbec.service.processes")
 
 #: How long the parent waits for a child to finish its requests after asking it to stop.
 STOP_WAIT_S = 10.0
+#: How long the parent waits for the children to listen before it gives up.
+READY_WAIT_S = 180.0
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket the children can share (inheritable, address reusable)."""
+    """A listening TCP socket on ``port`` that other processes may bind too (``SO_REUSEPORT``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -54,18 +58,20 @@ def serve_processes(
     log_level: str,
     child: tuple[str | None, ServiceSettings],
 ) -> None:
-    """Serve ``app`` in this process and ``processes - 1`` spawned children on one socket, until stopped.
+    """Serve ``app`` in this process and ``processes - 1`` spawned children on one port, until stopped.
 
     ``child`` is what a child needs to build its own application: the database URL and its settings.
     """
     import uvicorn
 
     sock = listening_socket(host, port)
+    port = sock.getsockname()[1]  # the port chosen, if 0 was asked for
     context = multiprocessing.get_context("spawn")
+    ready = [context.Event() for _ in range(1, processes)]
     children = [
         context.Process(
             target=_child_main,
-            args=(sock, child[0], child[1], log_level, os.getpid()),
+            args=(host, port, child[0], child[1], log_level, os.getpid(), ready[i - 1]),
             name=f"cbec-http-{i}",
             daemon=False,
         )
@@ -73,6 +79,18 @@ def serve_processes(
     ]
     for process in children:
         process.start()
+    # answer nothing before every child listens: a client's first connections would all land here
+    deadline = time.monotonic() + READY_WAIT_S
+    for process, event in zip(children, ready, strict=True):
+        while not event.wait(0.2):
+            if not process.is_alive() or time.monotonic() > deadline:
+                for other in children:
+                    if other.is_alive():
+                        other.kill()
+                sock.close()
+                raise RuntimeError(
+                    f"HTTP process {process.name} did not start (exit code {process.exitcode}) / 进程未能启动"
+                )
 
     class _Parent(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
@@ -101,7 +119,13 @@ def serve_processes(
 
 
 def _child_main(
-    sock: socket.socket, database: str | None, settings: ServiceSettings, log_level: str, parent: int
+    host: str,
+    port: int,
+    database: str | None,
+    settings: ServiceSettings,
+    log_level: str,
+    parent: int,
+    ready: Any,
 ) -> None:
     import uvicorn
 
@@ -111,6 +135,8 @@ def _child_main(
     threading.Thread(target=_exit_with_parent, args=(parent,), name="cbec-parent-watch", daemon=True).start()
     app = create_app(connect(database, background_checkpoints=True), settings=settings)
     config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    sock = listening_socket(host, port)
+    ready.set()
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -75,6 +75,11 @@ def test_two_processes_share_the_port_and_stop_with_the_parent(tmp_path: Path) -
             time.sleep(0.1)
         http_children = _children(proc.pid)
         assert http_children, "no child process started"
+        answered = set()
+        for _ in range(40):  # new connections are spread over the processes' sockets (SO_REUSEPORT)
+            with httpx.Client(timeout=10) as client:
+                answered.add(client.get(f"http://127.0.0.1:{port}/health").json()["process"])
+        assert proc.pid in answered and answered & http_children, answered
 
         def send(i: int) -> int:
             with httpx.Client(timeout=30) as client:  # a connection per request: both processes accept

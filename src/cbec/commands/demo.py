@@ -201,6 +201,7 @@ def demo(
         ("administrator 管理员", ADMIN),
         ("platform 电商平台 3301960001", "3301960001"),
         ("declaring agent 申报企业 4403960402", "4403960402"),
+        ("return site 退货监管场所 3302960701 (Ningbo, cross-district returns)", "3302960701"),
         *((f"zone warehouse 区内仓储企业 {z[2]} (ledger {z[4]})", z[2]) for z in BONDED_ZONES),
     ):
         _out.print(f"  {label}: {cast.keys[code]}")

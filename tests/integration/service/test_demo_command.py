@@ -28,6 +28,7 @@ def test_demo_streams_a_day_and_reports(tmp_path: Path) -> None:
     assert "refused at the door 拒收" in out and "none 无" in out  # every message accepted by the API
     assert f"http://127.0.0.1:{port}/console" in out
     assert "customs officer 海关关员: cbec_" in out
+    assert "return site 退货监管场所 3302960701 (Ningbo, cross-district returns): cbec_" in out
     assert "Traceback" not in done.stderr
     # the zones' bonded ledgers: the planted shortage held lists, the replenishment released them
     found = re.search(r"bonded ledgers: (\d+) lists held .* released (\d+)", out.replace("\n", " "))

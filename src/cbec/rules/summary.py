@@ -509,6 +509,11 @@ def _dense(codes: pl.Series) -> tuple[pl.Series, int]:
     return present.search_sorted(codes).cast(pl.UInt64), n
 
 
+def _line_key_codes(lines: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.Series, int]:
+    """Dense ordered codes of the declaration-line keys (destination, HS code, currency, units …)."""
+    return _dense(_ordered_codes(lines, keys))
+
+
 def _pow2(bits: int) -> pl.Expr:
     return pl.lit(1 << bits, pl.UInt64)
 
@@ -565,7 +570,7 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
             _amount("netWeight", hs["netWeight"]),
             _china_time(pl.col("cleared_at"), hs["cleared_at"]).alias("cleared_at"),
         )
-        .collect(engine="streaming")
+        .collect(engine="in-memory")
         .rechunk()
     )  # one chunk: gathers from many chunks cost several times more
     # distinct 64-bit hashes of invtNo prove the lists distinct (a repeat, or a collision, falls back to
@@ -637,19 +642,17 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         _amount("qty2", ls["qty2"]),
         _amount("totalPrice", ls["totalPrice"]),
     )
-    hg_of_list = (
-        h.lazy()
-        .select("_hk")
-        .join(grouped.lazy().select("_hk", "_hg"), on="_hk", how="left", maintain_order="left")
-        .collect()["_hg"]
-    )
+    # each list's head group: the rank of its key among the keys present (grouped is those keys, sorted)
+    hg_of_list = _dense(h["_hk"])[0].cast(pl.UInt32).alias("_hg")
     if hashes_unique:
         # Only the hashes go through the join (carrying every line column through it costs several times
         # more), and only the pairs that match come out: each line's list row is scattered back into line
         # order (one pass, where sorting the join's answer back into line order took half as long again as
         # the join), and the list's rank and head group are read from the (small, sequential) list columns.
-        # One chunk (a no-op for lines that come in one): columns added later must line up with it.
-        sel = selected.collect().rechunk()
+        # One chunk (a no-op for lines that come in one): columns added later must line up with it. The
+        # in-memory engine keeps the columns as they are; the streaming one cuts them into morsels, and
+        # putting those back together copied every line column (4 CPU seconds at 10 M lists).
+        sel = selected.collect(engine="in-memory").rechunk()
         found = (
             sel.select(pl.col("invtNo").hash(_HASH_SEED).alias("_ih"))
             .with_row_index("_p")
@@ -707,67 +710,13 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     # from the HS code, each consignor sells a few dozen codes): ranked densely, the key takes 32 bits at
     # 10 M lists where the product took 38 — which left the CEB792 key below 26 bits short of 64 and sent
     # the whole month to the two-column sort.
-    line_key, n_line_keys = _dense(_ordered_codes(ln, lkeys))
+    line_key, n_line_keys = _line_key_codes(ln, lkeys)
     head_group = ln["_hg"].fill_null(grouped.height).cast(pl.UInt64)  # lines of no list: last, never ours
     ln = ln.with_columns(
         (head_group * n_line_keys + line_key).alias("_k"), _ordered_codes(ln, ["unit"]).alias("_uc")
     )
     del line_key, head_group
 
-    # CEB792 order (declaration line, invtNo, gnum) as one 64-bit key per line when the numbers fit:
-    # sorting the keys themselves (no permutation to apply) gives the mapping's order, and the declaration
-    # line, the list's rank, gnum and the unit's code are read back from the sorted keys. The unit code sits
-    # below the (unique) line part, so it never changes the order.
-    g_bits = (gnum_max if isinstance(gnum_max, int) and gnum_max > 0 else 1).bit_length()
-    r_bits = ((h.height + 1) << g_bits).bit_length()
-    k_max, u_max = ln["_k"].max(), ln["_uc"].max()
-    k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
-    u_bits = u_max.bit_length() if isinstance(u_max, int) else 0
-    within = pl.col("_rank").cast(pl.UInt64) * _pow2(g_bits) + pl.col("gnum").cast(pl.UInt64)
-    if k_bits + r_bits + u_bits <= 63:
-        key = ln.select(
-            ((pl.col("_k") * _pow2(r_bits) + within) * _pow2(u_bits) + pl.col("_uc")).alias("_key")
-        ).to_series()
-        key = key if all_ours else key.filter(ours)
-        w = pl.col("_key") // _pow2(u_bits) % _pow2(r_bits)
-        ordered = (
-            key.sort()
-            .to_frame()
-            .select(
-                (pl.col("_key") // _pow2(r_bits + u_bits)).alias("_k"),
-                (w // _pow2(g_bits)).alias("_rank"),
-                (w % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
-                (pl.col("_key") % _pow2(u_bits)).alias("_uc"),
-            )
-        )
-    else:
-        ordered = (
-            ln.filter(ours)
-            .select("_k", within.alias("_w"), "_uc")
-            .sort("_k", "_w")
-            .select(
-                "_k",
-                (pl.col("_w") // _pow2(g_bits)).alias("_rank"),
-                (pl.col("_w") % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
-                "_uc",
-            )
-        )
-    new_list = (pl.col("_k") != pl.col("_k").shift(1)) | (pl.col("_rank") != pl.col("_rank").shift(1))
-    ordered = ordered.with_columns(pl.col("_k").set_sorted(), new_list.fill_null(True).alias("_new"))
-    # per declaration line, from the sorted keys: one unit or several, lists (a new list starts where the rank
-    # changes: ranks ascend within a line), lines
-    counted = (
-        ordered.lazy()
-        .group_by("_k", maintain_order=True)  # sorted keys: contiguous groups, already in order
-        .agg(
-            (pl.col("_uc").min() == pl.col("_uc").max()).alias("_one_unit"),
-            pl.col("_new").sum().cast(pl.UInt32).alias("lists"),
-            pl.len().alias("lines"),
-        )
-        .collect()
-    )
-    # the sums, and the first line (lowest invtNo, gnum) whose key values and goods name the line takes,
-    # from one hash aggregation of the unsorted lines: no column is gathered into CEB792 order for them
     # The amounts are summed as their scaled integers (a Decimal(38, 5) is an Int128 of 1/100000ths) and
     # read back as decimals on the small result: the same exact sums, a quarter cheaper than summing
     # decimals. When no sum can leave 64 bits — the largest magnitude times the number of lines stays below
@@ -783,25 +732,97 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         physical = pl.col(name).to_physical()
         return physical.cast(pl.Int64) if narrow else physical
 
-    row_bits = max(ln.height, 1).bit_length()
-    if r_bits + row_bits <= 63:
-        first_line = (within * _pow2(row_bits) + pl.col("_row")).min() % _pow2(row_bits)
-    else:
-        first_line = pl.col("_row").sort_by(within).first()
-    summed = (
-        ln.lazy()
-        .with_row_index("_row")
-        .filter(pl.col("_ours"))
-        .group_by("_k")
-        .agg(
-            pl.col("_hg").first(),
-            first_line.alias("_first"),
-            *(_scaled(a).sum() for a in _AMOUNTS),
+    # CEB792 order (declaration line, invtNo, gnum) as one 64-bit key per line when the numbers fit: the
+    # declaration line, the list's rank, gnum and the unit's code are read back from the sorted keys (the
+    # unit code sits below the unique line part, so it never changes the order), and the permutation that
+    # sorts them brings the amounts into the same order, where each declaration line is one contiguous run:
+    # its sums, counts and first line (lowest invtNo, gnum) come from one pass over the runs. (A hash
+    # aggregation over the unsorted lines did the same in 13 of the 57 CPU seconds at 10 M lists: two
+    # million groups do not stay in any cache.)
+    g_bits = (gnum_max if isinstance(gnum_max, int) and gnum_max > 0 else 1).bit_length()
+    r_bits = ((h.height + 1) << g_bits).bit_length()
+    k_max, u_max = ln["_k"].max(), ln["_uc"].max()
+    k_bits = k_max.bit_length() if isinstance(k_max, int) else 0
+    u_bits = u_max.bit_length() if isinstance(u_max, int) else 0
+    within = pl.col("_rank").cast(pl.UInt64) * _pow2(g_bits) + pl.col("gnum").cast(pl.UInt64)
+    per_line = [
+        (pl.col("_uc").min() == pl.col("_uc").max()).alias("_one_unit"),
+        pl.col("_new").sum().cast(pl.UInt32).alias("lists"),
+        pl.len().alias("lines"),
+    ]
+    new_list = (pl.col("_k") != pl.col("_k").shift(1)) | (pl.col("_rank") != pl.col("_rank").shift(1))
+    as_decimal = [pl.col(a).cast(pl.Int128).reinterpret(dtype=AMOUNT_DTYPE) for a in _AMOUNTS]
+    if k_bits + r_bits + u_bits <= 63:
+        key = ln.select(
+            ((pl.col("_k") * _pow2(r_bits) + within) * _pow2(u_bits) + pl.col("_uc")).alias("_key")
+        ).to_series()
+        key = key if all_ours else key.filter(ours)
+        order = key.arg_sort()  # the keys are unique: no ties, one answer
+        rows = order if all_ours else ours.arg_true().gather(order)  # rows of ln, in CEB792 order
+        w = pl.col("_key") // _pow2(u_bits) % _pow2(r_bits)
+        ordered = pl.concat(
+            [
+                key.gather(order)
+                .to_frame()
+                .select(
+                    (pl.col("_key") // _pow2(r_bits + u_bits)).alias("_k"),
+                    (w // _pow2(g_bits)).alias("_rank"),
+                    (w % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
+                    (pl.col("_key") % _pow2(u_bits)).alias("_uc"),
+                ),
+                rows.alias("_row").to_frame(),
+                # one column at a time: a frame's gather took twice as long as its columns' gathers
+                *(ln.select(_scaled(a)).to_series().gather(rows).to_frame() for a in _AMOUNTS),
+            ],
+            how="horizontal",
         )
-        .sort("_k")
-        .with_columns(pl.col(a).cast(pl.Int128).reinterpret(dtype=AMOUNT_DTYPE) for a in _AMOUNTS)
-        .collect(engine="streaming")
-    )
+        del key, order, rows
+        ordered = ordered.with_columns(pl.col("_k").set_sorted(), new_list.fill_null(True).alias("_new"))
+        runs = (
+            ordered.lazy()
+            .group_by("_k", maintain_order=True)  # sorted keys: contiguous runs, already in order
+            .agg(*per_line, pl.col("_row").first().alias("_first"), *(pl.col(a).sum() for a in _AMOUNTS))
+            .with_columns(as_decimal)
+            .collect()
+        )
+        ordered = ordered.drop("_row", *_AMOUNTS)
+        counted = runs.select("_one_unit", "lists", "lines")
+        summed = runs.select(ln["_hg"].gather(runs["_first"]), "_first", *_AMOUNTS)
+        del runs
+    else:
+        ordered = (
+            ln.filter(ours)
+            .select("_k", within.alias("_w"), "_uc")
+            .sort("_k", "_w")
+            .select(
+                "_k",
+                (pl.col("_w") // _pow2(g_bits)).alias("_rank"),
+                (pl.col("_w") % _pow2(g_bits)).cast(pl.Int32).alias("gnum"),
+                "_uc",
+            )
+        )
+        ordered = ordered.with_columns(pl.col("_k").set_sorted(), new_list.fill_null(True).alias("_new"))
+        counted = ordered.lazy().group_by("_k", maintain_order=True).agg(*per_line).collect()
+        # the sums, and the first line (lowest invtNo, gnum), from one hash aggregation of the unsorted lines
+        row_bits = max(ln.height, 1).bit_length()
+        if r_bits + row_bits <= 63:
+            first_line = (within * _pow2(row_bits) + pl.col("_row")).min() % _pow2(row_bits)
+        else:
+            first_line = pl.col("_row").sort_by(within).first()
+        summed = (
+            ln.lazy()
+            .with_row_index("_row")
+            .filter(pl.col("_ours"))
+            .group_by("_k")
+            .agg(
+                pl.col("_hg").first(),
+                first_line.alias("_first"),
+                *(_scaled(a).sum() for a in _AMOUNTS),
+            )
+            .sort("_k")
+            .with_columns(as_decimal)
+            .collect(engine="streaming")
+        )
     firsts = ln.select(*lkeys, "gname", "unit").gather(summed["_first"])
     del ln  # the largest frame: the rest works on `ordered` and the small tables
     line_groups = pl.concat(

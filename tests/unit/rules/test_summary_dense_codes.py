@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from decimal import Decimal
 
 import polars as pl
@@ -73,11 +74,11 @@ def test_the_two_column_sort_gives_what_the_one_key_sort_gives(
     options = SummaryOptions(summary_flag="2", max_lines=3)
     one_key = summarise_period(heads, lines, "2026-10", options=options)
 
-    def wide(codes: pl.Series) -> tuple[pl.Series, int]:
-        dense, n = _dense(codes)
+    def wide(lines: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.Series, int]:
+        dense, n = _dense(summary_rule._ordered_codes(lines, keys))
         return dense * 2**50, n << 50  # same order, 50 bits wider: no room left for (rank, gnum)
 
-    monkeypatch.setattr(summary_rule, "_dense", wide)
+    monkeypatch.setattr(summary_rule, "_line_key_codes", wide)
     two_columns = summarise_period(heads, lines, "2026-10", options=options)
     for name in ("declarations", "declaration_lines", "mapping", "excluded"):
         assert_frame_equal(getattr(one_key, name), getattr(two_columns, name))

@@ -7,7 +7,6 @@ app on a temporary database and run it in-process or under uvicorn exactly as ``
 from __future__ import annotations
 
 import os
-
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -263,11 +263,13 @@ def _list_by_waybill(conn: Connection, logistics_no: str, logistics_code: str | 
     """The list of a parcel given by its waybill number: the list names its order, the waybill its number."""
     stmt = select(document.c.business_key).where(document.c.kind == "list")
     # list keys are ebpCode|orderNo; the waybill (logisticsCode|logisticsNo) carries the orderNo
+    # with the carrier's code the waybill's key is known: an exact look-up on the (kind, business_key) index
+    # (a LIKE, even without a wildcard, is a scan on SQLite); without it, any carrier's waybill of that number
     waybills = select(document.c.business_key, document.c.inbox_id, document.c.guid).where(
         document.c.kind == "waybill",
-        document.c.business_key.like(
-            f"{logistics_code}|{logistics_no}" if logistics_code else f"%|{logistics_no}"
-        ),
+        document.c.business_key == f"{logistics_code}|{logistics_no}"
+        if logistics_code
+        else document.c.business_key.like(f"%|{logistics_no}"),
     )
     for _key, inbox_id, guid in conn.execute(waybills):
         raws = aftercare_repo.raw_messages(conn, [inbox_id])

@@ -273,3 +273,27 @@ def test_delete_frees_the_lists(gate: Gate) -> None:
     assert gate.post("/v1/gate/passes", ZONE, _filing(lists, "T0012")).status_code == 201
     listing = gate.get("/v1/gate/passes?status=5", ZONE).json()
     assert [p["passportNo"] for p in listing["passes"]] == [number] and listing["counts"]["5"] == 1
+
+
+def test_lists_bound_by_waybill_number_with_or_without_the_carrier(gate: Gate) -> None:
+    """``lists[].logisticsNo`` finds the list of that parcel: by the waybill's key when the carrier's code
+    is given (an exact look-up), by the number alone otherwise; an unknown number is named as not found."""
+    from cbec.service.gate import list_heads
+    from cbec.store.aftercare import list_keys_by_invt_nos
+
+    chosen = _released(gate)[-2:]
+    with gate.engine.connect() as conn:
+        keys = list_keys_by_invt_nos(conn, [x.invt_no for x in chosen])
+        heads = list_heads(conn, [keys[x.invt_no] for x in chosen])
+    by_waybill = [
+        {"logisticsNo": h["logisticsNo"], "logisticsCode": h["logisticsCode"]} for h in heads.values()
+    ]
+    by_waybill[1].pop("logisticsCode")
+    body = {**_filing(chosen, "T0900"), "lists": by_waybill}
+    r = gate.post("/v1/gate/passes", ZONE, body)
+    assert r.status_code == 201, r.text
+    assert sorted(x["invtNo"] for x in r.json()["lists"]) == sorted(x.invt_no for x in chosen)
+    nowhere = [{"logisticsNo": "NO-SUCH-WAYBILL", "logisticsCode": "X"}]
+    unknown = {**_filing(chosen, "T0901"), "lists": nowhere}
+    r = gate.post("/v1/gate/passes", ZONE, unknown)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "list-unknown", r.text

@@ -171,9 +171,7 @@ def test_quantities_count_earlier_returns_and_earlier_applications_of_the_batch(
 
 
 def _cross(on: datetime, customs: str, mode: str = "9610") -> pl.DataFrame:
-    originals = _originals(
-        released_at=on - timedelta(days=30), trade_mode=mode
-    )
+    originals = _originals(released_at=on - timedelta(days=30), trade_mode=mode)
     return _decide(_apps(customsCode=customs), _lines([(0, 1, "6109100021", "1")]), on, originals)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from cbec.engine import aftercare, export_returns, warehouse
 from cbec.engine import export as export_engine
@@ -50,6 +50,8 @@ from cbec.store.bulk import insert_frame
 from cbec.store.data_key import keyring_for
 from cbec.store.db import SQLITE_BEGIN
 from cbec.store.schema import decision as decision_table
+from cbec.store.schema import document as document_table
+from cbec.store.schema import quota_movement as quota_movement_table
 from cbec.store.schema import tax_bill as tax_bill_table
 
 KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}
@@ -183,6 +185,8 @@ class _ReadState:
     invt_before: int
     ledger_ems: frozenset[str] = frozenset()
     ledger_balances: pl.DataFrame | None = None
+    marks: tuple[int, int] | None = None
+    """SQLite: the highest document and quota-movement ids when read (see :meth:`Clearer._read_state`)."""
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -391,7 +395,7 @@ class Clearer:
                 # one clearing transaction at a time, as SQLite's single writer gives: the quota of a buyer
                 # who has no row yet cannot be locked, so two clearers could both admit up to the limit
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
-            state = self._read_state(conn, docs)
+            state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
             rendering: Future[list[outbox_repo.Receipt]] | None = None
             if prepared is not None and prepared[2] == state:
                 result, rendered, _ = prepared
@@ -519,9 +523,28 @@ class Clearer:
         )
         return replace(docs, lists=lists)
 
-    def _read_state(self, conn: Any, docs: Documents, *, lock: bool = True) -> _ReadState:
+    def _read_state(
+        self, conn: Any, docs: Documents, *, lock: bool = True, seen: _ReadState | None = None
+    ) -> _ReadState:
         """What the step depends on in the store, for this batch's keys and buyers (``lock=False``: a
-        read-only look, to be checked again under the lock)."""
+        read-only look, to be checked again under the lock).
+
+        ``seen`` (SQLite, under the write lock): the optimistic look taken just before.  Documents are only
+        ever added and quota totals only move with a new quota movement, so when neither table has a row
+        above the highest ids of that look, the business keys and quota it read are still true and are not
+        read again (they are most of the read, and the API's inbox writes wait while the lock is held).
+        """
+        marks = _marks(conn) if conn.dialect.name == "sqlite" else None
+        if seen is not None and marks is not None and seen.marks == marks:
+            ems, balances = self._ledgers(conn, docs)
+            return _ReadState(
+                seen.existing,
+                seen.quota_used,
+                counters.current(conn, counters.INVT_NO, lock=lock),
+                ems,
+                balances,
+                marks,
+            )
         existing = {
             kind: frozenset(
                 documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
@@ -531,7 +554,7 @@ class Clearer:
         quota_used = self._quota(conn, docs).sort("buyer_key", "year")
         ems, balances = self._ledgers(conn, docs)
         return _ReadState(
-            existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock), ems, balances
+            existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock), ems, balances, marks
         )
 
     def _ledgers(self, conn: Any, docs: Documents) -> tuple[frozenset[str], pl.DataFrame | None]:
@@ -904,6 +927,17 @@ class Clearer:
             s.duplicates[r[0]] = s.duplicates.get(r[0], 0) + int(r[1])
         if result.tax_lists.height:
             s.tax_total += Decimal(str(result.tax_lists["tax_total"].sum()))
+
+
+def _marks(conn: Any) -> tuple[int, int]:
+    """The highest document id and quota-movement id (SQLite: ids only grow while the service runs)."""
+    row = conn.execute(
+        select(
+            select(func.coalesce(func.max(document_table.c.id), 0)).scalar_subquery(),
+            select(func.coalesce(func.max(quota_movement_table.c.id), 0)).scalar_subquery(),
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def _keys(frame: pl.DataFrame, kind: str) -> list[str]:

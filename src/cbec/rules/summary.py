@@ -850,9 +850,12 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(app).alias("declNo"))
         .collect()
     )
-    decl_lines = line_groups.join(
-        parts.select("_hg", "_part", *app, "declNo"), on=["_hg", "_part"], maintain_order="left"
-    )
+    # line groups come in (head group, part) order, as the parts do: the n-th run of equal (head group,
+    # part) is the n-th part (a gather, where a join on the two columns cost 1.5 CPU seconds at 10 M lists)
+    part_of_line = line_groups.select(
+        ((pl.col("_hg").cast(pl.UInt64) * 2**32) + pl.col("_part").cast(pl.UInt64)).rle_id()
+    ).to_series()
+    decl_lines = pl.concat([line_groups, parts.select(*app, "declNo").gather(part_of_line)], how="horizontal")
     # in CEB792 order, the n-th run of equal _k is decl_lines' n-th row
     at = ordered.select(pl.col("_k").rle_id())["_k"]
     lid = ordered["_rank"] if by_number is None else by_number.gather(ordered["_rank"])
@@ -904,29 +907,25 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
         "cleared_from",
         "cleared_to",
     ).sort([*app, "declNo"])
-    declaration_lines = (
-        decl_lines.join(heads_of.select("_hg", *app), on="_hg", maintain_order="left")
-        .select(
-            *app,
-            "declNo",
-            "gseqno",
-            "destinationCountry",
-            "gcode",
-            "currency",
-            "itemName" if opts.item_name_flag else pl.lit(None, pl.String).alias("itemName"),
-            "gname",
-            pl.when(pl.col("_one_unit")).then(pl.col("unit")).alias("unit"),
-            pl.when(pl.col("_one_unit")).then(pl.col("qty")).alias("qty"),
-            "unit1",
-            "qty1",
-            "unit2",
-            pl.when(pl.col("unit2").is_not_null()).then(pl.col("qty2")).alias("qty2"),
-            "totalPrice",
-            "lists",
-            "lines",
-        )
-        .sort([*app, "declNo", "gseqno"])
-    )
+    declaration_lines = decl_lines.select(
+        *app,
+        "declNo",
+        "gseqno",
+        "destinationCountry",
+        "gcode",
+        "currency",
+        "itemName" if opts.item_name_flag else pl.lit(None, pl.String).alias("itemName"),
+        "gname",
+        pl.when(pl.col("_one_unit")).then(pl.col("unit")).alias("unit"),
+        pl.when(pl.col("_one_unit")).then(pl.col("qty")).alias("qty"),
+        "unit1",
+        "qty1",
+        "unit2",
+        pl.when(pl.col("unit2").is_not_null()).then(pl.col("qty2")).alias("qty2"),
+        "totalPrice",
+        "lists",
+        "lines",
+    ).sort([*app, "declNo", "gseqno"])
     has_lines = pl.repeat(False, h.height, dtype=pl.Boolean, eager=True).scatter(lid, True)
     no_lines = (
         h.filter(~has_lines)

@@ -176,6 +176,10 @@ def _fen_expr(column: str) -> pl.Expr:
     return (pl.col(column).cast(pl.Decimal(38, 5)) * 100).round(0).cast(pl.Int64).fill_null(0)
 
 
+#: The document rows a batch writes: new documents, and the new status of documents decided now.
+_DocumentRows = tuple[pl.DataFrame, pl.DataFrame]
+
+
 @dataclass(frozen=True)
 class _ReadState:
     """The store's answers the step depends on; equal answers mean an equal step."""
@@ -382,14 +386,16 @@ class Clearer:
         # read and step without the write lock, then, holding it, read again and write only if nothing
         # changed (else step again under the lock); the API's inbox writes then wait only for the writes.
         self.waiting_before_docs = self.waiting
-        prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState] | None = None
+        prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState, _DocumentRows] | None = None
+        rows: _DocumentRows | None = None
         if self.optimistic:
             with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
                 seen = self._read_state(conn, docs, lock=False)
             result = self._step(docs, seen, now)
             copies = self._receipt_copies(result, docs, inbox_ids)
             receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now, copies)
-            prepared = (result, receipts_now, seen)
+            # the rows to write are worked out before the lock too: the lock is held for writing only
+            prepared = (result, receipts_now, seen, self._document_rows(docs, result, inbox_ids, now))
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # one clearing transaction at a time, as SQLite's single writer gives: the quota of a buyer
@@ -398,7 +404,7 @@ class Clearer:
             state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
             rendering: Future[list[outbox_repo.Receipt]] | None = None
             if prepared is not None and prepared[2] == state:
-                result, rendered, _ = prepared
+                result, rendered, _, rows = prepared
                 self.summary.optimistic_steps += 1
             else:
                 if prepared is not None:
@@ -415,7 +421,9 @@ class Clearer:
                 )
             counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
-            self._store_documents(conn, docs, result, inbox_ids, now)
+            if rows is None:  # stepped under the lock
+                rows = self._document_rows(docs, result, inbox_ids, now)
+            self._store_documents(conn, rows)
             insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
             ledger_engine.apply_step(  # bonded ledgers: write-offs of released 1210 lists, held lines
                 conn,
@@ -601,9 +609,14 @@ class Clearer:
             rows += [{"buyer_key": k, "year": int(year), "used": Decimal(v) / 100} for k, v in used.items()]
         return pl.DataFrame(rows, schema=schema)
 
-    def _store_documents(
-        self, conn: Any, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
-    ) -> None:
+    def _store_documents(self, conn: Any, rows: _DocumentRows) -> None:
+        new, decided_before = rows
+        documents_repo.insert_frame_documents(conn, new)
+        documents_repo.set_statuses(conn, decided_before)
+
+    def _document_rows(
+        self, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
+    ) -> _DocumentRows:
         """The keys and status of every new document (the inbox holds the document itself), and the new
         status of documents that waited in earlier batches and are decided now."""
         final = (
@@ -637,13 +650,12 @@ class Clearer:
                 )
             )
         new = pl.concat(frames) if frames else pl.DataFrame()
-        documents_repo.insert_frame_documents(conn, new)
         decided_before = final.filter(pl.col("status") != D.WAITING).with_columns(
             pl.col("kind").replace_strict(KIND_NAMES), pl.col("status").cast(pl.Int64)
         )
         if new.height:
             decided_before = decided_before.join(new.select("kind", "guid"), on=["kind", "guid"], how="anti")
-        documents_repo.set_statuses(conn, decided_before)
+        return new, decided_before
 
     def _decisions(self, result: StepResult, batch_id: int, now: datetime) -> pl.DataFrame:
         frame = result.decisions.filter(pl.col("status") != D.WAITING)

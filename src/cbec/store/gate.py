@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
-from cbec.store._common import bulk_insert, chunks, dialect_insert, utcnow
+from cbec.store._common import bulk_insert, chunks, utcnow
 from cbec.store.schema import document, gate_event, gate_hold, gate_pass, gate_pass_list
 
 LIVE = ("0", "1", "2", "3", "4")
@@ -515,43 +515,84 @@ def known_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
     return found
 
 
-_MOVES: dict[tuple[str, ...], Any] = {}
-_EVENT_INSERTS: dict[str, Any] = {}
+def _binder(conn: Connection, table: Any, columns: Sequence[str]) -> Any:
+    """A function giving each of ``columns``' values as SQLAlchemy would bind it on this connection (the
+    column type's own bind processor: timestamps stored in the same form as every other write's)."""
+    dialect = conn.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+
+    def bind(values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(v if f is None else f(v) for f, v in zip(processors, values, strict=True))
+
+    return bind
+
+
+_WRITES: dict[tuple[object, ...], tuple[str, Any]] = {}
+
+
+def _write(
+    conn: Connection, key: tuple[object, ...], table: Any, columns: Sequence[str], build: Any
+) -> tuple[str, Any]:
+    """The write statement ``key`` in the driver's parameter style, and its parameters' binder, built once
+    per shape, database kind and process."""
+    full = (conn.dialect.name, *key)
+    found = _WRITES.get(full)
+    if found is None:
+        found = (_driver_sql(conn, ("write", *key), build), _binder(conn, table, columns))
+        _WRITES[full] = found
+    return found
 
 
 def gate_move(
     conn: Connection, pass_id: int, from_statuses: Sequence[str], to_status: str, at: datetime, **times: Any
 ) -> bool:
-    """:func:`move_status` for a LIFT (to a live status; at most two source statuses), with the statement
-    built once per set of columns rather than per vehicle.  Compare-and-set all the same."""
+    """:func:`move_status` for a LIFT (to a live status; at most two source statuses), as one statement on
+    the driver's cursor built once per set of columns.  Compare-and-set all the same: the row moves only
+    from one of ``from_statuses``, and the answer says whether it did."""
     if to_status not in LIVE or not 1 <= len(from_statuses) <= 2:
         return move_status(conn, pass_id, from_statuses, to_status, at, **times)
-    key = tuple(sorted(times))
-    stmt = _MOVES.get(key)
-    if stmt is None:
-        stmt = (
-            update(gate_pass)
-            .where(
-                gate_pass.c.id == bindparam("_id"),
-                gate_pass.c.stucd.in_([bindparam("_from1"), bindparam("_from2")]),
-            )
-            .values(stucd=bindparam("_to"), updated_at=bindparam("_at"), **{k: bindparam(k) for k in key})
-        )
-        _MOVES[key] = stmt
-    first, second = from_statuses[0], from_statuses[-1]
-    params = {"_id": pass_id, "_from1": first, "_from2": second, "_to": to_status, "_at": at, **times}
-    return bool(conn.execute(stmt, params).rowcount == 1)
+    names = tuple(sorted(times))
+    columns = ("stucd", "updated_at", *names, "id", "stucd", "stucd")
+    sql, bind = _write(
+        conn,
+        ("move", names),
+        gate_pass,
+        columns,
+        lambda: (
+            "UPDATE gate_pass SET "
+            + ", ".join(f"{c} = ?" for c in ("stucd", "updated_at", *names))
+            + " WHERE id = ? AND stucd IN (?, ?)"
+        ),
+    )
+    values = (to_status, at, *(times[n] for n in names), pass_id, from_statuses[0], from_statuses[-1])
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, bind(values))
+        return bool(cursor.rowcount == 1)
+    finally:
+        cursor.close()
 
 
 def record_gate_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """:func:`record_events` with one INSERT … ON CONFLICT DO NOTHING built once per database kind."""
+    """:func:`record_events` as one ``INSERT … ON CONFLICT (event_id) DO NOTHING`` (the same text on SQLite
+    and PostgreSQL) on the driver's cursor, built once per database kind."""
     if not rows:
         return
-    stmt = _EVENT_INSERTS.get(conn.dialect.name)
-    if stmt is None:
-        stmt = dialect_insert(conn, gate_event).on_conflict_do_nothing(index_elements=[gate_event.c.event_id])
-        _EVENT_INSERTS[conn.dialect.name] = stmt
-    conn.execute(stmt, [{k: r[k] for k in EVENT_COLUMNS} for r in rows])
+    sql, bind = _write(
+        conn,
+        ("events",),
+        gate_event,
+        EVENT_COLUMNS,
+        lambda: (
+            f"INSERT INTO gate_event ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))}) "
+            "ON CONFLICT (event_id) DO NOTHING"
+        ),
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, [bind([r[k] for k in EVENT_COLUMNS]) for r in rows])
+    finally:
+        cursor.close()
 
 
 # --- holds ------------------------------------------------------------------------------------------------

@@ -708,8 +708,8 @@ def _group(todo: pl.LazyFrame, lines: pl.DataFrame | pl.LazyFrame, opts: Summary
     # The declaration-line key: head group, then the line keys' combination *among those present*. The
     # combinations of the line keys' values number far fewer than the product of their counts (units follow
     # from the HS code, each consignor sells a few dozen codes): ranked densely, the key takes 32 bits at
-    # 10 M lists where the product took 38 — which left the CEB792 key below 26 bits short of 64 and sent
-    # the whole month to the two-column sort.
+    # 10 M lists where the product took 38 — and 38 plus the list rank and gnum (26 bits) no longer fitted
+    # one 63-bit sort key, which sent the whole month to the two-column sort.
     line_key, n_line_keys = _line_key_codes(ln, lkeys)
     head_group = ln["_hg"].fill_null(grouped.height).cast(pl.UInt64)  # lines of no list: last, never ours
     ln = ln.with_columns(

@@ -146,3 +146,11 @@ def shot(page: object, name: str) -> None:
     """Save what the browser shows as ``out/screenshots/<name>.png``."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def console_login(page: Any, base: str, key: str) -> None:
+    """Sign in to the console at ``base`` with an API key, as a user does on the login page."""
+    page.goto(f"{base}/console/login")
+    page.fill("#api_key", key)
+    page.click("#login")
+    page.wait_for_load_state()

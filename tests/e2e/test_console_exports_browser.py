@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from tests.e2e.conftest import _browser_or_skip, serving, shot
+from tests.e2e.conftest import _browser_or_skip, console_login, serving, shot
 from tests.integration.console.export_world import PERIOD, ExportWorld, build_export_world
 
 from cbec.service.app import create_app
@@ -27,19 +27,12 @@ def export_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Expo
     world.engine.dispose()
 
 
-def _login(page: Page, base: str, key: str) -> None:
-    page.goto(f"{base}/console/login")
-    page.fill("#api_key", key)
-    page.click("#login")
-    page.wait_for_load_state()
-
-
 def test_consignor_drills_down_from_summary_to_parcel(
     page: Page, export_live: tuple[ExportWorld, str]
 ) -> None:
     world, base = export_live
     supplementary = next(a for a in world.late if a["supplement"] == 1)
-    _login(page, base, world.keys[str(supplementary["ebc_code"])])
+    console_login(page, base, world.keys[str(supplementary["ebc_code"])])
     page.click("nav >> text=汇总申报")
     expect(page).to_have_url(re.compile(r"/console/summaries$"))
     expect(page.locator("#periods")).to_contain_text(PERIOD)
@@ -67,7 +60,7 @@ def test_administrator_reads_the_export_page_in_english(
     page: Page, export_live: tuple[ExportWorld, str]
 ) -> None:
     world, base = export_live
-    _login(page, base, world.keys[ADMIN])
+    console_login(page, base, world.keys[ADMIN])
     page.goto(f"{base}/console/exports?lang=en")
     expect(page.locator("#status-counts")).to_contain_text("899")
     expect(page.locator("#movements")).to_contain_text("departure")

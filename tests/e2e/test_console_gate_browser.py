@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
-from tests.e2e.conftest import _browser_or_skip, chromium, serving, shot
+from tests.e2e.conftest import _browser_or_skip, chromium, console_login, serving, shot
 from tests.integration.console.gate_world import OFFICER_A, ZONE_A, GateWorld, build_gate_world
 
 from cbec.service.app import create_app
@@ -45,16 +45,9 @@ def gpage(gate_browser: BrowserContext) -> Iterator[Page]:
     p.close()
 
 
-def _login(page: Page, base: str, key: str) -> None:
-    page.goto(f"{base}/console/login")
-    page.fill("#api_key", key)
-    page.click("#login")
-    page.wait_for_load_state()
-
-
 def test_operator_reads_the_gate_board(gpage: Page, gate_live: tuple[GateWorld, str]) -> None:
     world, base = gate_live
-    _login(gpage, base, world.keys[ZONE_A[2]])
+    console_login(gpage, base, world.keys[ZONE_A[2]])
     gpage.click("header nav >> text=闸口看板")
     expect(gpage.locator("h1")).to_contain_text("闸口看板")
     expect(gpage.locator("#vehicles")).to_have_text("3")
@@ -72,7 +65,7 @@ def test_operator_reads_the_gate_board(gpage: Page, gate_live: tuple[GateWorld, 
 def test_officer_holds_a_pass_then_lifts_it(gpage: Page, gate_live: tuple[GateWorld, str]) -> None:
     world, base = gate_live
     p = world.passes["GA-00003"]
-    _login(gpage, base, world.keys[OFFICER_A])
+    console_login(gpage, base, world.keys[OFFICER_A])
     gpage.goto(f"{base}/console/gate?lang=zh")
     gpage.locator(f"tr[data-pass='{p['no']}'] a.hold-pass").click()
     expect(gpage.locator("#target")).to_have_value(p["no"])

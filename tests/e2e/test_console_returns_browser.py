@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from tests.e2e.conftest import _browser_or_skip, serving, shot
+from tests.e2e.conftest import _browser_or_skip, console_login, serving, shot
 from tests.integration.console.returns_world import ReturnsWorld, build_returns_world
 
 from cbec.service.app import create_app
@@ -28,16 +28,9 @@ def returns_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ret
     world.engine.dispose()
 
 
-def _login(page: Page, base: str, key: str) -> None:
-    page.goto(f"{base}/console/login")
-    page.fill("#api_key", key)
-    page.click("#login")
-    page.wait_for_load_state()
-
-
 def test_administrator_reads_and_filters_returns(page: Page, returns_live: tuple[ReturnsWorld, str]) -> None:
     world, base = returns_live
-    _login(page, base, world.keys[ADMIN])
+    console_login(page, base, world.keys[ADMIN])
     page.click("nav >> text=退货")
     expect(page).to_have_url(re.compile(r"/console/returns$"))
     expect(page.locator("#import-returns")).to_contain_text("-625903")
@@ -68,7 +61,7 @@ def test_administrator_reads_and_filters_returns(page: Page, returns_live: tuple
 
 def test_officer_reads_returns_in_english(page: Page, returns_live: tuple[ReturnsWorld, str]) -> None:
     world, base = returns_live
-    _login(page, base, world.keys[OFFICER])
+    console_login(page, base, world.keys[OFFICER])
     page.goto(f"{base}/console/returns?lang=en")
     expect(page.locator("#imports-title")).to_contain_text("Import returns")
     expect(page.locator("#exports-title")).to_contain_text("Export returns")

@@ -153,7 +153,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rate", type=float, default=100.0, help="vehicles/s offered (paced, open loop)")
     ap.add_argument(
-        "--connections", type=int, default=16, help="keep-alive connections of the vehicle driver process"
+        "--connections", type=int, default=64, help="keep-alive connections of the vehicle driver process"
     )
     ap.add_argument("--seconds", type=float, default=30.0, help="stop sending vehicles after this long")
     ap.add_argument(

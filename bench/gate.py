@@ -163,6 +163,9 @@ def main() -> int:
     ap.add_argument("--database", default=None, help="database URL (default: a new SQLite file)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument(
+        "--api-processes", type=int, default=1, help="HTTP processes of the service (cbec serve --processes)"
+    )
+    ap.add_argument(
         "--worker",
         action="store_true",
         help="clear in a separate `cbec worker` process (`cbec serve --no-clearing`), as in production",
@@ -179,6 +182,7 @@ def main() -> int:
         "rate": args.rate,
         "connections": args.connections,
         "clearing": "worker process" if args.worker else "in the service process",
+        "api_processes": args.api_processes,
     }
     proc: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
@@ -204,6 +208,8 @@ def main() -> int:
                 "--database",
                 url,
                 "--no-webhooks",
+                "--processes",
+                str(args.api_processes),
                 *(["--no-clearing"] if args.worker else []),
             ],
             stdout=(work / "serve.log").open("wb"),

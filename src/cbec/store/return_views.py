@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, false, func, or_
 from cbec.params.dated import ParameterSet
 from cbec.rules.lifecycle import goods_back_deadline
 from cbec.store._common import chunks
+from cbec.store.console_queries import district_prefix
 from cbec.store.schema import (
     application,
     decision,
@@ -57,9 +58,8 @@ _E5 = Decimal(100_000)
 
 def _in_district(column: Any, district: str) -> ColumnElement[bool]:
     """A 4-digit customs code (or a number starting with one) in the officer's district."""
-    if district.endswith("00"):
-        return func.substr(column, 1, 2) == district[:2]
-    return func.substr(column, 1, 4) == district
+    prefix = district_prefix(district)
+    return func.substr(column, 1, len(prefix)) == prefix
 
 
 def _import_where(scope: SummaryScope) -> ColumnElement[bool]:

@@ -8,8 +8,8 @@ transaction at a time), while the first process alone clears and delivers.
 
 Why several HTTP processes: taking a message in (parsing, the format check, the signature, sealing) is
 CPU work under one interpreter lock per process, so one process uses at most one core and a burst of
-large messages queues behind it.  The processes share one listening socket (the kernel hands each new
-connection to whichever is waiting in ``accept``), so a busy process takes fewer connections.
+large messages queues behind it.  Each process listens on the same port with a socket of its own
+(``SO_REUSEPORT``) and the kernel spreads new connections over them (:mod:`cbec.service.processes`).
 """
 
 from __future__ import annotations

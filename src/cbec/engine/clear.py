@@ -542,24 +542,17 @@ class Clearer:
         above the highest ids of that look, the business keys and quota it read are still true and are not
         read again (they are most of the read, and the API's inbox writes wait while the lock is held).
         """
-        marks = _marks(conn) if conn.dialect.name == "sqlite" else None
+        marks = _marks(conn) if self.optimistic and conn.dialect.name == "sqlite" else None
         if seen is not None and marks is not None and seen.marks == marks:
-            ems, balances = self._ledgers(conn, docs)
-            return _ReadState(
-                seen.existing,
-                seen.quota_used,
-                counters.current(conn, counters.INVT_NO, lock=lock),
-                ems,
-                balances,
-                marks,
-            )
-        existing = {
-            kind: frozenset(
-                documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
-            )
-            for kind in ("orders", "payments", "waybills", "lists")
-        }
-        quota_used = self._quota(conn, docs).sort("buyer_key", "year")
+            existing, quota_used = seen.existing, seen.quota_used
+        else:
+            existing = {
+                kind: frozenset(
+                    documents_repo.existing_keys(conn, KIND_NAMES[kind], _keys(getattr(docs, kind), kind))
+                )
+                for kind in ("orders", "payments", "waybills", "lists")
+            }
+            quota_used = self._quota(conn, docs).sort("buyer_key", "year")
         ems, balances = self._ledgers(conn, docs)
         return _ReadState(
             existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock), ems, balances, marks

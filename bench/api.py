@@ -74,6 +74,8 @@ def main() -> int:
     from cbec.store import connect
     from cbec.store import inbox as inbox_repo
     from cbec.store import outbox as outbox_repo
+    from cbec.store import spool as spool_repo
+    from cbec.store.spool import open_spool
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parcels", type=int, default=20_000)
@@ -243,11 +245,14 @@ def main() -> int:
                 )
             )
         engine = connect(url)
+        spooled = open_spool(url)  # SQLite: acknowledged messages not yet moved into the inbox
         t_drain = time.monotonic()
         while time.monotonic() - t_drain < args.drain_seconds:
-            with engine.connect() as conn:
-                if not inbox_repo.pending(conn, limit=1):
-                    break
+            # the spool first: the mover commits the inbox before it empties the spool
+            if spooled is None or not spool_repo.pending(spooled):
+                with engine.connect() as conn:
+                    if not inbox_repo.pending(conn, limit=1):
+                        break
             time.sleep(0.2)
         drain_s = time.monotonic() - t_drain
 

@@ -40,6 +40,13 @@ def serve(
     verify_signatures: Annotated[
         bool, typer.Option(help="check XML-DSig where the spec requires it (turn off only for tests)")
     ] = True,
+    spool: Annotated[
+        bool,
+        typer.Option(
+            help="SQLite: acknowledge from the intake spool beside the database, so that acknowledgements"
+            " never wait for the clearer's writes (see docs/service.md)"
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
     processes: Annotated[
         int,
@@ -54,7 +61,11 @@ def serve(
     from cbec.service.context import ServiceSettings
 
     settings = ServiceSettings(
-        clearing=clearing, webhooks=webhooks, outbox=outbox, verify_signatures=verify_signatures
+        clearing=clearing,
+        webhooks=webhooks,
+        outbox=outbox,
+        verify_signatures=verify_signatures,
+        intake_spool=spool,
     )
     app = _app(database, settings)  # the first process's: a bad URL or secret stops here, before any child
     if processes == 1:
@@ -65,7 +76,9 @@ def serve(
         return
     from cbec.service.processes import serve_processes
 
-    helper = ServiceSettings(clearing=False, webhooks=False, outbox=None, verify_signatures=verify_signatures)
+    helper = ServiceSettings(
+        clearing=False, webhooks=False, outbox=None, verify_signatures=verify_signatures, intake_spool=spool
+    )
     _out.print(
         f"cbec service on http://{host}:{port} in {processes} processes"
         "  (API docs /docs, OpenAPI /openapi.json)"

@@ -35,6 +35,7 @@ from cbec.service.routes import gate, ledgers, messages, parcels, receipts, retu
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
+from cbec.store.spool import open_spool
 
 
 def create_app(
@@ -53,6 +54,8 @@ def create_app(
         buyer_secret=secret_for(engine),
         data_keys=keyring_for(engine),
     )
+    if settings.intake_spool:
+        ctx.spool = open_spool(engine.url.render_as_string(hide_password=False))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,8 @@ from cbec.params.dated import ParameterSet
 from cbec.params.hs import HsTable
 from cbec.store import inbox as inbox_repo
 from cbec.store import leases
+from cbec.store import spool as spool_repo
+from cbec.store.spool import open_spool, spool_path
 
 log = logging.getLogger("cbec.service.clearing")
 
@@ -80,6 +82,8 @@ class ClearingLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._clearer: Clearer | None = None
+        self._spool_file = spool_path(engine.url.render_as_string(hide_password=False))
+        self._spool: Engine | None = None
         self.cleared_messages = 0
         self.last_error: str | None = None
 
@@ -114,6 +118,7 @@ class ClearingLoop:
                 pause = opts.gather - (time.monotonic() - last_start)
                 if pause > 0 and not last_full:
                     self._stop.wait(pause)  # not woken by new messages: they are what it gathers
+                self._move_spooled()
                 with self.engine.connect() as conn:
                     rows = _next_batch(conn, opts)
                 if rows:
@@ -139,6 +144,15 @@ class ClearingLoop:
         if holding:
             with self.engine.begin() as conn:
                 leases.release(conn, LEASE, self.holder)
+
+    def _move_spooled(self) -> None:
+        """Messages the API acknowledged from the intake spool go into the inbox first (cbec.store.spool)."""
+        if self._spool is None:
+            if self._spool_file is None or not self._spool_file.exists():
+                return  # no API process has spooled anything (yet)
+            self._spool = open_spool(self.engine.url.render_as_string(hide_password=False))
+        if self._spool is not None:
+            spool_repo.move(self._spool, self.engine)
 
     def _new_clearer(self) -> Clearer:
         self._clearer = Clearer(self.engine, params=self.params, hs=self.hs.frame(), outbox=self.outbox)

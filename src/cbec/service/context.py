@@ -35,6 +35,10 @@ class ServiceSettings:
     """Check XML-DSig on the messages that must be signed, against the sender's registered certificate."""
     credential_cache_seconds: float = 10.0
     """How long a resolved API key (and its certificates) is reused: see cbec.service.credential_cache."""
+    intake_spool: bool = False
+    """SQLite file databases: acknowledge messages from the intake spool (``<db>.intake``, see
+    :mod:`cbec.store.spool`) instead of the inbox, so acknowledgements never wait for the clearer's writes.
+    ``cbec serve`` turns it on."""
 
 
 @dataclass(slots=True)
@@ -49,3 +53,5 @@ class ServiceContext:
     clearing: ClearingLoop | None = None
     credentials: CredentialCache = field(default_factory=lambda: CredentialCache(10.0))
     intake: IntakeQueue | None = None
+    spool: Engine | None = None
+    """The intake spool, when :attr:`ServiceSettings.intake_spool` is on and the database is a SQLite file."""

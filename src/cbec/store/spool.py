@@ -1,0 +1,246 @@
+"""The intake spool (SQLite only): acknowledged messages on their way into the inbox.
+
+SQLite has one writer per database file.  The clearing loop's write transaction (documents, decisions,
+receipts, quota, tax bills of a batch: 40–100 ms on the 2-core VM) would make every acknowledgement that
+arrives meanwhile wait for it, and that wait was most of the API's tail latency.  So the API stores what it
+accepts in a second, small database file beside the main one (``<db>.intake``), whose lock only the API
+processes and the mover share, and the clearing process moves the spooled messages into the inbox in its
+own transaction, just before it takes them for clearing.
+
+Guarantees, the same as writing the inbox directly:
+
+* **stored before acknowledged**: the spool row is committed (sealed: compressed and encrypted with the
+  data key, like the inbox) before the 202 goes out;
+* **idempotent on guid**: a guid is looked up in the spool, then in the inbox, while the spool's write lock
+  is held.  The mover deletes a spool row only after the inbox row is committed, so a guid missing from the
+  spool at that moment is either in the inbox already or new;
+* **the inbox id is the one acknowledged**: a spooled message reserves the id it will have in the inbox
+  (one above the highest of both), and the mover inserts it with that id;
+* **nothing lost, nothing twice**: a crash between the inbox commit and the spool delete leaves a row that
+  the next move finds in the inbox already (same guid, same digest) and just deletes.
+
+PostgreSQL needs none of this (concurrent inserts do not wait for the clearer), nor does an in-memory
+database (one process).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import make_url
+
+from cbec.store._common import Outcome, chunks
+from cbec.store.checkpoints import Checkpointer
+from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
+from cbec.store.inbox import ACCEPTED, SEALED, AcceptOutcome, InboxItem, accept
+from cbec.store.schema import inbox, message_subscriber
+
+SUFFIX = ".intake"
+
+_meta = MetaData()
+spooled = Table(
+    "spooled",
+    _meta,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # the inbox id it will have
+    Column("guid", String(64), nullable=False, unique=True),
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(32)),
+    Column("dxp_id", String(64)),
+    Column("received_at", String(40), nullable=False),  # ISO 8601 with offset
+    Column("sha256", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("raw_codec", String(16), nullable=False),
+    Column("subscribers", Text, nullable=False),  # JSON {dxpAddress: ALL|DATA|RET}
+)
+
+
+def spool_path(main_url: str) -> Path | None:
+    """Where the spool of a database lives: beside a SQLite file; None for PostgreSQL or in-memory."""
+    url = make_url(main_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    file = sqlite_file(url)
+    return None if file is None else file.with_name(file.name + SUFFIX)
+
+
+def open_spool(main_url: str) -> Engine | None:
+    """The spool's engine (created on first use), or None where the database needs no spool."""
+    path = spool_path(main_url)
+    if path is None:
+        return None
+    engine = connect(f"sqlite:///{path}", create=False, background_checkpoints=True)
+    with engine.begin() as conn:
+        _meta.create_all(conn)
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    item: InboxItem
+    subscribers: dict[str, str]
+
+
+def put(spool: Engine, main: Engine, entries: Sequence[Spooled]) -> list[AcceptOutcome]:
+    """Store the messages in the spool and commit; for each, in order: new, repeat or conflict.
+
+    A repeat or conflict is judged against the spool and the inbox together, as :func:`inbox.accept`
+    judges against the inbox.
+    """
+    if not entries:
+        return []
+    with spool.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as sconn, sconn.begin():
+        guids = sorted({e.item.guid for e in entries})
+        known: dict[str, tuple[int, str]] = {}
+        for part in chunks(guids):
+            rows = sconn.execute(
+                select(spooled.c.guid, spooled.c.id, spooled.c.sha256).where(spooled.c.guid.in_(part))
+            )
+            known.update({g: (int(i), s) for g, i, s in rows})
+        # read the inbox only now, under the spool's lock: the mover cannot delete a row meanwhile
+        with main.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as mconn, mconn.begin():
+            missing = [g for g in guids if g not in known]
+            for part in chunks(missing):
+                rows = mconn.execute(
+                    select(inbox.c.guid, inbox.c.id, inbox.c.sha256).where(inbox.c.guid.in_(part))
+                )
+                known.update({g: (int(i), s) for g, i, s in rows})
+            top_inbox = int(mconn.execute(select(func.coalesce(func.max(inbox.c.id), 0))).scalar_one())
+        top = max(
+            top_inbox, int(sconn.execute(select(func.coalesce(func.max(spooled.c.id), 0))).scalar_one())
+        )
+        outcomes: list[AcceptOutcome] = []
+        new_rows = []
+        for index, entry in enumerate(entries):
+            item = entry.item
+            digest = item.sha256
+            if digest is None or item.codec != SEALED:
+                raise ValueError(f"{item.guid}: a spooled message is sealed and carries its sha256")
+            if item.guid in known:
+                id_, sha = known[item.guid]
+                outcome = Outcome.REPEAT if sha == digest else Outcome.CONFLICT
+                outcomes.append(AcceptOutcome(index, item.guid, outcome, id_))
+                continue
+            top += 1
+            known[item.guid] = (top, digest)
+            outcomes.append(AcceptOutcome(index, item.guid, Outcome.NEW, top))
+            received = item.received_at or datetime.now(UTC)
+            new_rows.append(
+                {
+                    "id": top,
+                    "guid": item.guid,
+                    "message_type": item.message_type,
+                    "sender": item.sender,
+                    "dxp_id": item.dxp_id,
+                    "received_at": received.astimezone(UTC).isoformat(),
+                    "sha256": digest,
+                    "raw": item.raw,
+                    "raw_codec": item.codec,
+                    "subscribers": json.dumps(entry.subscribers, ensure_ascii=False),
+                }
+            )
+        if new_rows:
+            sconn.execute(insert(spooled), new_rows)
+    return outcomes
+
+
+def pending(spool: Engine) -> int:
+    """How many acknowledged messages wait in the spool."""
+    with spool.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+        return int(conn.execute(select(func.count()).select_from(spooled)).scalar_one())
+
+
+def move(spool: Engine, main: Engine, *, limit: int = 2000) -> int:
+    """Move the oldest spooled messages into the inbox (one main transaction), then off the spool.
+
+    Returns how many were moved.  Run by the clearing process only (it holds the clearing lease), so
+    moves never race each other; a crash between the two commits is repaired by the next move.
+    """
+    with spool.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as sconn:
+        rows = sconn.execute(select(spooled).order_by(spooled.c.id).limit(limit)).all()
+    if not rows:
+        return 0
+    with main.begin() as conn:
+        moved = _in_inbox(conn, [r.guid for r in rows])  # a crash after this commit, before the delete
+        fresh = [r for r in rows if r.guid not in moved]
+        taken = set(conn.scalars(select(inbox.c.id).where(inbox.c.id.in_([r.id for r in fresh]))))
+        # ids reserved by the spool go in as they are; a reserved id that another writer's insert took
+        # (a ``cbec clear`` on the same file meanwhile) falls back to a new one through inbox.accept
+        direct = [r for r in fresh if r.id not in taken]
+        if direct:
+            conn.execute(insert(inbox), [_inbox_row(r) for r in direct])
+        ids = {r.guid: int(r.id) for r in direct}
+        late = [r for r in fresh if r.id in taken]
+        if late:
+            outcomes = accept(conn, [_item(r) for r in late])
+            ids.update({o.guid: o.id for o in outcomes if o.outcome == Outcome.NEW})
+        subs = [
+            {"inbox_id": ids[r.guid], "dxp_address": a, "status": st}
+            for r in rows
+            if r.guid in ids
+            for a, st in json.loads(r.subscribers).items()
+        ]
+        if subs:
+            conn.execute(message_subscriber.insert(), subs)
+    with spool.begin() as sconn:
+        for part in chunks([r.id for r in rows]):
+            sconn.execute(delete(spooled).where(spooled.c.id.in_(part)))
+    Checkpointer(spool).run_once()  # the log back into the file beside the API's commits, never in one
+    return len(rows)
+
+
+def _in_inbox(conn: Connection, guids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(sorted(set(guids))):
+        found.update(conn.scalars(select(inbox.c.guid).where(inbox.c.guid.in_(part))))
+    return found
+
+
+def _inbox_row(r: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "guid": r.guid,
+        "message_type": r.message_type,
+        "sender": r.sender,
+        "dxp_id": r.dxp_id,
+        "received_at": datetime.fromisoformat(r.received_at),
+        "sha256": r.sha256,
+        "raw": r.raw,
+        "raw_codec": r.raw_codec,
+        "status": ACCEPTED,
+        "processed_at": None,
+        "batch_id": None,
+    }
+
+
+def _item(r: Row[Any]) -> InboxItem:
+    return InboxItem(
+        guid=r.guid,
+        message_type=r.message_type,
+        raw=r.raw,
+        sender=r.sender,
+        dxp_id=r.dxp_id,
+        received_at=datetime.fromisoformat(r.received_at),
+        codec=r.raw_codec,
+        sha256=r.sha256,
+    )

@@ -5,8 +5,11 @@ The package is layered as DESIGN.md describes: ``params`` (dated rules data), ``
 """
 
 from cbec._allocator import configure_polars_allocator
+from cbec._threads import configure_service_threads
 
 __version__ = "0.1.0"
 
 # before anything imports Polars: how long its allocator keeps freed pages (why: cbec/_allocator.py)
 configure_polars_allocator()
+# and, in the service's processes, one Polars thread (why: cbec/_threads.py)
+configure_service_threads()

@@ -75,7 +75,6 @@ def main() -> int:
     from cbec.store import inbox as inbox_repo
     from cbec.store import outbox as outbox_repo
     from cbec.store import spool as spool_repo
-    from cbec.store.spool import open_spool
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parcels", type=int, default=20_000)
@@ -245,14 +244,10 @@ def main() -> int:
                 )
             )
         engine = connect(url)
-        spooled = open_spool(url)  # SQLite: acknowledged messages not yet moved into the inbox
         t_drain = time.monotonic()
         while time.monotonic() - t_drain < args.drain_seconds:
-            # the spool first: the mover commits the inbox before it empties the spool
-            if spooled is None or not spool_repo.pending(spooled):
-                with engine.connect() as conn:
-                    if not inbox_repo.pending(conn, limit=1):
-                        break
+            if not spool_repo.unprocessed(engine):  # SQLite: the intake spool too
+                break
             time.sleep(0.2)
         drain_s = time.monotonic() - t_drain
 

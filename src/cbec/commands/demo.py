@@ -63,8 +63,8 @@ def demo(
     from cbec.sim.ledgers import bonded_demand, file_zone_ledgers, replenish
     from cbec.sim.parties import BONDED_ZONES
     from cbec.store import connect, enterprises
-    from cbec.store import inbox as inbox_repo
     from cbec.store import ledgers as ledgers_repo
+    from cbec.store import spool as spool_repo
     from cbec.store.schema import export_list
 
     if fresh and folder.exists():
@@ -148,8 +148,7 @@ def demo(
             for s in senders:
                 s.join()
             while True:
-                with engine.connect() as conn:
-                    left = inbox_repo.pending_count(conn)
+                left = spool_repo.unprocessed(engine)  # the intake spool too, where there is one
                 bar.update(wait, completed=cleared_before[0] + len(run) - left)
                 if left == 0:
                     break

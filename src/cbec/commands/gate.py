@@ -279,7 +279,7 @@ def remote_world(
     from cbec.service.cast import file_cast, use_signing_dir
     from cbec.sim.generate import GeneratorConfig, write_corpus
     from cbec.store import connect
-    from cbec.store import inbox as inbox_repo
+    from cbec.store import spool as spool_repo
 
     engine = connect(database)
     cast = file_cast(engine, folder / "keys")
@@ -296,9 +296,8 @@ def remote_world(
     send_traffic(url, folder / "traffic", keys)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if not inbox_repo.pending_count(conn):
-                break
+        if not spool_repo.unprocessed(engine):  # the intake spool too (cbec serve on SQLite)
+            break
         time.sleep(0.2)
     return engine, keys
 

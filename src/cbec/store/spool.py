@@ -49,11 +49,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from cbec.store._common import Outcome, chunks
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
-from cbec.store.inbox import ACCEPTED, SEALED, AcceptOutcome, InboxItem, accept
+from cbec.store.inbox import ACCEPTED, SEALED, AcceptOutcome, InboxItem, accept, pending_count
 from cbec.store.schema import inbox, message_subscriber
 
 SUFFIX = ".intake"
@@ -168,6 +169,28 @@ def pending(spool: Engine) -> int:
     """How many acknowledged messages wait in the spool."""
     with spool.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
         return int(conn.execute(select(func.count()).select_from(spooled)).scalar_one())
+
+
+_OPEN: dict[Path, Engine] = {}
+
+
+def unprocessed(main: Engine) -> int:
+    """Messages acknowledged but not processed yet: those still in the spool plus the inbox's pending ones.
+
+    For "wait until everything is cleared": the spool is counted first, because the mover commits the inbox
+    before it empties the spool, so nothing can slip between the two counts.
+    """
+    path = spool_path(main.url.render_as_string(hide_password=False))
+    in_spool = 0
+    if path is not None and path.exists():
+        if path not in _OPEN:
+            _OPEN[path] = connect(f"sqlite:///{path}", create=False, background_checkpoints=True)
+        try:
+            in_spool = pending(_OPEN[path])
+        except OperationalError:  # the file exists, its table not yet (an API process is creating it)
+            in_spool = 0
+    with main.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+        return in_spool + pending_count(conn)
 
 
 def move(spool: Engine, main: Engine, *, limit: int = 2000) -> int:

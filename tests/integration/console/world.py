@@ -22,7 +22,7 @@ from cbec.service.cast import ADMIN, OFFICER, Cast, file_cast, use_signing_dir
 from cbec.service.context import ServiceSettings
 from cbec.sim.generate import GeneratorConfig, write_corpus
 from cbec.store import connect
-from cbec.store import inbox as inbox_repo
+from cbec.store import spool as spool_repo
 from cbec.store.schema import decision, document
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
@@ -105,9 +105,8 @@ def build_world(root: Path, *, parcels: int = 80, seed: int = 11) -> World:
             assert r.status_code == 202, r.text
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if not inbox_repo.pending(conn, limit=1):
-                    break
+            if not spool_repo.unprocessed(engine):  # the intake spool too (cbec serve on SQLite)
+                break
             time.sleep(0.05)
         else:
             raise AssertionError("the clearing loop did not finish in time")

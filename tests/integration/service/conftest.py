@@ -23,7 +23,7 @@ from cbec.service.cast import Cast, file_cast, use_signing_dir
 from cbec.service.context import ServiceSettings
 from cbec.sim.generate import GeneratorConfig, write_corpus
 from cbec.store import connect, data_key, reset
-from cbec.store import inbox as inbox_repo
+from cbec.store import spool as spool_repo
 
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
 
@@ -56,9 +56,8 @@ def wait_cleared(engine: Engine, timeout: float = 60.0) -> None:
     """Until the clearing loop has processed everything accepted."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if not inbox_repo.pending_count(conn):
-                return
+        if not spool_repo.unprocessed(engine):  # the intake spool too (cbec serve on SQLite)
+            return
         time.sleep(0.05)
     raise AssertionError("the clearing loop did not finish in time")
 

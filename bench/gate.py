@@ -145,7 +145,7 @@ def main() -> int:
     from cbec.sim.generate import GeneratorConfig, write_corpus
     from cbec.sim.parties import BONDED_ZONES
     from cbec.store import connect
-    from cbec.store import inbox as inbox_repo
+    from cbec.store import spool as spool_repo
     from cbec.store.schema import gate_event
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,10 +236,7 @@ def main() -> int:
             time.sleep(0.2)
         t0 = time.monotonic()
         send_traffic(base, work / "traffic", keys)
-        while True:
-            with engine.connect() as conn:
-                if not inbox_repo.pending_count(conn):
-                    break
+        while spool_repo.unprocessed(engine):  # the intake spool too (cbec serve on SQLite)
             time.sleep(0.2)
         report["setup_clear_s"] = round(time.monotonic() - t0, 1)
 

@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from _steal import cpu_ticks, steal_share
+
 REPO = Path(__file__).resolve().parent.parent
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
 GUID = re.compile(rb"<(?:\w+:)?guid>([^<]+)<")
@@ -219,6 +221,7 @@ def main() -> int:
                 conn.close()
 
         t_start = time.monotonic()
+        ticks = cpu_ticks()
         report["offered_documents_per_s"] = args.rate or "max"
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in threads:
@@ -226,6 +229,7 @@ def main() -> int:
         for t in threads:
             t.join()
         send_s = time.monotonic() - t_start
+        ticks_after = cpu_ticks()
         docs_acked = sum(messages[i][2] for i in acked)
 
         # drain: the worker clears the backlog
@@ -274,6 +278,7 @@ def main() -> int:
                 "failures": failures,
                 "documents_acked": docs_acked,
                 "send_seconds": round(send_s, 2),
+                "cpu_steal_share": steal_share(ticks, ticks_after),
                 "documents_per_s": round(docs_acked / send_s),
                 "messages_per_s": round(len(acked) / send_s, 1),
                 "latency_ms": {

@@ -38,6 +38,8 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _steal import cpu_ticks, steal_share
+
 COP = re.compile(rb"<(?:\w+:)?copCode>([^<]+)<")
 
 
@@ -291,11 +293,13 @@ def main() -> int:
                 if child is not None
             }
             t_start = time.monotonic()
+            ticks = cpu_ticks()
             feeder = threading.Thread(target=traffic, daemon=True)
             if args.background > 0:
                 feeder.start()
             driven = pool.submit(drive, port, requests, args.rate, args.connections).result()
             stop.set()
+            ticks_after = cpu_ticks()
             cpu1 = {
                 name: _cpu_seconds(child.pid)
                 for name, child in (("service", proc), ("worker", worker))
@@ -326,6 +330,7 @@ def main() -> int:
                     name: round((cpu1[name] - cpu0[name]) / max(1, len(latencies)) * 1000, 2) for name in cpu0
                 },
                 "load_average": [round(x, 2) for x in os.getloadavg()],
+                "cpu_steal_share": steal_share(ticks, ticks_after),
                 "stopped": sum(1 for d in decisions.values() if d.get("decision") == "STOP"),
                 "planted_caught": all(f["planted"] == f["caught"] for f in checked["faults"].values()),
                 "clean_stopped": checked["clean"]["stopped"],

@@ -54,6 +54,9 @@ class InboxItem:
     encrypted (``zlib-gcm``, see :func:`pack`).  :func:`accept` stores the first two encrypted."""
     sha256: str | None = None
     """Hex digest of the bytes as received; computed here when not given (a worker may have done it)."""
+    id: int | None = None
+    """The inbox id to store it under, when one was reserved for it (the intake spool acknowledges with the
+    id the message will have); default: the next id."""
 
 
 def pack(data: bytes, keys: Keyring | None = None) -> tuple[bytes, str]:
@@ -137,6 +140,8 @@ def accept(conn: Connection, items: Sequence[InboxItem]) -> list[AcceptOutcome]:
     """
     if not items:
         return []
+    if len({item.id is None for item in items}) > 1:  # one statement for all: every row has the same keys
+        raise ValueError("either every item carries a reserved id or none does")
     now = utcnow()
     params = []
     digests = []
@@ -162,6 +167,7 @@ def accept(conn: Connection, items: Sequence[InboxItem]) -> list[AcceptOutcome]:
                 "status": ACCEPTED,
                 "processed_at": None,
                 "batch_id": None,
+                **({"id": item.id} if item.id is not None else {}),
             }
         )
     rows = bulk_insert(

@@ -35,7 +35,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Engine,
     LargeBinary,
     MetaData,
@@ -49,12 +48,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from cbec.store._common import Outcome, chunks
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
-from cbec.store.inbox import ACCEPTED, SEALED, AcceptOutcome, InboxItem, accept, pending_count
+from cbec.store.inbox import SEALED, AcceptOutcome, InboxItem, accept, pending_count
 from cbec.store.schema import inbox, message_subscriber
 
 SUFFIX = ".intake"
@@ -88,8 +86,10 @@ def spool_path(main_url: str) -> Path | None:
 def open_spool(main_url: str) -> Engine | None:
     """The spool's engine (created on first use), or None where the database needs no spool."""
     path = spool_path(main_url)
-    if path is None:
-        return None
+    return None if path is None else _engine_at(path)
+
+
+def _engine_at(path: Path) -> Engine:
     engine = connect(f"sqlite:///{path}", create=False, background_checkpoints=True)
     with engine.begin() as conn:
         _meta.create_all(conn)
@@ -110,6 +110,11 @@ def put(spool: Engine, main: Engine, entries: Sequence[Spooled]) -> list[AcceptO
     """
     if not entries:
         return []
+    digests: list[str] = []
+    for entry in entries:
+        if entry.item.sha256 is None or entry.item.codec != SEALED:
+            raise ValueError(f"{entry.item.guid}: a spooled message is sealed and carries its sha256")
+        digests.append(entry.item.sha256)
     with spool.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as sconn, sconn.begin():
         guids = sorted({e.item.guid for e in entries})
         known: dict[str, tuple[int, str]] = {}
@@ -132,11 +137,8 @@ def put(spool: Engine, main: Engine, entries: Sequence[Spooled]) -> list[AcceptO
         )
         outcomes: list[AcceptOutcome] = []
         new_rows = []
-        for index, entry in enumerate(entries):
+        for index, (entry, digest) in enumerate(zip(entries, digests, strict=True)):
             item = entry.item
-            digest = item.sha256
-            if digest is None or item.codec != SEALED:
-                raise ValueError(f"{item.guid}: a spooled message is sealed and carries its sha256")
             if item.guid in known:
                 id_, sha = known[item.guid]
                 outcome = Outcome.REPEAT if sha == digest else Outcome.CONFLICT
@@ -182,13 +184,10 @@ def unprocessed(main: Engine) -> int:
     """
     path = spool_path(main.url.render_as_string(hide_password=False))
     in_spool = 0
-    if path is not None and path.exists():
+    if path is not None and path.exists():  # no file: nothing was ever spooled, and none is made here
         if path not in _OPEN:
-            _OPEN[path] = connect(f"sqlite:///{path}", create=False, background_checkpoints=True)
-        try:
-            in_spool = pending(_OPEN[path])
-        except OperationalError:  # the file exists, its table not yet (an API process is creating it)
-            in_spool = 0
+            _OPEN[path] = _engine_at(path)
+        in_spool = pending(_OPEN[path])
     with main.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
         return in_spool + pending_count(conn)
 
@@ -204,19 +203,13 @@ def move(spool: Engine, main: Engine, *, limit: int = 2000) -> int:
     if not rows:
         return 0
     with main.begin() as conn:
-        moved = _in_inbox(conn, [r.guid for r in rows])  # a crash after this commit, before the delete
-        fresh = [r for r in rows if r.guid not in moved]
-        taken = set(conn.scalars(select(inbox.c.id).where(inbox.c.id.in_([r.id for r in fresh]))))
-        # ids reserved by the spool go in as they are; a reserved id that another writer's insert took
-        # (a ``cbec clear`` on the same file meanwhile) falls back to a new one through inbox.accept
-        direct = [r for r in fresh if r.id not in taken]
-        if direct:
-            conn.execute(insert(inbox), [_inbox_row(r) for r in direct])
-        ids = {r.guid: int(r.id) for r in direct}
-        late = [r for r in fresh if r.id in taken]
-        if late:
-            outcomes = accept(conn, [_item(r) for r in late])
-            ids.update({o.guid: o.id for o in outcomes if o.outcome == Outcome.NEW})
+        # A reserved id already in the inbox is either this very message, moved before a crash stopped the
+        # spool's delete (inbox.accept finds its guid: a repeat), or another writer's (a ``cbec clear`` on
+        # the same file meanwhile): that message goes in under a new id.
+        taken = set(conn.scalars(select(inbox.c.id).where(inbox.c.id.in_([r.id for r in rows]))))
+        outcomes = accept(conn, [_item(r, reserved=True) for r in rows if r.id not in taken])
+        outcomes += accept(conn, [_item(r, reserved=False) for r in rows if r.id in taken])
+        ids = {o.guid: o.id for o in outcomes if o.outcome == Outcome.NEW}
         subs = [
             {"inbox_id": ids[r.guid], "dxp_address": a, "status": st}
             for r in rows
@@ -232,31 +225,7 @@ def move(spool: Engine, main: Engine, *, limit: int = 2000) -> int:
     return len(rows)
 
 
-def _in_inbox(conn: Connection, guids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for part in chunks(sorted(set(guids))):
-        found.update(conn.scalars(select(inbox.c.guid).where(inbox.c.guid.in_(part))))
-    return found
-
-
-def _inbox_row(r: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "guid": r.guid,
-        "message_type": r.message_type,
-        "sender": r.sender,
-        "dxp_id": r.dxp_id,
-        "received_at": datetime.fromisoformat(r.received_at),
-        "sha256": r.sha256,
-        "raw": r.raw,
-        "raw_codec": r.raw_codec,
-        "status": ACCEPTED,
-        "processed_at": None,
-        "batch_id": None,
-    }
-
-
-def _item(r: Row[Any]) -> InboxItem:
+def _item(r: Row[Any], *, reserved: bool) -> InboxItem:
     return InboxItem(
         guid=r.guid,
         message_type=r.message_type,
@@ -266,4 +235,5 @@ def _item(r: Row[Any]) -> InboxItem:
         received_at=datetime.fromisoformat(r.received_at),
         codec=r.raw_codec,
         sha256=r.sha256,
+        id=int(r.id) if reserved else None,
     )

@@ -144,3 +144,14 @@ def test_unknown_codec_is_refused(engine: Engine) -> None:
     item = inbox.InboxItem(guid="G-Q", message_type="CEB311Message", raw=b"x", codec="lz4")
     with engine.begin() as conn, pytest.raises(ValueError, match="codec"):
         inbox.accept(conn, [item])
+
+
+def test_a_reserved_id_is_kept_and_ids_are_all_reserved_or_none(engine: Engine) -> None:
+    from dataclasses import replace
+
+    with engine.begin() as conn:
+        (outcome,) = inbox.accept(conn, [replace(message("G-R"), id=500)])
+    assert (outcome.outcome, outcome.id) == (Outcome.NEW, 500)
+    with pytest.raises(ValueError, match="reserved id"), engine.begin() as conn:
+        inbox.accept(conn, [replace(message("G-A"), id=501), message("G-B")])
+    assert _count(engine) == 1

@@ -147,6 +147,7 @@ def main() -> int:
     from cbec.sim.generate import GeneratorConfig, write_corpus
     from cbec.sim.parties import BONDED_ZONES
     from cbec.store import connect
+    from cbec.store import gate_journal
     from cbec.store import spool as spool_repo
     from cbec.store.schema import gate_event
 
@@ -313,6 +314,9 @@ def main() -> int:
         send_s = float(driven["seconds"])  # type: ignore[arg-type]
         sent = sim.Plan(plan.vehicles, [e for e in events if e.event_id in decisions], plan.holds)
         checked = sim.report(sent, decisions)
+        deadline = time.monotonic() + 60
+        while gate_journal.unmoved(engine) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the clearing process moves the gate journal into the database
         with engine.connect() as conn:
             stored = conn.scalar(select(func.count()).select_from(gate_event))
         report.update(

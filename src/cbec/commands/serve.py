@@ -43,8 +43,9 @@ def serve(
     spool: Annotated[
         bool,
         typer.Option(
-            help="SQLite: acknowledge from the intake spool beside the database, so that acknowledgements"
-            " never wait for the clearer's writes (see docs/service.md)"
+            help="SQLite: acknowledge messages from the intake spool and commit gate decisions to the gate"
+            " journal, both beside the database, so that answers never wait for the clearer's writes"
+            " (see docs/service.md)"
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
@@ -66,6 +67,7 @@ def serve(
         outbox=outbox,
         verify_signatures=verify_signatures,
         intake_spool=spool,
+        gate_journal=spool,
     )
     app = _app(database, settings)  # the first process's: a bad URL or secret stops here, before any child
     if processes == 1:
@@ -77,7 +79,12 @@ def serve(
     from cbec.service.processes import serve_processes
 
     helper = ServiceSettings(
-        clearing=False, webhooks=False, outbox=None, verify_signatures=verify_signatures, intake_spool=spool
+        clearing=False,
+        webhooks=False,
+        outbox=None,
+        verify_signatures=verify_signatures,
+        intake_spool=spool,
+        gate_journal=spool,
     )
     _out.print(
         f"cbec service on http://{host}:{port} in {processes} processes"

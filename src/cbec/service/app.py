@@ -35,6 +35,7 @@ from cbec.service.routes import gate, ledgers, messages, parcels, receipts, retu
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
+from cbec.store.gate_journal import open_journal
 from cbec.store.spool import open_spool
 
 
@@ -56,6 +57,8 @@ def create_app(
     )
     if settings.intake_spool:
         ctx.spool = open_spool(engine.url.render_as_string(hide_password=False))
+    if settings.gate_journal:
+        ctx.gate_journal = open_journal(engine.url.render_as_string(hide_password=False))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

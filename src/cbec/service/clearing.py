@@ -25,9 +25,11 @@ from sqlalchemy import Connection, Engine
 from cbec.engine.clear import Clearer
 from cbec.params.dated import ParameterSet
 from cbec.params.hs import HsTable
+from cbec.store import gate_journal as journal_repo
 from cbec.store import inbox as inbox_repo
 from cbec.store import leases
 from cbec.store import spool as spool_repo
+from cbec.store.gate_journal import open_journal
 from cbec.store.spool import open_spool, spool_path
 
 log = logging.getLogger("cbec.service.clearing")
@@ -84,6 +86,7 @@ class ClearingLoop:
         self._clearer: Clearer | None = None
         self._spool_file = spool_path(engine.url.render_as_string(hide_password=False))
         self._spool: Engine | None = None
+        self._journal: Engine | None = None
         self.cleared_messages = 0
         self.last_error: str | None = None
 
@@ -119,6 +122,7 @@ class ClearingLoop:
                 if pause > 0 and not last_full:
                     self._stop.wait(pause)  # not woken by new messages: they are what it gathers
                 self._move_spooled()
+                self._move_gate_journal()
                 with self.engine.connect() as conn:
                     rows = _next_batch(conn, opts)
                 if rows:
@@ -153,6 +157,14 @@ class ClearingLoop:
             self._spool = open_spool(self.engine.url.render_as_string(hide_password=False))
         if self._spool is not None:
             spool_repo.move(self._spool, self.engine)
+
+    def _move_gate_journal(self) -> None:
+        """Gate decisions the lanes committed to the gate journal go into the main database
+        (cbec.store.gate_journal); cheap when there are none."""
+        if self._journal is None:
+            self._journal = open_journal(self.engine.url.render_as_string(hide_password=False), create=False)
+        if self._journal is not None:
+            journal_repo.move(self._journal, self.engine)
 
     def _new_clearer(self) -> Clearer:
         self._clearer = Clearer(self.engine, params=self.params, hs=self.hs.frame(), outbox=self.outbox)

@@ -39,6 +39,10 @@ class ServiceSettings:
     """SQLite file databases: acknowledge messages from the intake spool (``<db>.intake``, see
     :mod:`cbec.store.spool`) instead of the inbox, so acknowledgements never wait for the clearer's writes.
     ``cbec serve`` turns it on."""
+    gate_journal: bool = False
+    """SQLite file databases: commit gate decisions to the gate journal (``<db>.gate``, see
+    :mod:`cbec.store.gate_journal`) instead of the main database, so a vehicle's answer never waits for the
+    clearer's writes.  ``cbec serve`` turns it on with the intake spool."""
 
 
 @dataclass(slots=True)
@@ -55,3 +59,5 @@ class ServiceContext:
     intake: IntakeQueue | None = None
     spool: Engine | None = None
     """The intake spool, when :attr:`ServiceSettings.intake_spool` is on and the database is a SQLite file."""
+    gate_journal: Engine | None = None
+    """The gate journal, when :attr:`ServiceSettings.gate_journal` is on and the database is a SQLite file."""

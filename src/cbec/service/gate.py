@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -28,6 +29,7 @@ from cbec.rights.read import district_covers
 from cbec.rules import gate as rule
 from cbec.store import aftercare as aftercare_repo
 from cbec.store import gate as repo
+from cbec.store import gate_journal as journal_repo
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK
 from cbec.store.schema import document
 
@@ -510,14 +512,22 @@ def _pending(heads: Mapping[str, Mapping[str, Any]], keys: Sequence[str]) -> lis
     ]
 
 
-def readable_pass(engine: Engine, principal: Principal, number: str, at: datetime) -> repo.PassRow:
-    """The pass, if the principal may see it (404 otherwise, whether or not it exists)."""
+def readable_pass(
+    engine: Engine, principal: Principal, number: str, at: datetime, *, journal: Engine | None = None
+) -> repo.PassRow:
+    """The pass, if the principal may see it (404 otherwise, whether or not it exists), with the status a
+    LIFT in the gate journal gave it."""
     with engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
         row = repo.pass_by_no(conn, number)
     if row is None or not sees(scope_of(principal, at), row.owner, row.master_cuscd):
         raise GateRefusal(
             404, "not-found", "没有您可查看的该核放单", "no gate pass of that number that you may see"
         )
+    if journal is not None:
+        with journal.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as jconn:
+            moved = journal_repo.statuses(jconn, [row.id])
+        if row.id in moved:
+            row = replace(row, stucd=moved[row.id])
     return row
 
 
@@ -545,8 +555,19 @@ def recheck(engine: Engine, principal: Principal, number: str, now: datetime) ->
     return out
 
 
-def cancel(engine: Engine, principal: Principal, number: str, to_status: str, now: datetime) -> repo.PassRow:
-    """Delete (5) or void (6) a pass not yet used at the gate; its lists may then go on another pass."""
+def cancel(
+    engine: Engine,
+    principal: Principal,
+    number: str,
+    to_status: str,
+    now: datetime,
+    *,
+    journal: Engine | None = None,
+) -> repo.PassRow:
+    """Delete (5) or void (6) a pass not yet used at the gate; its lists may then go on another pass.
+
+    With a gate journal its lock is held throughout: a lane cannot lift the pass while it is being deleted,
+    and a lift already journalled (not yet in the main database) refuses the delete."""
     row = readable_pass(engine, principal, number, now)
     if row.owner not in operator_codes(principal, now) and Role.ADMIN not in principal.roles:
         raise GateRefusal(
@@ -555,9 +576,15 @@ def cancel(engine: Engine, principal: Principal, number: str, to_status: str, no
             "只有申报该核放单的企业可删除或作废",
             "only the enterprise that filed the pass may delete or void it",
         )
-    with engine.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as conn, conn.begin():
-        if not repo.move_status(conn, row.id, ["0", "1"], to_status, now):
-            zh, en = STATUS_NAMES.get(row.stucd, ("?", "?"))
+    with ExitStack() as stack:
+        lifted = None
+        if journal is not None:
+            jconn = stack.enter_context(journal_repo.locked(journal))
+            lifted = journal_repo.statuses(jconn, [row.id]).get(row.id)
+        conn = stack.enter_context(engine.connect().execution_options(**{SQLITE_POLL_LOCK: True}))
+        stack.enter_context(conn.begin())
+        if lifted is not None or not repo.move_status(conn, row.id, ["0", "1"], to_status, now):
+            zh, en = STATUS_NAMES.get(lifted or row.stucd, ("?", "?"))
             raise GateRefusal(
                 409,
                 "pass-status",
@@ -658,18 +685,25 @@ def _pick(event: GateEvent, found: Sequence[repo.GatePass]) -> repo.GatePass | N
 
 
 def _context(
-    conn: Connection, events: Sequence[GateEvent], scope: repo.Scope
+    conn: Connection,
+    events: Sequence[GateEvent],
+    scope: repo.Scope,
+    jconn: Connection | None = None,
 ) -> tuple[list[repo.GatePass | None], list[dict[str, Any]]]:
     """Each event with the pass found for it and what is known about that pass now (PASS_SCHEMA), as rows.
 
     Three reads whatever the number of events (candidate passes, the chosen passes' lists, holds), each a
-    statement built once per shape: this is the gate's hot path."""
+    statement built once per shape: this is the gate's hot path.  With a journal (``jconn``), a pass's
+    status is the journal's where it moved one not yet in the main database."""
     found = repo.gate_candidates(
         conn,
         [e.vehicle_no for e in events if e.vehicle_no],
         [e.vehicle_ic_no for e in events if e.vehicle_ic_no],
         scope,
     )
+    if jconn is not None and found:
+        moved = journal_repo.statuses(jconn, [p.id for p in found])
+        found = [replace(p, stucd=moved[p.id]) if p.id in moved else p for p in found]
     picked = [_pick(e, found) for e in events]
     lists = repo.gate_lists(conn, [p.id for p in picked if p is not None])
     with_lists = {p.id: replace(p, lists=lists.get(p.id, ())) for p in picked if p is not None}
@@ -755,12 +789,14 @@ def decide_events(
     scope: repo.Scope,
     params: ParameterSet,
     now: datetime,
+    journal: Engine | None = None,
 ) -> list[dict[str, Any]]:
     """Decide vehicles at the gate (one, or a whole day in frame order) and store every event and decision.
 
     Events already stored (same ``event_id``) are answered as stored; the same id with other content is a
     409.  A LIFT moves the pass on (approved → passed) by compare-and-set: if another lane used the pass
-    first, the vehicle is stopped as a second use.
+    first, the vehicle is stopped as a second use.  With a ``journal`` (:mod:`cbec.store.gate_journal`) the
+    decisions are committed there, under its lock, and the main database is only read.
     """
     events = [e.normalized() for e in events]
     ids = [e.event_id for e in events]
@@ -772,62 +808,100 @@ def decide_events(
             "an eventId appears twice in one batch",
             field="eventId",
         )
-    with engine.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as conn, conn.begin():
-        known = repo.known_event_ids(conn, ids)  # one light read; the stored rows only when there are some
-        stored = repo.events_by_ids(conn, known) if known else {}
-        for e in events:
-            if e.event_id in stored and not _same_event(stored[e.event_id], e):
-                raise GateRefusal(
-                    409,
-                    "event-conflict",
-                    f"eventId {e.event_id} 已用于另一内容的过卡事件",
-                    f"eventId {e.event_id} was already used for a different gate event",
-                    field="eventId",
-                )
-        # in the order the vehicles were at the gate: of two uses of one pass, the earlier is the first
-        fresh = sorted((e for e in events if e.event_id not in stored), key=lambda e: e.at)
-        out: dict[str, dict[str, Any]] = {k: event_json(v, repeat=True) for k, v in stored.items()}
-        if fresh:
-            chosen, context = _context(conn, fresh, scope)
-            decided = rule.decide_rows(context, params)
-            rows = []
-            for e, p, d in zip(fresh, chosen, decided, strict=True):
-                reasons = [r.to_json() for r in rule.reasons_of(d)]
-                decision, after = d["decision"], d["new_status"]
-                if decision == rule.LIFT and p is not None:
-                    times = {"pass_time": e.at} if after in ("2", "3") else {"secd_pass_time": e.at}
-                    source = ["1", "0"] if e.gate in ("S", "1") else ["3"]
-                    if p.stucd == "0":  # approved on arrival: every list released since filing
-                        times["approved_at"] = now
-                    if not repo.gate_move(conn, p.id, source, after, now, **times):
-                        decision, after = rule.STOP, None
-                        zh, en = rule.REASONS["pass-used"]
-                        reasons = [{"code": "pass-used", "reason_zh": zh, "reason_en": en}]
-                rows.append(
-                    {
-                        "event_id": e.event_id,
-                        "reporter": reporter,
-                        "lane": e.lane,
-                        "gate": e.gate,
-                        "vehicle_no": e.vehicle_no,
-                        "vehicle_ic_no": e.vehicle_ic_no,
-                        "container_no": e.container_no,
-                        "weight_g": e.weight_g,
-                        "at": e.at,
-                        "received_at": now,
-                        "pass_id": p.id if p else None,
-                        "passport_no": p.passport_no if p else None,
-                        "master_cuscd": p.master_cuscd if p else None,
-                        "owner": p.owner if p else None,
-                        "decision": decision,
-                        "reasons": repo.reasons_json(reasons),
-                        "pass_status_before": p.stucd if p else None,
-                        "pass_status_after": after,
-                        "tolerance_g": d["tolerance_g"],
-                    }
-                )
-            repo.record_gate_events(conn, rows)
-            out.update({r["event_id"]: event_json(r, repeat=False) for r in rows})
+    if journal is None:
+        with engine.connect().execution_options(**{SQLITE_POLL_LOCK: True}) as conn, conn.begin():
+            return _decide(conn, None, events, reporter=reporter, scope=scope, params=params, now=now)
+    # the main database is read only under the journal's lock: the mover cannot delete a row meanwhile
+    with (
+        journal_repo.locked(journal) as jconn,
+        engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn,
+        conn.begin(),
+    ):
+        return _decide(conn, jconn, events, reporter=reporter, scope=scope, params=params, now=now)
+
+
+def _decide(
+    conn: Connection,
+    jconn: Connection | None,
+    events: Sequence[GateEvent],
+    *,
+    reporter: str,
+    scope: repo.Scope,
+    params: ParameterSet,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """:func:`decide_events` inside its transaction(s): writes go to ``jconn`` when there is a journal."""
+    ids = [e.event_id for e in events]
+    stored = journal_repo.stored_events(jconn, ids) if jconn is not None else {}
+    known = repo.known_event_ids(conn, [i for i in ids if i not in stored])  # usually none
+    if known:
+        stored.update(repo.events_by_ids(conn, known))
+    for e in events:
+        if e.event_id in stored and not _same_event(stored[e.event_id], e):
+            raise GateRefusal(
+                409,
+                "event-conflict",
+                f"eventId {e.event_id} 已用于另一内容的过卡事件",
+                f"eventId {e.event_id} was already used for a different gate event",
+                field="eventId",
+            )
+    # in the order the vehicles were at the gate: of two uses of one pass, the earlier is the first
+    fresh = sorted((e for e in events if e.event_id not in stored), key=lambda e: e.at)
+    out: dict[str, dict[str, Any]] = {k: event_json(v, repeat=True) for k, v in stored.items()}
+    if not fresh:
+        return [out[i] for i in ids]
+    chosen, context = _context(conn, fresh, scope, jconn)
+    decided = rule.decide_rows(context, params)
+    status = {p.id: p.stucd for p in chosen if p is not None}  # as each LIFT leaves it (journal mode)
+    moves: dict[str, journal_repo.Move] = {}
+    rows = []
+    for e, p, d in zip(fresh, chosen, decided, strict=True):
+        reasons = [r.to_json() for r in rule.reasons_of(d)]
+        decision, after = d["decision"], d["new_status"]
+        if decision == rule.LIFT and p is not None:
+            times = {"pass_time": e.at} if after in ("2", "3") else {"secd_pass_time": e.at}
+            source = ("1", "0") if e.gate in ("S", "1") else ("3",)
+            if p.stucd == "0":  # approved on arrival: every list released since filing
+                times["approved_at"] = now
+            if jconn is not None:
+                moved = status[p.id] in source
+                if moved:
+                    status[p.id] = after
+                    moves[e.event_id] = journal_repo.Move(p.id, source, after, now, times)
+            else:
+                moved = repo.gate_move(conn, p.id, list(source), after, now, **times)
+            if not moved:
+                decision, after = rule.STOP, None
+                zh, en = rule.REASONS["pass-used"]
+                reasons = [{"code": "pass-used", "reason_zh": zh, "reason_en": en}]
+        rows.append(
+            {
+                "event_id": e.event_id,
+                "reporter": reporter,
+                "lane": e.lane,
+                "gate": e.gate,
+                "vehicle_no": e.vehicle_no,
+                "vehicle_ic_no": e.vehicle_ic_no,
+                "container_no": e.container_no,
+                "weight_g": e.weight_g,
+                "at": e.at,
+                "received_at": now,
+                "pass_id": p.id if p else None,
+                "passport_no": p.passport_no if p else None,
+                "master_cuscd": p.master_cuscd if p else None,
+                "owner": p.owner if p else None,
+                "decision": decision,
+                "reasons": repo.reasons_json(reasons),
+                "pass_status_before": p.stucd if p else None,
+                "pass_status_after": after,
+                "tolerance_g": d["tolerance_g"],
+            }
+        )
+    if jconn is not None:
+        journal_repo.append(jconn, rows, moves)
+    else:
+        repo.record_gate_events(conn, rows)
+    out.update({r["event_id"]: event_json(r, repeat=False) for r in rows})
     return [out[i] for i in ids]
 
 
@@ -863,13 +937,31 @@ def event_json(row: Mapping[str, Any], *, repeat: bool) -> dict[str, Any]:
 
 
 def recent(
-    engine: Engine, principal: Principal, at: datetime, *, limit: int = 50, decision: str | None = None
+    engine: Engine,
+    principal: Principal,
+    at: datetime,
+    *,
+    limit: int = 50,
+    decision: str | None = None,
+    journal: Engine | None = None,
 ) -> list[dict[str, Any]]:
+    """The latest decisions the principal sees, newest first: the gate journal's (decided, not moved into
+    the main database yet) before the main database's."""
     scope = scope_of(principal, at)
     reporters = [principal.name, *(principal.codes)]
+    rows: list[dict[str, Any]] = []
+    if journal is not None:
+        rows = [
+            r
+            for r in journal_repo.latest(journal, journal_repo.LATEST_WINDOW)
+            if (decision is None or r["decision"] == decision)
+            and (r["reporter"] in reporters or sees(scope, r["owner"], r["master_cuscd"]))
+        ][:limit]
     with engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-        rows = repo.recent_events(conn, scope, reporters=reporters, limit=limit, decision=decision)
-    return [event_json(r, repeat=False) for r in rows]
+        seen = {r["event_id"] for r in rows}
+        more = repo.recent_events(conn, scope, reporters=reporters, limit=limit, decision=decision)
+        rows += [r for r in more if r["event_id"] not in seen]  # moved between the two reads
+    return [event_json(r, repeat=False) for r in rows[:limit]]
 
 
 # --- holds --------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class GateQueue(BatchingThread[Item]):
                 scope=scope,
                 params=self.ctx.params,
                 now=self.ctx.clock(),
+                journal=self.ctx.gate_journal,
             )
         except desk.GateRefusal as exc:
             if len(items) == 1:

@@ -21,7 +21,7 @@ from cbec.service.context import ServiceSettings
 from cbec.sim.gate import ZoneList
 from cbec.sim.generate import GeneratorConfig, write_corpus
 from cbec.sim.parties import BONDED_ZONES
-from cbec.store import connect
+from cbec.store import connect, gate_journal
 from cbec.store.schema import gate_event, gate_pass
 
 
@@ -38,6 +38,14 @@ class Gate:
     def get(self, path: str, who: str) -> Any:
         return self.client.get(path, headers={"X-API-Key": self.keys[who]})
 
+    def settle(self) -> None:
+        """Move the gate journal into the database (what the clearing loop does), where there is one."""
+        journal = gate_journal.open_journal(
+            self.engine.url.render_as_string(hide_password=False), create=False
+        )
+        if journal is not None:
+            gate_journal.move(journal, self.engine)
+
 
 ZONE, DISTRICT = BONDED_ZONES[0][2], BONDED_ZONES[0][0]
 OTHER_ZONE = BONDED_ZONES[1][2]
@@ -45,13 +53,14 @@ OFFICER = f"{OFFICER_PREFIX}{DISTRICT}"
 OTHER_OFFICER = f"{OFFICER_PREFIX}{BONDED_ZONES[1][0]}"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "sqlite-journal", "postgresql"])
 def gate(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
     root = tmp_path_factory.mktemp("gate")
     with pytest.MonkeyPatch.context() as mp:
         for name, value in TEST_SECRETS.items():
             mp.setenv(name, value)
-        engine = connect(database_url(request.param, root))
+        journal = request.param == "sqlite-journal"  # cbec serve's layout on SQLite (cbec.store.gate_journal)
+        engine = connect(database_url("sqlite" if journal else request.param, root))
         config = GeneratorConfig(
             parcels=160, seed=9, bonded_share=1.0, docs_per_message=(1, 10), faults={"missing_payment": 0.05}
         )
@@ -64,7 +73,9 @@ def gate(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             now=config.day.replace(hour=23),
         ).clear_stream(iter_inputs(root / "traffic"), workers=0)
         keys = {**file_cast(engine, root / "keys").keys, **file_gate_parties(engine)}
-        app = create_app(engine, settings=ServiceSettings(clearing=False, webhooks=False))
+        app = create_app(
+            engine, settings=ServiceSettings(clearing=False, webhooks=False, gate_journal=journal)
+        )
         with TestClient(app) as client:
             yield Gate(engine, client, keys, zone_lists(engine))
         engine.dispose()
@@ -254,6 +265,7 @@ def test_holds_and_inspection_orders(gate: Gate) -> None:
     assert gate.post(f"/v1/gate/holds/{h.json()['id']}/lift", OFFICER, {}).status_code == 409
     assert gate.get("/v1/gate/holds?active=false", OFFICER).json()["holds"]
     assert gate.post("/v1/gate/events", ZONE, _event(body, "ev-8")).json()["decision"] == "LIFT"
+    gate.settle()
     with gate.engine.connect() as conn:
         stored = conn.execute(
             select(gate_event.c.decision).where(gate_event.c.event_id.in_(["ev-7", "ev-8"]))
@@ -297,3 +309,23 @@ def test_lists_bound_by_waybill_number_with_or_without_the_carrier(gate: Gate) -
     unknown = {**_filing(chosen, "T0901"), "lists": nowhere}
     r = gate.post("/v1/gate/passes", ZONE, unknown)
     assert r.status_code == 422 and r.json()["error"]["code"] == "list-unknown", r.text
+
+
+def test_a_used_pass_cannot_be_deleted_and_its_decision_is_read_back_at_once(gate: Gate) -> None:
+    """Right after a LIFT (with a journal: before the clearing loop has moved it) the pass reads as passed,
+    cannot be deleted or voided, and the decision is among the latest ones."""
+    lists = _released(gate)[11:12]
+    body = _filing(lists, "T0013")
+    number = gate.post("/v1/gate/passes", ZONE, body).json()["passportNo"]
+    assert gate.post("/v1/gate/events", ZONE, _event(body, "ev-13")).json()["decision"] == "LIFT"
+    assert gate.get(f"/v1/gate/passes/{number}", ZONE).json()["stucd"] == "2"
+    gone = gate.client.delete(f"/v1/gate/passes/{number}", headers={"X-API-Key": gate.keys[ZONE]})
+    assert gone.status_code == 409 and gone.json()["error"]["code"] == "pass-status"
+    void = gate.post(f"/v1/gate/passes/{number}/void", ZONE, {})
+    assert void.status_code == 409
+    latest = gate.get("/v1/gate/decisions?limit=5", ZONE).json()["decisions"]
+    assert latest[0]["eventId"] == "ev-13" and latest[0]["passportNo"] == number
+    gate.settle()
+    assert gate.get(f"/v1/gate/passes/{number}", ZONE).json()["stucd"] == "2"
+    latest = gate.get("/v1/gate/decisions?limit=5", ZONE).json()["decisions"]
+    assert [d["eventId"] for d in latest].count("ev-13") == 1

@@ -187,7 +187,9 @@ def list_passes(
 def get_pass(ctx: Context, principal: Caller, number: PassNo) -> dict[str, Any]:
     _gate_role(principal)
     try:
-        return desk.pass_json(desk.readable_pass(ctx.engine, principal, number, ctx.clock()))
+        return desk.pass_json(
+            desk.readable_pass(ctx.engine, principal, number, ctx.clock(), journal=ctx.gate_journal)
+        )
     except desk.GateRefusal as exc:
         raise _raise(exc) from None
 
@@ -226,7 +228,9 @@ def void_pass(ctx: Context, principal: Caller, number: PassNo) -> dict[str, Any]
 def _cancel(ctx: Any, principal: Principal, number: str, to: str) -> dict[str, Any]:
     _gate_role(principal)
     try:
-        return desk.pass_json(desk.cancel(ctx.engine, principal, number, to, ctx.clock()))
+        return desk.pass_json(
+            desk.cancel(ctx.engine, principal, number, to, ctx.clock(), journal=ctx.gate_journal)
+        )
     except desk.GateRefusal as exc:
         raise _raise(exc) from None
 
@@ -332,7 +336,10 @@ def decisions(
     decision: Annotated[Literal["LIFT", "STOP"] | None, Query()] = None,
 ) -> dict[str, Any]:
     _gate_role(principal)
-    return {"decisions": desk.recent(ctx.engine, principal, ctx.clock(), limit=limit, decision=decision)}
+    found = desk.recent(
+        ctx.engine, principal, ctx.clock(), limit=limit, decision=decision, journal=ctx.gate_journal
+    )
+    return {"decisions": found}
 
 
 class HoldIn(BaseModel):

@@ -2,11 +2,12 @@
 
 * ``file EMSNO --area-code … --customs …`` files a ledger with its zone warehousing enterprise (a filed site
   operator) and customs district;
-* ``entry EMSNO ENTRYNO ITEM=QTY[:GCODE:UNIT1[:NAME]] …`` records first-line entry (一线入区); new items are
-  filed with their HS code and legal unit on the way; held lists the stock now covers are released;
+* ``entry EMSNO ENTRYNO ITEM=QTY[/QTY2][:GCODE:UNIT1[/UNIT2][:NAME]] …`` records first-line entry (一线入区);
+  new items are filed with their HS code and legal units on the way; held lists the stock now covers are
+  released (``/QTY2``: the second legal quantity, required for an item filed with a second unit);
 * ``transfer FROM TO NUMBER ITEM=QTY …`` moves stock between zones (流转);
 * ``dispose EMSNO trade|reexport|destroy NUMBER ITEM=QTY …`` takes stock out (内销 / 退运 / 销毁);
-* ``adjust EMSNO APPROVAL ITEM=±QTY … --reason …`` records an approved adjustment;
+* ``adjust EMSNO APPROVAL ITEM=±QTY[/±QTY2] … --reason …`` records an approved adjustment;
 * ``show EMSNO`` shows balances, recent movements and held lists;
 * ``stocktake EMSNO counts.csv`` records counted quantities (CSV columns ``itemRecordNo,qty``);
 * ``reconcile EMSNO [--xlsx F] [--csv F]`` compares book and count per item with the movements since the
@@ -44,7 +45,13 @@ _out = Console(soft_wrap=True)
 _DB_HELP = "database URL (default: $CBEC_DATABASE_URL or var/cbec.db)"
 Database = Annotated[str | None, typer.Option("--database", "--db", help=_DB_HELP)]
 Actor = Annotated[str, typer.Option("--by", help="who records it (经办人)")]
-Lines = Annotated[list[str], typer.Argument(help="ITEM=QTY, or ITEM=QTY:GCODE:UNIT1[:NAME] for a new item")]
+Lines = Annotated[
+    list[str],
+    typer.Argument(
+        help="ITEM=QTY[/QTY2], or ITEM=QTY[/QTY2]:GCODE:UNIT1[/UNIT2][:NAME] for a new item "
+        "(QTY2: second legal quantity, for items with a second unit)"
+    ),
+]
 
 
 def _run(database: str | None, work: Callable[[Connection], T]) -> T:
@@ -155,7 +162,7 @@ def dispose(
 def adjust(
     ems_no: str,
     approval: Annotated[str, typer.Argument(help="approval number (核准文号)")],
-    lines: Annotated[list[str], typer.Argument(help="ITEM=±QTY")],
+    lines: Annotated[list[str], typer.Argument(help="ITEM=±QTY[/±QTY2]")],
     reason: Annotated[str, typer.Option(help="why (原因)")],
     by: Actor = "cli",
     database: Database = None,

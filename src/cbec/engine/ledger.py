@@ -12,6 +12,11 @@ Where write-offs happen: a list released by the clearing step (:func:`apply_step
 officer after review or inspection (:func:`check_release`), and a held list released because stock arrived
 (:func:`release_held`, called after every entry, transfer in, accepted return and positive adjustment).
 Held lists are re-evaluated in the order they first arrived, by the same rule as at clearing.
+
+Both legal quantities are kept: ``qty``/``balance`` in the item's first legal unit, ``qty2``/``balance2`` in
+its second when it is filed with one (``unit2``).  An operator's line for an item with a second unit states
+its second quantity (positive when goods move; an adjustment may leave either at 0); a line for an item
+without one states none — customs' pairing rule for list lines (:mod:`cbec.rules.ledger`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -64,7 +69,8 @@ GOODS_BACK = "import.retail.return.goods_back_days"
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of an operator's movement document (entry, transfer, disposal, adjustment)."""
+    """One line of an operator's movement document (entry, transfer, disposal, adjustment): ``qty`` in the
+    item's first legal unit, ``qty2`` in its second (0 for an item without one)."""
 
     item_record_no: str
     qty: Decimal
@@ -187,6 +193,7 @@ def entry(
     ledger = ledger_of(conn, ems_no)
     _positive(lines)
     _ensure_items(conn, ledger, lines)
+    _second_quantities(conn, ledger, lines)
     moves = [
         repo.Movement(
             ledger.id,
@@ -228,6 +235,7 @@ def transfer(
             f"转出账册{from_ems}无料号{missing[0]}",
             f"item {missing[0]} is not on the source ledger {from_ems}",
         )
+    _second_quantities(conn, source, lines)
     _ensure_items(
         conn,
         target,
@@ -300,6 +308,7 @@ def dispose(
     ledger = ledger_of(conn, ems_no)
     _positive(lines)
     _known(conn, ledger, lines)
+    _second_quantities(conn, ledger, lines)
     kind = DISPOSALS[how][0]
     moves = [
         repo.Movement(
@@ -334,9 +343,10 @@ def adjust(
         raise LedgerError("调整须注明原因", "an adjustment needs a reason")
     repo.lock(conn)
     ledger = ledger_of(conn, ems_no)
-    if not lines or any(line.qty == 0 for line in lines):
+    if not lines or any(line.qty == 0 and line.qty2 == 0 for line in lines):
         raise LedgerError("调整数量不能为0", "an adjustment quantity cannot be zero")
     _known(conn, ledger, lines)
+    _second_quantities(conn, ledger, lines, moving=False)
     moves = [
         repo.Movement(
             ledger.id,
@@ -353,7 +363,7 @@ def adjust(
         for line in lines
     ]
     new = _record(conn, moves, approval_no)
-    up = any(m.qty > 0 for m in new)
+    up = any(m.qty > 0 or m.qty2 > 0 for m in new)
     return _then_release(conn, [ledger.id] if up else [], len(new), at)
 
 
@@ -364,6 +374,39 @@ def _known(conn: Connection, ledger: repo.Ledger, lines: Sequence[Line]) -> None
             raise LedgerError(
                 f"料号{line.item_record_no}未在账册{ledger.ems_no}备案",
                 f"item {line.item_record_no} is not on ledger {ledger.ems_no}",
+            )
+
+
+def _second_quantities(
+    conn: Connection, ledger: repo.Ledger, lines: Sequence[Line], *, moving: bool = True
+) -> None:
+    """Each line's units are its item's, and its ``qty2`` is there exactly when the item has a second legal
+    unit: positive for goods that move (``moving``), any for an approved adjustment; 0 for an item without
+    one.  Called once the items are known to be filed."""
+    filed = repo.items(conn, ledger.id, [line.item_record_no for line in lines])
+    for line in lines:
+        item = filed[line.item_record_no]
+        for given, kept, zh, en in (
+            (line.unit1, item.unit1, "", ""),
+            (line.unit2, item.unit2, "第二", "second "),
+        ):
+            if given and given != kept:
+                raise LedgerError(
+                    f"料号{item.item_record_no}的{zh}法定计量单位为{kept or '空'}，单据为{given}",
+                    f"item {item.item_record_no} is kept in {en}legal unit {kept or 'none'}, "
+                    f"the document says {given}",
+                )
+        if not item.unit2:
+            if line.qty2 != 0:
+                raise LedgerError(
+                    f"料号{item.item_record_no}未备案第二法定计量单位，不能有第二数量",
+                    f"item {item.item_record_no} has no second legal unit: give no second quantity",
+                )
+        elif moving and line.qty2 <= 0:
+            raise LedgerError(
+                f"料号{item.item_record_no}备案有第二法定计量单位{item.unit2}，须给出第二数量",
+                f"item {item.item_record_no} is filed with a second legal unit {item.unit2}: "
+                "give its second quantity (qty2)",
             )
 
 
@@ -461,6 +504,7 @@ def _demand_of(stored: L.StoredLists, keys: Sequence[str], seq: Mapping[str, int
         "ems_no",
         pl.col("itemRecordNo").alias("item_record_no"),
         "unit1",
+        "unit2",
         R.scaled(pl.coalesce("qty1", "qty")).alias("qty"),
         R.scaled(pl.col("qty2")).alias("qty2"),
     )
@@ -523,9 +567,12 @@ def release_held(
     for h in all_rows:
         first.setdefault(h.list_key, h.id)
     stored = L.load(conn, keys, for_update=True)
-    units = {}
+    units: dict[tuple[str, int], tuple[str | None, str | None]] = {}
     if stored.lines.height:
-        units = {(k, int(g)): u for k, g, u in stored.lines.select("list_key", "gnum", "unit1").iter_rows()}
+        units = {
+            (k, int(g)): (u1, u2)
+            for k, g, u1, u2 in stored.lines.select("list_key", "gnum", "unit1", "unit2").iter_rows()
+        }
     demand = pl.DataFrame(
         [
             {
@@ -534,7 +581,8 @@ def release_held(
                 "gnum": h.gnum,
                 "ems_no": ems_of[h.ledger_id],
                 "item_record_no": h.item_record_no,
-                "unit1": units.get((h.list_key, h.gnum)),
+                "unit1": units.get((h.list_key, h.gnum), (None, None))[0],
+                "unit2": units.get((h.list_key, h.gnum), (None, None))[1],
                 "qty": h.qty,
                 "qty2": h.qty2,
             }
@@ -630,8 +678,23 @@ def returns_into_stock(
     if not moves:
         return [], 0
     repo.lock(conn)
-    repo.record_movements(conn, moves)
+    repo.record_movements(conn, _only_kept_quantities(conn, moves))
     return release_held(conn, sorted(touched), at=at, batch_id=batch_id)
+
+
+def _only_kept_quantities(conn: Connection, moves: Sequence[repo.Movement]) -> list[repo.Movement]:
+    """Movements derived from list lines, with ``qty2`` 0 on items filed without a second legal unit (the
+    line's second quantity means nothing on them; as the write-offs, :func:`cbec.rules.ledger.fit`)."""
+    by_ledger: dict[int, set[str]] = defaultdict(set)
+    for m in moves:
+        by_ledger[m.ledger_id].add(m.item_record_no)
+    no_second = {
+        (lid, it.item_record_no)
+        for lid, wanted in by_ledger.items()
+        for it in repo.items(conn, lid, wanted).values()
+        if not it.unit2
+    }
+    return [replace(m, qty2=0) if (m.ledger_id, m.item_record_no) in no_second else m for m in moves]
 
 
 # --- stocktake and reconciliation -----------------------------------------------------------------------
@@ -927,26 +990,39 @@ def _number(value: str) -> Decimal | str:
         return value
 
 
+def _pair(text: str) -> tuple[str, str | None]:
+    """``A`` or ``A/B`` (first and second legal unit's value)."""
+    first, _, second = text.partition("/")
+    return first.strip(), (second.strip() or None)
+
+
+def _quantity(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise LedgerError(f"数量{text!r}无效", f"quantity {text!r} is not a number") from None
+
+
 def parse_lines(items: Iterable[str]) -> list[Line]:
-    """``ITEM=QTY`` or ``ITEM=QTY:GCODE:UNIT1[:NAME]`` (CLI form of a movement document's lines)."""
+    """``ITEM=QTY[/QTY2]`` or ``ITEM=QTY[/QTY2]:GCODE:UNIT1[/UNIT2][:NAME]`` (CLI form of a movement
+    document's lines; ``/`` adds the second legal quantity and unit of an item that has one)."""
     out = []
     for spec in items:
         if "=" not in spec:
             raise LedgerError(f"表体{spec!r}应为 料号=数量", f"line {spec!r}: write ITEM=QTY")
         item, rest = spec.split("=", 1)
         parts = rest.split(":")
-        try:
-            qty = Decimal(parts[0])
-        except InvalidOperation:
-            raise LedgerError(f"数量{parts[0]!r}无效", f"quantity {parts[0]!r} is not a number") from None
+        qty, qty2 = _pair(parts[0])
+        unit1, unit2 = _pair(parts[2]) if len(parts) > 2 else (None, None)
         out.append(
             Line(
                 item.strip(),
-                qty,
-                Decimal(0),
+                _quantity(qty),
+                _quantity(qty2) if qty2 is not None else Decimal(0),
                 parts[1] if len(parts) > 1 else None,
                 parts[3] if len(parts) > 3 else None,
-                parts[2] if len(parts) > 2 else None,
+                unit1,
+                unit2,
             )
         )
     return out
@@ -984,7 +1060,9 @@ def ledger_view(conn: Connection, ems_no: str, *, movements: int = 50) -> dict[s
                 "lines": [],
             },
         )
-        entry_["lines"].append({"gnum": h.gnum, "itemRecordNo": h.item_record_no, "qty": R.show(h.qty)})
+        entry_["lines"].append(
+            {"gnum": h.gnum, "itemRecordNo": h.item_record_no, "qty": R.show(h.qty), "qty2": R.show(h.qty2)}
+        )
     try:
         last: dict[str, Any] | None = reconcile(conn, ems_no).to_json()
     except LedgerError:

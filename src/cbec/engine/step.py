@@ -340,6 +340,7 @@ def _ledger(
         "ems_no",
         pl.col("itemRecordNo").alias("item_record_no"),
         pl.col("unit1"),
+        pl.col("unit2"),
         ledger_rule.scaled(pl.coalesce("qty1", "qty")).alias("qty"),
         ledger_rule.scaled(pl.col("qty2")).alias("qty2"),
     )

@@ -1,14 +1,15 @@
 """The bonded e-ledgers (账册): ledgers, items, movements, holds, stocktakes, CEB711 warehouse entries.
 
 Repository functions only (rules in :mod:`cbec.rules.ledger`, steps in :mod:`cbec.engine.ledger`).  An item's
-``balance`` always equals the sum of its movements: a movement is inserted with ``ON CONFLICT DO NOTHING`` on
-its idempotency key ``(ledger, kind, ref, item)`` and only the rows actually inserted (``RETURNING``) move the
-balance, with an atomic ``balance = balance + :delta`` (never read-modify-write), in ``(ledger, item)`` order
-so two PostgreSQL transactions cannot deadlock.  After moving balances, :func:`record_movements` checks that
-none went below zero and raises otherwise (the caller's transaction is rolled back): the engine never asks for
-an overdraft, and a manual movement that would make one is refused.  (No CHECK constraint: ``rebuild``
-recomputes balances without the derived movements, which may pass below zero until the replay restores
-them.)
+``balance`` (first legal quantity) and ``balance2`` (second) always equal the sums of its movements' ``qty``
+and ``qty2``: a movement is inserted with ``ON CONFLICT DO NOTHING`` on its idempotency key ``(ledger, kind,
+ref, item)`` and only the rows actually inserted (``RETURNING``) move the balances, with an atomic ``balance =
+balance + :delta`` (never read-modify-write), in ``(ledger, item)`` order so two PostgreSQL transactions
+cannot deadlock.  After moving balances, :func:`record_movements` checks that none it lowered went below
+zero, on either quantity, and raises otherwise (the caller's transaction is rolled back): the engine never
+asks for an overdraft, and a manual movement that would make one is refused.  (No CHECK constraint:
+``rebuild`` recomputes balances without the derived movements, which may pass below zero until the replay
+restores them.)
 
 Quantities are integers in 1/100000 of the unit (see :mod:`cbec.rules.ledger`).
 """
@@ -310,17 +311,19 @@ def items(conn: Connection, ledger_id: int, item_record_nos: Iterable[str] | Non
 
 
 def balances_frame(conn: Connection, ems_nos: Iterable[str]) -> pl.DataFrame:
-    """``ems_no, item_record_no, unit1, balance`` of every item of these ledgers (the step's state)."""
+    """``ems_no, item_record_no, unit1, balance, unit2, balance2`` of every item of these ledgers (the step's
+    state, :data:`cbec.rules.ledger.BALANCE_SCHEMA`)."""
     wanted = sorted(set(ems_nos))
-    rows: list[tuple[str, str, str, int]] = []
+    rows: list[tuple[str, str, str, int, str | None, int]] = []
+    i = ledger_item.c
     for part in chunks(wanted):
         stmt = (
-            select(ledger.c.ems_no, ledger_item.c.item_record_no, ledger_item.c.unit1, ledger_item.c.balance)
-            .join(ledger, ledger.c.id == ledger_item.c.ledger_id)
+            select(ledger.c.ems_no, i.item_record_no, i.unit1, i.balance, i.unit2, i.balance2)
+            .join(ledger, ledger.c.id == i.ledger_id)
             .where(ledger.c.ems_no.in_(part))
-            .order_by(ledger.c.ems_no, ledger_item.c.item_record_no)
+            .order_by(ledger.c.ems_no, i.item_record_no)
         )
-        rows += [(e, i, u, int(b)) for e, i, u, b in conn.execute(stmt)]
+        rows += [(e, it, u, int(b), u2 or None, int(b2)) for e, it, u, b, u2, b2 in conn.execute(stmt)]
     return pl.DataFrame(
         rows,
         schema={
@@ -328,6 +331,8 @@ def balances_frame(conn: Connection, ems_nos: Iterable[str]) -> pl.DataFrame:
             "item_record_no": pl.String(),
             "unit1": pl.String(),
             "balance": pl.Int64(),
+            "unit2": pl.String(),
+            "balance2": pl.Int64(),
         },
         orient="row",
     )
@@ -409,20 +414,30 @@ def record_movements(conn: Connection, movements: Sequence[Movement]) -> list[Mo
         result = conn.execute(stmt, params)
         if result.rowcount != len(params):
             raise LedgerError("料号未在账册备案", "a movement names an item not filed on its ledger")
-        for (lid, item), d in sorted(deltas.items()):
-            if d[0] >= 0:
-                continue  # an increase cannot overdraw
-            left = conn.execute(
-                select(ledger_item.c.balance).where(
-                    ledger_item.c.ledger_id == lid, ledger_item.c.item_record_no == item
-                )
-            ).scalar_one()
-            if left < 0:
-                raise LedgerError(
-                    f"料号{item}余额不足：变动后为{show(int(left))}",
-                    f"item {item} balance insufficient: it would be {show(int(left))}",
-                )
+        _no_overdraft(conn, deltas)
     return new
+
+
+def _no_overdraft(conn: Connection, deltas: dict[tuple[int, str], list[int]]) -> None:
+    """Raise when a movement that lowered a balance (either legal quantity) left it below zero."""
+    for (lid, item), (d1, d2) in sorted(deltas.items()):
+        if d1 >= 0 and d2 >= 0:
+            continue  # an increase cannot overdraw
+        left, left2 = conn.execute(
+            select(ledger_item.c.balance, ledger_item.c.balance2).where(
+                ledger_item.c.ledger_id == lid, ledger_item.c.item_record_no == item
+            )
+        ).one()
+        if d1 < 0 and left < 0:
+            raise LedgerError(
+                f"料号{item}余额不足：变动后为{show(int(left))}",
+                f"item {item} balance insufficient: it would be {show(int(left))}",
+            )
+        if d2 < 0 and left2 < 0:
+            raise LedgerError(
+                f"料号{item}第二法定数量余额不足：变动后为{show(int(left2))}",
+                f"item {item} second legal quantity insufficient: it would be {show(int(left2))}",
+            )
 
 
 def movements(

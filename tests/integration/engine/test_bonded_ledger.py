@@ -3,7 +3,9 @@ returns, rebuild and replay, stocktake reconciliation.  SQLite, and PostgreSQL w
 
 The corpus is the generator's (40 % of parcels are 1210, spread over two zones).  The ledgers are filed with
 exactly the stock the corpus's 1210 lists need, except one planted shortage: the item with the most lists is
-stocked for fewer, so some of its lists are held at 399 until a first-line entry replenishes it.
+stocked for fewer, so some of its lists are held at 399 until a first-line entry replenishes it.  With
+``second=True`` the items whose lines carry a second legal unit are filed with it and stocked with exactly
+the second quantity the lists need, except the one with the most lists, short on its second quantity only.
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ def demand_of(corpus: Path) -> dict[tuple[str, str], list[tuple[str, int]]]:
     return out
 
 
+def second_demand(corpus: Path) -> dict[tuple[str, str], tuple[str, list[tuple[str, int]]]]:
+    """(emsNo, item) -> (unit2, [(orderNo, qty2 units)]) of the corpus's 1210 lines with a second unit."""
+    batch = decode_batch([b for _, b in iter_inputs(corpus)])
+    heads = batch.table("CEB621Message", "InventoryHead").filter(pl.col("tradeMode") == "1210")
+    lines = (
+        batch.table("CEB621Message", "InventoryList")
+        .join(heads.select("_msg", "_doc", "emsNo", "orderNo"), on=["_msg", "_doc"])
+        .filter(pl.col("unit2").is_not_null())
+    )
+    out: dict[tuple[str, str], tuple[str, list[tuple[str, int]]]] = {}
+    for r in lines.iter_rows(named=True):
+        _unit2, wants = out.setdefault((r["emsNo"], r["itemRecordNo"]), (r["unit2"], []))
+        wants.append((r["orderNo"], R.to_units(Decimal(str(r["qty2"])))))
+    return out
+
+
 def item_specs(corpus: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
     batch = decode_batch([b for _, b in iter_inputs(corpus)])
     lines = batch.table("CEB621Message", "InventoryList").filter(pl.col("itemRecordNo").is_not_null())
@@ -72,15 +90,27 @@ def item_specs(corpus: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
 class Bonded:
     """A store with both zones' ledgers filed and stocked, and the corpus cleared."""
 
-    def __init__(self, url: str, root: Path, corpus: Path, params: ParameterSet, *, shortage: bool = True):
+    def __init__(
+        self,
+        url: str,
+        root: Path,
+        corpus: Path,
+        params: ParameterSet,
+        *,
+        shortage: bool = True,
+        second: bool = False,
+    ):
         self.engine = connect(url)
         reset(self.engine)
         self.root, self.corpus, self.params = root, corpus, params
         self.demand = demand_of(corpus)
+        self.demand2 = second_demand(corpus) if second else {}
         specs = item_specs(corpus)
         busiest = max(self.demand, key=lambda k: (len(self.demand[k]), k))
         self.short_item = busiest
+        self.short2_item = max(self.demand2, key=lambda k: (len(self.demand2[k][1]), k)) if second else None
         self.stock: dict[tuple[str, str], int] = {}
+        self.stock2: dict[tuple[str, str], int] = {}
         with self.engine.begin() as conn:
             for customs, _port, zone, name, ems in BONDED_ZONES:
                 enterprises.register_enterprise(conn, code=zone, name=name, roles=[Role.OPERATOR])
@@ -91,7 +121,21 @@ class Bonded:
                     total -= wants[-1][1]  # enough for all but the last one
                 self.stock[(ems, item)] = total
                 gcode, unit1, gname = specs[item]
-                line = E.Line(item, Decimal(total) / R.SCALE, gcode=gcode, unit1=unit1, name=gname)
+                unit2, wants2 = self.demand2.get((ems, item), (None, []))
+                total2 = sum(q for _, q in wants2)
+                if (ems, item) == self.short2_item:
+                    total2 -= wants2[-1][1]  # its second quantity, for all but the last one
+                if unit2 is not None:
+                    self.stock2[(ems, item)] = total2
+                line = E.Line(
+                    item,
+                    Decimal(total) / R.SCALE,
+                    Decimal(total2) / R.SCALE,
+                    gcode=gcode,
+                    unit1=unit1,
+                    unit2=unit2,
+                    name=gname,
+                )
                 E.entry(conn, ems, f"ENTRY-{ems}-{item}", [line], actor="test", at=LATER - timedelta(days=3))
 
     def clearer(self, now: datetime) -> Clearer:
@@ -103,7 +147,13 @@ class Bonded:
     def balances(self) -> dict[tuple[str, str], int]:
         with self.engine.connect() as conn:
             frame = repo.balances_frame(conn, [z[4] for z in BONDED_ZONES])
-        return {(e, i): b for e, i, _u, b in frame.iter_rows()}
+        return {(e, i): b for e, i, _u, b, _u2, _b2 in frame.iter_rows()}
+
+    def balances2(self) -> dict[tuple[str, str], int]:
+        """The second legal quantity of the items filed with a second unit."""
+        with self.engine.connect() as conn:
+            frame = repo.balances_frame(conn, [z[4] for z in BONDED_ZONES])
+        return {(e, i): b2 for e, i, _u, _b, u2, b2 in frame.iter_rows() if u2 is not None}
 
     def statuses(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -357,3 +407,108 @@ def test_transfer_and_disposal_move_stock_and_refuse_overdrafts(tmp_path: Path, 
     assert w.ledger_state() == before  # nothing written
     with pytest.raises(repo.LedgerError), w.engine.begin() as conn:
         E.file_ledger(conn, ems_no="T9999W000009", area_code="3301960101", customs_code="2924", filed_by="t")
+
+
+def test_a_list_short_only_on_the_second_quantity_is_held_until_an_entry_brings_it(
+    db_url: str, tmp_path: Path, corpus: Path
+) -> None:
+    w = Bonded(db_url, tmp_path, corpus, default_parameters(), shortage=False, second=True)
+    assert w.short2_item is not None and len(w.demand2[w.short2_item][1]) >= 2, "the corpus has such an item"
+    w.clear()
+    statuses = w.statuses()
+    ems, item = w.short2_item
+    wants2 = w.demand2[(ems, item)][1]
+    held_keys = {_key(o, statuses) for o, _ in wants2 if statuses[_key(o, statuses)] == 399}
+    assert held_keys, "the planted shortage of the second quantity holds a list"
+    with w.engine.connect() as conn:
+        holds = repo.open_holds(conn)
+    assert {h.list_key for h in holds} == held_keys  # every other 1210 list fits both quantities
+    assert all(h.rule == R.SHORT for h in holds)
+    assert all(
+        "第二法定数量余额不足" in h.reason_zh and "second legal quantity" in h.reason_en for h in holds
+    )
+    # the first quantity was never short
+    assert w.balances()[(ems, item)] >= sum(h.qty for h in holds if h.item_record_no == item)
+    assert all(v >= 0 for v in w.balances2().values())
+    # written off on both quantities: what is left is the stock less the released lines'
+    released2: dict[tuple[str, str], int] = defaultdict(int)
+    for k, (_u2, rows) in w.demand2.items():
+        for order_no, q2 in rows:
+            if statuses[_key(order_no, statuses)] == 800:
+                released2[k] += q2
+    assert w.balances2() == {k: w.stock2[k] - released2[k] for k in w.stock2}
+
+    # more of the first quantity alone releases nothing; an entry bringing the second quantity does
+    with w.engine.begin() as conn:
+        out = E.adjust(conn, ems, "HZ-QTY1", [E.Line(item, Decimal(1))], actor="t", at=LATER, reason="盘盈")
+    assert out.released == [] and all(w.statuses()[k] == 399 for k in held_keys)
+    need2 = sum(q2 for o, q2 in wants2 if _key(o, statuses) in held_keys)
+    with w.engine.begin() as conn:
+        out = E.entry(
+            conn,
+            ems,
+            "ENTRY-QTY2",
+            [E.Line(item, Decimal(1), Decimal(need2) / R.SCALE)],
+            actor="t",
+            at=LATER,
+        )
+    assert set(out.released) == held_keys and out.receipts >= 1
+    after = w.statuses()
+    assert all(after[k] == 800 for k in held_keys)
+    assert w.balances2()[(ems, item)] == 0
+    with w.engine.connect() as conn:
+        assert repo.open_holds(conn) == []
+    assert_receipts_valid(World(w.engine, w.params, tmp_path))
+
+    # rebuild + replay derives the same ledger, second quantities included
+    before = (w.ledger_state(), w.balances2())
+    rebuild(w.engine)
+    w.clearer(CLEARED_AT).replay()
+    assert (w.ledger_state(), w.balances2()) == before
+    assert w.statuses() == after
+
+
+def test_movements_that_would_overdraw_the_second_quantity_are_refused(
+    db_url: str, tmp_path: Path, corpus: Path
+) -> None:
+    w = Bonded(db_url, tmp_path, corpus, default_parameters(), shortage=False, second=True)
+    ems, item = sorted(w.stock2)[0]
+    have2 = w.stock2[(ems, item)]
+    plain = next(k for k in sorted(w.stock) if k not in w.stock2 and k[0] == ems)[1]
+    one = Decimal(1) / R.SCALE
+    before = (w.ledger_state(), w.balances2())
+
+    def refused(match: str, how: str, lines: list[E.Line]) -> None:
+        with pytest.raises(repo.LedgerError, match=match), w.engine.begin() as conn:
+            if how == "adjust":
+                E.adjust(conn, ems, "HZ-QTY2", lines, actor="t", at=LATER, reason="盘亏")
+            else:
+                E.dispose(conn, ems, how, "XH-QTY2", lines, actor="t", at=LATER)
+        assert (w.ledger_state(), w.balances2()) == before  # nothing written
+
+    # the first quantity would fit; the second would go below zero
+    over = Decimal(have2 + 1) / R.SCALE
+    refused("second legal quantity insufficient", "destroy", [E.Line(item, one, over)])
+    refused("second legal quantity insufficient", "adjust", [E.Line(item, Decimal(0), -over)])
+    # goods leaving an item with a second unit state their second quantity; one without takes none
+    refused("give its second quantity", "destroy", [E.Line(item, one)])
+    refused("no second legal unit", "destroy", [E.Line(plain, one, one)])
+    refused("kept in second legal unit", "destroy", [E.Line(item, one, one, unit2="999")])
+    with w.engine.begin() as conn:
+        E.dispose(
+            conn,
+            ems,
+            "destroy",
+            "XH-QTY2",
+            [E.Line(item, one, Decimal(have2) / R.SCALE)],
+            actor="t",
+            at=LATER,
+        )
+    assert w.balances2()[(ems, item)] == 0
+    other = next(z[4] for z in BONDED_ZONES if z[4] != ems)
+    with (
+        pytest.raises(repo.LedgerError, match="second legal quantity insufficient"),
+        w.engine.begin() as conn,
+    ):
+        E.transfer(conn, ems, other, "LZ-QTY2", [E.Line(item, one, one)], actor="t", at=LATER)
+    assert w.balances2()[(ems, item)] == 0

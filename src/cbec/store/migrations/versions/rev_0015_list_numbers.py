@@ -15,7 +15,9 @@ Back-fill: every stored list is decoded again from the inbox message it came in 
 record replay itself works from), with the same decoder and normaliser the clearing step uses, page by page
 so memory stays bounded.  Messages stored encrypted (``zlib-gcm``) are opened with the database's data key,
 as the store reads them; without the key the upgrade stops, as clearing itself would.  A list whose message
-cannot be decoded keeps NULLs and can still be named by ``invtNo``.
+cannot be decoded keeps NULLs and can still be named by ``invtNo``.  Like revision 0008's downgrade, the
+revision calls cbec's own code for data only (the data key, the message decoder), never its table
+definitions.
 """
 
 from __future__ import annotations
@@ -43,21 +45,28 @@ COLUMNS = (
 
 def _numbers(conn: sa.Connection, docs: Sequence[Any]) -> list[dict[str, Any]]:
     """The numbers of these list documents (id, guid, inbox_id), decoded from their messages."""
+    # data, not table definitions: the codecs and decoder the clearing step reads messages with
+    import zlib
+
     import polars as pl
 
     from cbec.engine.normalize import from_batch
     from cbec.messages.columns import decode_batch
+    from cbec.privacy.crypto import open_sealed
     from cbec.store.data_key import keyring_for
-    from cbec.store.inbox import SEALED, unpack
 
     ids = sorted({int(d.inbox_id) for d in docs})
     stmt = sa.text("SELECT id, raw, raw_codec FROM inbox WHERE id IN :ids").bindparams(
         sa.bindparam("ids", expanding=True)
     )
     raws = []
-    for id_, raw, codec in conn.execute(stmt, {"ids": ids}):
-        keys = keyring_for(conn) if codec == SEALED else None
-        raws.append((int(id_), unpack(bytes(raw), codec, keys)))
+    for id_, stored, codec in conn.execute(stmt, {"ids": ids}):
+        raw = bytes(stored)
+        if codec == "zlib-gcm":  # compressed, then sealed with the data key (revision 0008)
+            raw = zlib.decompress(open_sealed(raw, keyring_for(conn), b"inbox.raw"))
+        elif codec == "zlib":
+            raw = zlib.decompress(raw)
+        raws.append((int(id_), raw))
     if not raws:
         return []
     lists = from_batch(

@@ -55,6 +55,8 @@ from cbec.store.schema import quota_movement as quota_movement_table
 from cbec.store.schema import tax_bill as tax_bill_table
 
 KIND_NAMES = {"orders": "order", "payments": "payment", "waybills": "waybill", "lists": "list"}
+#: document column ← list head field: the numbers a list is found by without decoding its message
+LIST_NUMBERS = (("logistics_no", "logisticsNo"), ("logistics_code", "logisticsCode"), ("order_no", "orderNo"))
 RECEIPT_TYPES = {
     "orders": "CEB312Message",
     "payments": "CEB412Message",
@@ -628,7 +630,12 @@ class Clearer:
             if frame.height == 0:
                 continue
             key = "list_key" if kind == "lists" else ("waybill_key" if kind == "waybills" else "order_key")
-            status = frame.select("guid", key, pl.col("_msg").cast(pl.Int64), "appType").join(
+            # lists also keep their waybill and order numbers, by which a gate pass may name them
+            numbers = [
+                (pl.col(name) if kind == "lists" else pl.lit(None, pl.String)).alias(column)
+                for column, name in LIST_NUMBERS
+            ]
+            status = frame.select("guid", key, pl.col("_msg").cast(pl.Int64), "appType", *numbers).join(
                 final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left"
             )
             frames.append(
@@ -640,6 +647,7 @@ class Clearer:
                     at.alias("received_at"),
                     pl.col("status").fill_null(D.WAITING).cast(pl.Int64),
                     pl.col("appType").fill_null("1").alias("app_type"),
+                    *(column for column, _ in LIST_NUMBERS),
                 )
             )
         new = pl.concat(frames) if frames else pl.DataFrame()

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from cbec.engine.normalize import from_batch
@@ -27,11 +27,12 @@ from cbec.rights import Principal, Role
 from cbec.rights.principal import GrantState
 from cbec.rights.read import district_covers
 from cbec.rules import gate as rule
+from cbec.rules.decide import REFUSED
 from cbec.store import aftercare as aftercare_repo
+from cbec.store import documents as documents_repo
 from cbec.store import gate as repo
 from cbec.store import gate_journal as journal_repo
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK
-from cbec.store.schema import document
 
 LIST_FIELDS = (
     "list_key",
@@ -156,12 +157,24 @@ def kg(grams_: int | None) -> str | None:
 # --- filing ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ListHandle:
+    """How a pass names one list: by the number customs gave it (``invtNo``), by the parcel's order number
+    (``orderNo``, with the platform's ``ebpCode`` when the number alone is not enough) or by its waybill
+    number (``logisticsNo``, with the carrier's ``logisticsCode`` likewise).  When several are given they
+    must all name the same list."""
+
     invt_no: str | None = None
     logistics_no: str | None = None
     logistics_code: str | None = None
+    order_no: str | None = None
+    ebp_code: str | None = None
 
     def label(self) -> str:
-        return self.invt_no or f"{self.logistics_code or ''}|{self.logistics_no or ''}"
+        parts = [self.invt_no] if self.invt_no else []
+        if self.order_no:
+            parts.append(f"{self.ebp_code}|{self.order_no}" if self.ebp_code else self.order_no)
+        if self.logistics_no:
+            parts.append(f"{self.logistics_code or ''}|{self.logistics_no}")
+        return " / ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,17 +251,41 @@ def list_heads(conn: Connection, list_keys: Iterable[str]) -> dict[str, dict[str
 
 
 def _resolve(conn: Connection, handles: Sequence[ListHandle]) -> tuple[dict[int, str], list[rule.Reason]]:
-    """Position of each handle → list key; what could not be found."""
+    """Position of each handle → list key; what could not be found, or not told apart, and why.
+
+    Every number is an exact look-up on an index (``invtNo`` in the decision log, ``orderNo`` and
+    ``logisticsNo`` on the list's own document row), a whole pass in a few queries."""
     by_invt = aftercare_repo.list_keys_by_invt_nos(conn, [h.invt_no for h in handles if h.invt_no])
+    numbered = documents_repo.lists_by_numbers(
+        conn,
+        logistics_nos=[h.logistics_no for h in handles if h.logistics_no],
+        order_nos=[h.order_no for h in handles if h.order_no],
+    )
+    by_waybill: dict[str, list[documents_repo.NumberedList]] = {}
+    by_order: dict[str, list[documents_repo.NumberedList]] = {}
+    for row in numbered:
+        if row.logistics_no:
+            by_waybill.setdefault(row.logistics_no, []).append(row)
+        if row.order_no:
+            by_order.setdefault(row.order_no, []).append(row)
     found: dict[int, str] = {}
     problems: list[rule.Reason] = []
     for i, h in enumerate(handles):
-        key: str | None = None
+        named: list[str | None] = []  # the list each given number names ("" none, None several)
         if h.invt_no:
-            key = by_invt.get(h.invt_no)
-        elif h.logistics_no:
-            key = _list_by_waybill(conn, h.logistics_no, h.logistics_code)
-        if key is None:
+            named.append(by_invt.get(h.invt_no, ""))
+        if h.order_no:
+            named.append(_list_by_order(by_order.get(h.order_no, []), h.order_no, h.ebp_code, i, problems))
+        if h.logistics_no:
+            named.append(
+                _list_by_waybill(
+                    by_waybill.get(h.logistics_no, []), h.logistics_no, h.logistics_code, i, problems
+                )
+            )
+        if None in named:
+            continue  # several lists have that number: already explained
+        keys = {k or "" for k in named}
+        if "" in keys:
             problems.append(
                 rule.Reason(
                     "list-unknown",
@@ -256,33 +293,85 @@ def _resolve(conn: Connection, handles: Sequence[ListHandle]) -> tuple[dict[int,
                     f"lists[{i}] {h.label()}: no such list",
                 )
             )
-        else:
-            found[i] = key
+        elif len(keys) > 1:
+            problems.append(
+                rule.Reason(
+                    "list-mismatch",
+                    f"lists[{i}] {h.label()}：所填编号指向不同的清单",
+                    f"lists[{i}] {h.label()}: the numbers given name different lists",
+                )
+            )
+        elif keys:
+            found[i] = keys.pop()
     return found, problems
 
 
-def _list_by_waybill(conn: Connection, logistics_no: str, logistics_code: str | None) -> str | None:
-    """The list of a parcel given by its waybill number: the list names its order, the waybill its number."""
-    stmt = select(document.c.business_key).where(document.c.kind == "list")
-    # list keys are ebpCode|orderNo; the waybill (logisticsCode|logisticsNo) carries the orderNo
-    # with the carrier's code the waybill's key is known: an exact look-up on the (kind, business_key) index
-    # (a LIKE, even without a wildcard, is a scan on SQLite); without it, any carrier's waybill of that number
-    waybills = select(document.c.business_key, document.c.inbox_id, document.c.guid).where(
-        document.c.kind == "waybill",
-        document.c.business_key == f"{logistics_code}|{logistics_no}"
-        if logistics_code
-        else document.c.business_key.like(f"%|{logistics_no}"),
+def _one(matches: Sequence[documents_repo.NumberedList]) -> documents_repo.NumberedList | None:
+    """The list among these, if only one can be meant: a list customs refused is never bound, so it gives
+    way to another list with the same number (a parcel declared again after its first list was refused)."""
+    if len(matches) == 1:
+        return matches[0]
+    standing = [m for m in matches if m.status != REFUSED]
+    return standing[0] if len(standing) == 1 else None
+
+
+def _list_by_order(
+    matches: Sequence[documents_repo.NumberedList],
+    order_no: str,
+    ebp_code: str | None,
+    i: int,
+    problems: list[rule.Reason],
+) -> str | None:
+    """The key of the list of this order ("" when there is none); None, with the reason added to
+    ``problems``, when several platforms' lists carry the number and ``ebpCode`` does not tell which."""
+    if ebp_code:
+        matches = [m for m in matches if m.business_key == f"{ebp_code}|{order_no}"]
+    one = _one(matches)
+    if one is not None or not matches:
+        return one.business_key if one is not None else ""
+    platforms = sorted({m.business_key[: -len(order_no) - 1] for m in matches})
+    problems.append(
+        rule.Reason(
+            "list-ambiguous",
+            f"lists[{i}] orderNo {order_no}：该订单编号对应 {len(matches)} 份清单（电商平台 "
+            f"{'、'.join(platforms)}），请同时填写 ebpCode，或改用 invtNo",
+            f"lists[{i}] orderNo {order_no} names {len(matches)} lists (e-commerce platforms "
+            f"{', '.join(platforms)}): give ebpCode too, or name the list by invtNo",
+        )
     )
-    for _key, inbox_id, guid in conn.execute(waybills):
-        raws = aftercare_repo.raw_messages(conn, [inbox_id])
-        docs = from_batch(decode_batch([raws[inbox_id]]), received_at=datetime(1970, 1, 1), rejected=set())
-        rows = docs.waybills.filter(pl.col("guid") == guid)
-        if not rows.height:
-            continue
-        order_no = rows.get_column("orderNo")[0]
-        keys = list(conn.scalars(stmt.where(document.c.business_key.like(f"%|{order_no}"))))
-        if len(keys) == 1:
-            return str(keys[0])
+    return None
+
+
+def _list_by_waybill(
+    matches: Sequence[documents_repo.NumberedList],
+    logistics_no: str,
+    logistics_code: str | None,
+    i: int,
+    problems: list[rule.Reason],
+) -> str | None:
+    """The key of the list of the parcel with this waybill number, as its own head names it ("" when there
+    is none); None, with the reason added to ``problems``, when several lists carry the number and
+    ``logisticsCode`` does not tell which (carriers number their waybills independently)."""
+    if logistics_code:
+        matches = [m for m in matches if m.logistics_code == logistics_code]
+    one = _one(matches)
+    if one is not None or not matches:
+        return one.business_key if one is not None else ""
+    carriers = sorted({m.logistics_code or "?" for m in matches})
+    hint_zh, hint_en = (
+        ("请同时填写 logisticsCode，或改用 invtNo", "give logisticsCode too, or name the list by invtNo")
+        if len(carriers) > 1
+        else ("请改用 invtNo 或 orderNo", "name the list by invtNo or orderNo")
+    )
+    problems.append(
+        rule.Reason(
+            "list-ambiguous",
+            f"lists[{i}] logisticsNo {logistics_no}：该运单编号对应 {len(matches)} 份清单（物流企业 "
+            f"{'、'.join(carriers)}），{hint_zh}",
+            f"lists[{i}] logisticsNo {logistics_no} names {len(matches)} lists (carriers "
+            f"{', '.join(carriers)}): {hint_en}",
+        )
+    )
     return None
 
 

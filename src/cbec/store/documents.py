@@ -26,6 +26,8 @@ from cbec.store.schema import document
 
 #: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
 WAITING = 2
+#: The kind of import inventory lists (CEB621).
+LIST = "list"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class DocumentRow:
     status: int
     app_type: str
     payload: str | None
+    logistics_no: str | None = None
+    """Lists only: the head's ``logisticsNo`` (and ``logisticsCode``, ``orderNo``); NULL for other kinds."""
+    logistics_code: str | None = None
+    order_no: str | None = None
 
 
 def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[InsertOutcome]:
@@ -209,7 +215,8 @@ def existing_keys(conn: Connection, kind: str, keys: Iterable[str]) -> set[str]:
 
 def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
     """Store many documents given as a frame (``kind, guid, business_key, inbox_id, received_at, status,
-    app_type``, optionally ``payload``), for the clearance hot path.
+    app_type``, optionally ``payload`` and, for lists, ``logistics_no, logistics_code, order_no``), for the
+    clearance hot path.
 
     The caller has already set repeats and duplicates aside (the engine checks business keys before it
     decides), so rows that still clash with a unique key are skipped rather than classified; use
@@ -224,9 +231,47 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
         long = frame.filter(pl.col(name).str.len_chars() > limit)
         if long.height:
             raise ValueError(f"{name} longer than {limit} characters: {long[name][0][:80]!r}…")
+    for name, limit in (("logistics_no", 64), ("logistics_code", 32), ("order_no", 64)):
+        if name in frame.columns and frame.select((pl.col(name).str.len_chars() > limit).any()).item():
+            raise ValueError(f"{name} longer than {limit} characters")
     return insert_frame(conn, document, frame, ignore_conflicts=True)
 
 
 def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:
     """Set the CEB status of documents named by ``kind`` and ``guid`` (columns ``kind, guid, status``)."""
     return update_status(conn, document, ["kind", "guid"], frame.select("kind", "guid", "status"))
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedList:
+    """A stored import list with the numbers a parcel is known by (see :func:`lists_by_numbers`)."""
+
+    business_key: str
+    logistics_no: str | None
+    logistics_code: str | None
+    order_no: str | None
+    status: int
+
+
+def lists_by_numbers(
+    conn: Connection, *, logistics_nos: Iterable[str] = (), order_nos: Iterable[str] = ()
+) -> list[NumberedList]:
+    """The stored lists whose head names one of these waybill numbers (``logisticsNo``) or order numbers
+    (``orderNo``), whatever the carrier or platform: the caller decides what several matches mean.
+
+    Each number is an equality on a partial index (``ix_document_list_logistics_no``,
+    ``ix_document_list_order_no``), never a pattern over ``business_key``."""
+    found: dict[str, NumberedList] = {}
+    cols = (
+        document.c.business_key,
+        document.c.logistics_no,
+        document.c.logistics_code,
+        document.c.order_no,
+        document.c.status,
+    )
+    for column, values in ((document.c.logistics_no, logistics_nos), (document.c.order_no, order_nos)):
+        for part in chunks(sorted({v for v in values if v})):
+            stmt = select(*cols).where(column.in_(part), document.c.kind == LIST)
+            for row in conn.execute(stmt):
+                found[row.business_key] = NumberedList(*row)
+    return sorted(found.values(), key=lambda r: r.business_key)

@@ -139,6 +139,11 @@ document = Table(
     Column("status", Integer, nullable=False),  # CEB returnStatus
     Column("app_type", String(1), nullable=False),
     Column("payload", Text, nullable=True),  # optional decoded copy (JSON); the inbox holds the record
+    # import lists only (kind 'list', NULL for every other kind): the head's waybill and order number, so a
+    # list is found by the parcel's numbers alone (gate passes) without decoding messages (migration 0015)
+    Column("logistics_no", String(64), nullable=True),
+    Column("logistics_code", String(32), nullable=True),
+    Column("order_no", String(64), nullable=True),
     UniqueConstraint("kind", "guid"),
     UniqueConstraint("kind", "business_key"),
     # only the waiting documents are ever looked up by status (partial index: decided ones cost nothing)
@@ -148,6 +153,24 @@ document = Table(
         "id",
         sqlite_where=text("status = 2"),
         postgresql_where=text("status = 2"),
+    ),
+    # partial: only the lists' rows carry the numbers, the other kinds' NULLs are not indexed; ``kind`` first
+    # so that ``kind = 'list' AND logistics_no IN (…)`` is two equalities here rather than one on the
+    # (kind, business_key) key, which SQLite's planner (without statistics) would otherwise prefer
+    Index(
+        "ix_document_list_logistics_no",
+        "kind",
+        "logistics_no",
+        "logistics_code",
+        sqlite_where=text("logistics_no IS NOT NULL"),
+        postgresql_where=text("logistics_no IS NOT NULL"),
+    ),
+    Index(
+        "ix_document_list_order_no",
+        "kind",
+        "order_no",
+        sqlite_where=text("order_no IS NOT NULL"),
+        postgresql_where=text("order_no IS NOT NULL"),
     ),
 )
 

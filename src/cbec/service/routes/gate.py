@@ -59,15 +59,34 @@ def _raise(exc: desk.GateRefusal) -> ApiError:
 
 
 class ListIn(BaseModel):
-    invtNo: Code | None = None
-    logisticsNo: Code | None = None
-    logisticsCode: Code | None = None
+    """One list on the pass, named by ``invtNo``, ``orderNo`` or ``logisticsNo`` (several: they must agree).
+    A number that several lists carry is refused (``list-ambiguous``) unless ``ebpCode`` / ``logisticsCode``
+    tells them apart."""
+
+    invtNo: Code | None = Field(None, description="the list number customs assigned")
+    orderNo: Code | None = Field(None, description="the parcel's order number, as on its list")
+    ebpCode: Code | None = Field(None, description="the e-commerce platform of orderNo")
+    logisticsNo: Code | None = Field(None, description="the parcel's waybill number, as on its list")
+    logisticsCode: Code | None = Field(None, description="the carrier of logisticsNo")
 
     @model_validator(mode="after")
     def _one(self) -> ListIn:
-        if not self.invtNo and not self.logisticsNo:
-            raise ValueError("give invtNo or logisticsNo")
+        if not self.invtNo and not self.logisticsNo and not self.orderNo:
+            raise ValueError("give invtNo, orderNo or logisticsNo")
+        if self.ebpCode and not self.orderNo:
+            raise ValueError("ebpCode qualifies orderNo: give orderNo too")
+        if self.logisticsCode and not self.logisticsNo:
+            raise ValueError("logisticsCode qualifies logisticsNo: give logisticsNo too")
         return self
+
+    def handle(self) -> desk.ListHandle:
+        return desk.ListHandle(
+            invt_no=self.invtNo,
+            logistics_no=self.logisticsNo,
+            logistics_code=self.logisticsCode,
+            order_no=self.orderNo,
+            ebp_code=self.ebpCode,
+        )
 
 
 class PassIn(BaseModel):
@@ -124,7 +143,7 @@ class PassIn(BaseModel):
             total_gross_wt_g=g(self.totalGrossWt, "totalGrossWt"),
             total_net_wt_g=g(self.totalNetWt, "totalNetWt"),
             total_wt_g=g(self.totalWt, "totalWt"),
-            lists=tuple(desk.ListHandle(x.invtNo, x.logisticsNo, x.logisticsCode) for x in self.lists),
+            lists=tuple(x.handle() for x in self.lists),
         )
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, or_, select, true
 
 from cbec.store._common import chunks
 from cbec.store.console_queries import district_prefix, first_id_at_or_after
@@ -180,8 +181,8 @@ def _line_counts(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[int, i
     return out
 
 
-def _rows(conn: Connection, stmt: object) -> list[EntryRow]:
-    heads = [r._mapping for r in conn.execute(stmt)]  # type: ignore[call-overload]
+def _rows(conn: Connection, stmt: Select[Any]) -> list[EntryRow]:
+    heads = [r._mapping for r in conn.execute(stmt)]
     counts = _line_counts(conn, [int(h["id"]) for h in heads])
     return [
         EntryRow(
@@ -231,7 +232,9 @@ def entry_by_guid(conn: Connection, guid: str) -> EntryRow | None:
 
 def entry_lines(conn: Connection, entry_id: int) -> list[EntryLine]:
     line = warehouse_entry_line.c
-    stmt = select(line.gnum, line.logistics_no, line.found).where(line.entry_id == entry_id).order_by(line.gnum)
+    stmt = (
+        select(line.gnum, line.logistics_no, line.found).where(line.entry_id == entry_id).order_by(line.gnum)
+    )
     return [EntryLine(int(g), n, bool(f)) for g, n, f in conn.execute(stmt)]
 
 

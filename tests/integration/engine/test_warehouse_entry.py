@@ -49,7 +49,8 @@ def _entry(
         "logisticsCode": code, "logisticsName": "示例国际快递有限公司",
     }  # fmt: skip
     head.update(over)
-    lines = [{"gnum": g, "logisticsNo": n} for g, n in zip(gnums or range(1, len(numbers) + 1), numbers)]
+    numbered = zip(gnums or range(1, len(numbers) + 1), numbers, strict=True)
+    lines = [{"gnum": g, "logisticsNo": n} for g, n in numbered]
     transfer = {"copCode": OPERATOR[0], "copName": OPERATOR[1], "dxpMode": "DXP", "dxpId": "DXPENT0000000601"}
     return head["guid"], encode(
         "CEB711Message", [OutDocument(head, lines)], transfer=transfer, signer=identity()

@@ -58,6 +58,7 @@ def test_a_site_lists_its_entries_and_opens_a_refused_one(ew: EntryWorld, eclien
     detail = page.text
     assert 'id="lines"' in detail and UNDECLARED in detail and "未收到该物流企业的运单" in detail
     assert 'id="receipts"' in detail and "-800001" in detail
+    assert "<td>2026-11-13 11:00:00</td>" in detail.split('id="receipts"')[1]  # returned by DAY2's batch
     assert "/console/receipts/" in detail  # the receipts are addressed to this site: it may open them
     en = eclient.get(f"/console/warehouse-entries/{ew.guid('a2')}?lang=en").text
     assert "Warehouse-entry detail" in en and "no such waybill" in en and "refused" in en

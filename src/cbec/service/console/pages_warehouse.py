@@ -8,7 +8,7 @@ entries, an officer those declared in their district, an administrator all; anyo
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -32,6 +32,16 @@ def beijing(at: datetime | str) -> str:
     """A stored instant as Beijing wall time, to the second (what a site and an officer read)."""
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def return_moment(raw: str | None, fallback: str) -> str:
+    """A CEB712 ``returnTime`` (YYYYMMDDhhmmss[SSS], written in UTC: :func:`cbec.engine.lists.naive_utc`) in
+    Beijing time; the receipt's ``createdAt`` when it cannot be read."""
+    try:
+        moment = datetime.strptime((raw or "")[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return beijing(fallback)
+    return beijing(moment)
 
 
 def _day(name: str, value: str | None) -> date | None:
@@ -118,5 +128,5 @@ def entry(request: Request, guid: Guid) -> HTMLResponse:
         view: dict[str, Any] = api.entry_detail(conn, row)
     view["at"] = beijing(row.received_at)
     for r in view["receipts"]:
-        r["at"] = beijing(r["createdAt"])
+        r["at"] = return_moment(r["returnTime"], r["createdAt"])
     return page(request, "warehouse_entry.html", user, e=view, addressed_to_me=user.owns(row.sender or ""))

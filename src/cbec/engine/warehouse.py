@@ -9,13 +9,15 @@ be the ``operatorCode``); here, in order, with the official codes of the CEB711 
 
 * ``appType`` 1 (new) only — cbec keeps no draft or modification of entries (−800001);
 * ``ieFlag`` I (this is an import flow) (−800001);
-* at least one line (−800000); each ``logisticsNo`` once (−800001);
+* at least one line (−800000); each line number ``gnum`` once and each ``logisticsNo`` once (−800001);
 * every waybill known to cbec: a CEB511 of the head's ``logisticsCode`` with that number was received
   (−800001, naming the first unknown ones).  Lists are not looked up: a list is keyed by its order, and the
   waybill is what the site sees on the parcel.
 
-An accepted entry gets 120 then 399 (receipt statuses of CEB712: 1, 2, 3, 4, 100, 120, 399); a refused one 100
-with the code and the reason in 中文 / English.  Idempotent by guid: a repeat gets no second receipt.
+Every entry is stored with its lines, a refused one too, so the site and customs can see which waybill was
+not declared (read back through :mod:`cbec.store.warehouse_entries`).  An accepted entry gets 120 then 399
+(receipt statuses of CEB712: 1, 2, 3, 4, 100, 120, 399); a refused one 100 with the code and the reason in
+中文 / English.  Idempotent by guid: a repeat gets no second receipt.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from sqlalchemy import Connection
 from cbec.engine import lists as L
 from cbec.messages.columns import ColumnBatch
 from cbec.store import documents as documents_repo
-from cbec.store import ledgers as repo
 from cbec.store import outbox as outbox_repo
+from cbec.store import warehouse_entries as repo
 
 MESSAGE = "CEB711Message"
 RECEIPT = "CEB712Message"
@@ -45,6 +47,31 @@ class _Refusal(Exception):
     def __init__(self, code: str, zh: str, en: str) -> None:
         super().__init__(en)
         self.code, self.zh, self.en = code, zh, en
+
+
+def _gnum(line: dict[str, Any], index: int) -> int:
+    """The line's own number; its position from 1 when it has none a column can hold."""
+    try:
+        given = int(str(line.get("gnum") or "").strip())
+    except ValueError:
+        return index + 1
+    return given if 0 < given < 2**31 else index + 1
+
+
+def _stored_lines(lines: list[dict[str, Any]], code: str, waybills: set[str]) -> list[dict[str, Any]]:
+    """The lines as stored, with whether cbec knew each waybill; numbered by position when the sender's
+    numbers repeat (such an entry is refused, and its lines are still worth showing)."""
+    gnums = [_gnum(line, i) for i, line in enumerate(lines)]
+    if len(set(gnums)) != len(gnums):
+        gnums = list(range(1, len(lines) + 1))
+    return [
+        {
+            "gnum": g,
+            "logistics_no": str(line.get("logisticsNo") or "")[:64],
+            "found": int(f"{code}|{str(line.get('logisticsNo') or '').strip()}" in waybills),
+        }
+        for g, line in zip(gnums, lines, strict=True)
+    ]
 
 
 def _check(head: dict[str, Any], lines: list[dict[str, Any]], known_waybills: set[str]) -> None:
@@ -62,6 +89,14 @@ def _check(head: dict[str, Any], lines: list[dict[str, Any]], known_waybills: se
         )
     if not lines:
         raise _Refusal("-800000", "入库明细单表体信息不存在", "Warehouse-entry detail has no lines")
+    gnums = [_gnum(line, i) for i, line in enumerate(lines)]
+    again = sorted({g for g in gnums if gnums.count(g) > 1})
+    if again:
+        raise _Refusal(
+            "-800001",
+            f"校验不通过，表体序号gnum {again[0]}重复",
+            f"Validation failed: line number gnum {again[0]} appears twice",
+        )
     numbers = [str(line.get("logisticsNo") or "").strip() for line in lines]
     dup = sorted({n for n in numbers if numbers.count(n) > 1})
     if dup:
@@ -153,18 +188,7 @@ def process(
                 "received_at": at,
                 "batch_id": batch_id,
             },
-            [
-                {
-                    "gnum": int(line.get("gnum") or i + 1),
-                    "logistics_no": str(line.get("logisticsNo") or "")[:64],
-                    "found": int(
-                        f"{head['logisticsCode']}|{str(line.get('logisticsNo') or '').strip()}" in waybills
-                    ),
-                }
-                for i, line in enumerate(lines)
-            ]
-            if status == CONCLUDED
-            else [],
+            _stored_lines(lines, str(head.get("logisticsCode") or ""), waybills),
         )
         base = {
             "recipient": sender,

@@ -31,7 +31,17 @@ from cbec.service.context import ServiceContext, ServiceSettings
 from cbec.service.credential_cache import CredentialCache
 from cbec.service.deps import ApiError, error_response
 from cbec.service.intake_queue import IntakeQueue
-from cbec.service.routes import gate, ledgers, messages, parcels, receipts, returns, subscriptions, summaries
+from cbec.service.routes import (
+    gate,
+    ledgers,
+    messages,
+    parcels,
+    receipts,
+    returns,
+    subscriptions,
+    summaries,
+    warehouse_entries,
+)
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
@@ -163,7 +173,8 @@ def create_app(
             else {"clearedMessages": loop.cleared_messages, "lastError": loop.last_error},
         }
 
-    for module in (messages, receipts, parcels, subscriptions, gate, ledgers, summaries, returns):
+    routes = (messages, receipts, parcels, subscriptions, gate, ledgers, warehouse_entries, summaries)
+    for module in (*routes, returns):
         app.include_router(module.router)
     install_console(app)
     return app

@@ -1,4 +1,5 @@
-"""The bonded e-ledgers (账册): ledgers, items, movements, holds, stocktakes, CEB711 warehouse entries.
+"""The bonded e-ledgers (账册): ledgers, items, movements, holds, stocktakes (CEB711 warehouse entries are in
+:mod:`cbec.store.warehouse_entries`).
 
 Repository functions only (rules in :mod:`cbec.rules.ledger`, steps in :mod:`cbec.engine.ledger`).  An item's
 ``balance`` (first legal quantity) and ``balance2`` (second) always equal the sums of its movements' ``qty``
@@ -36,8 +37,6 @@ from cbec.store.schema import (
     ledger_movement,
     stocktake,
     stocktake_line,
-    warehouse_entry,
-    warehouse_entry_line,
 )
 
 #: The clearing transaction's PostgreSQL advisory lock (``cbec.engine.clear.CLEARING_LOCK``): every writer of
@@ -650,46 +649,6 @@ def stocktake_lines(conn: Connection, stocktake_id: int) -> dict[str, tuple[int,
     """item -> (counted, book as of the count)."""
     stmt = select(stocktake_line).where(stocktake_line.c.stocktake_id == stocktake_id)
     return {r.item_record_no: (int(r.counted), int(r.book)) for r in conn.execute(stmt)}
-
-
-# --- CEB711 warehouse entries ---------------------------------------------------------------------------
-def known_entry_guids(conn: Connection, guids: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for part in chunks(sorted(set(guids))):
-        out |= set(
-            conn.execute(select(warehouse_entry.c.guid).where(warehouse_entry.c.guid.in_(part))).scalars()
-        )
-    return out
-
-
-def record_entry(conn: Connection, head: dict[str, object], lines: Sequence[dict[str, object]]) -> int:
-    eid = conn.execute(warehouse_entry.insert().values(**head).returning(warehouse_entry.c.id)).scalar_one()
-    if lines:
-        conn.execute(warehouse_entry_line.insert(), [{**line, "entry_id": eid} for line in lines])
-    return int(eid)
-
-
-def entries(
-    conn: Connection, *, operator_codes: Iterable[str] | None = None, limit: int = 100
-) -> list[dict[str, object]]:
-    stmt = select(warehouse_entry).order_by(warehouse_entry.c.id.desc()).limit(limit)
-    if operator_codes is not None:
-        stmt = stmt.where(warehouse_entry.c.operator_code.in_(sorted(set(operator_codes))))
-    heads = [dict(r._mapping) for r in conn.execute(stmt)]
-    ids = [int(h["id"]) for h in heads]  # type: ignore[call-overload]
-    lines: dict[int, list[dict[str, object]]] = defaultdict(list)
-    for part in chunks(ids):
-        for r in conn.execute(
-            select(warehouse_entry_line)
-            .where(warehouse_entry_line.c.entry_id.in_(part))
-            .order_by(warehouse_entry_line.c.entry_id, warehouse_entry_line.c.gnum)
-        ):
-            lines[int(r.entry_id)].append(
-                {"gnum": r.gnum, "logisticsNo": r.logistics_no, "found": bool(r.found)}
-            )
-    for h in heads:
-        h["lines"] = lines.get(int(h["id"]), [])  # type: ignore[call-overload]
-    return heads
 
 
 # --- rebuild --------------------------------------------------------------------------------------------

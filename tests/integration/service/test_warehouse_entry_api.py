@@ -63,3 +63,24 @@ def test_site_sends_an_entry_detail_and_reads_its_receipts(service: Service) -> 
     ]
     assert answers, feed
     assert "399" in statuses or "120" in statuses, [r["xml"][:400] for r in answers]
+    # the site reads its entry back: head, lines (every waybill declared) and the same CEB712 returns
+    read = service.client.get(f"/v1/warehouse-entries/{guid}", headers={"X-API-Key": key})
+    assert read.status_code == 200, read.text
+    entry = read.json()
+    assert entry["status"] == 399 and entry["operatorCode"] == SITE.code and entry["customsCode"] == customs
+    assert [line["logisticsNo"] for line in entry["lines"]] == numbers
+    assert all(line["found"] for line in entry["lines"]) and entry["linesNotFound"] == 0
+    assert [r["returnStatus"] for r in entry["receipts"]] == ["120", "399"]
+    listed = service.client.get(
+        "/v1/warehouse-entries", params={"logisticsNo": numbers[0]}, headers={"X-API-Key": key}
+    )
+    assert [e["guid"] for e in listed.json()["entries"]] == [guid]
+    # the other site neither reads it nor finds it
+    other_key = service.cast.keys[OPERATORS[0].code]
+    assert (
+        service.client.get(f"/v1/warehouse-entries/{guid}", headers={"X-API-Key": other_key}).status_code
+        == 403
+    )
+    assert (
+        service.client.get("/v1/warehouse-entries", headers={"X-API-Key": other_key}).json()["entries"] == []
+    )

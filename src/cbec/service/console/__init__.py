@@ -22,6 +22,7 @@ from cbec.service.console import (
     pages_overview,
     pages_returns,
     pages_search,
+    pages_warehouse,
 )
 from cbec.service.console.render import error_page
 from cbec.service.console.session import ConsoleError, LoginNeeded, current_user
@@ -31,7 +32,7 @@ __all__ = ["install"]
 
 def install(app: FastAPI) -> None:
     pages = (pages_auth, pages_overview, pages_officer, pages_search, pages_enterprise, pages_ledger)
-    for module in (*pages, pages_gate, pages_exports, pages_returns):
+    for module in (*pages, pages_warehouse, pages_gate, pages_exports, pages_returns):
         app.include_router(module.router)
 
     @app.exception_handler(LoginNeeded)

@@ -33,6 +33,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "tax": ("电子税单", "Tax bills"),
     "quota": ("额度查询", "Quota look-up"),
     "ledgers": ("保税账册", "Bonded ledgers"),
+    "warehouse_entries": ("入库明细单", "Warehouse entries"),
     "gate": ("闸口看板", "Gate board"),
     "exports": ("出口清单", "Exports"),
     "summaries": ("汇总申报", "Summary declarations"),

@@ -60,6 +60,7 @@ def navigation(p: Principal | None) -> list[NavItem]:
     if p.roles & {Role.OPERATOR, Role.OFFICER, Role.ADMIN}:
         items.append(NavItem("/console/ledgers", "ledgers"))
     if p.roles & {Role.OPERATOR, Role.OFFICER, Role.ADMIN} or any(g.role is Role.OPERATOR for g in p.grants):
+        items.append(NavItem("/console/warehouse-entries", "warehouse_entries"))
         items.append(NavItem("/console/gate", "gate"))
     if p.roles & QUOTA_ROLES:
         items.append(NavItem("/console/quota", "quota"))

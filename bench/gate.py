@@ -146,8 +146,7 @@ def main() -> int:
     from cbec.sim import gate as sim
     from cbec.sim.generate import GeneratorConfig, write_corpus
     from cbec.sim.parties import BONDED_ZONES
-    from cbec.store import connect
-    from cbec.store import gate_journal
+    from cbec.store import connect, gate_journal
     from cbec.store import spool as spool_repo
     from cbec.store.schema import gate_event
 

@@ -172,6 +172,9 @@ def main() -> int:
         action="store_true",
         help="clear in a separate `cbec worker` process (`cbec serve --no-clearing`), as in production",
     )
+    ap.add_argument(
+        "--worker-nice", type=int, default=0, help="CPU priority of the clearing worker (cbec worker --nice)"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cbec-bench-gate-"))
@@ -184,6 +187,7 @@ def main() -> int:
         "rate": args.rate,
         "connections": args.connections,
         "clearing": "worker process" if args.worker else "in the service process",
+        "worker_nice": args.worker_nice if args.worker else None,
         "api_processes": args.api_processes,
     }
     proc: subprocess.Popen[bytes] | None = None
@@ -220,7 +224,10 @@ def main() -> int:
         )
         if args.worker:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "cbec.cli", "worker", "--database", url, "--no-webhooks"],
+                [
+                    *[sys.executable, "-m", "cbec.cli", "worker", "--database", url, "--no-webhooks"],
+                    *["--nice", str(args.worker_nice)],
+                ],
                 stdout=(work / "worker.log").open("wb"),
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

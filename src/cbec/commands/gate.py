@@ -195,6 +195,7 @@ class HttpDriver:
         self.client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
         self.keys = keys
         self.latencies: list[float] = []
+        self.zone_of: dict[int, str] = {}
 
     def _post(self, path: str, key: str, body: Mapping[str, Any]) -> dict[str, Any]:
         r = self.client.post(path, json=body, headers={"X-API-Key": key})
@@ -204,6 +205,7 @@ class HttpDriver:
         return out
 
     def file(self, vehicle: sim.Vehicle) -> str:
+        self.zone_of[vehicle.index] = vehicle.zone
         return str(self._post("/v1/gate/passes", self.keys[vehicle.zone], vehicle.filing())["passportNo"])
 
     def hold(self, passport_no: str, district: str) -> None:
@@ -217,10 +219,10 @@ class HttpDriver:
 
     def decide(self, events: Sequence[sim.PlannedEvent]) -> dict[str, dict[str, Any]]:
         out = {}
-        key = next(iter(v for k, v in self.keys.items() if k.startswith(OFFICER_PREFIX)))
         for e in events:
             t0 = time.perf_counter()
-            d = self._post("/v1/gate/events", key, e.body())
+            # each zone's own gate reports its vehicles (an officer's key sees only its district's passes)
+            d = self._post("/v1/gate/events", self.keys[self.zone_of[e.vehicle]], e.body())
             self.latencies.append(time.perf_counter() - t0)
             out[e.event_id] = d
         return out

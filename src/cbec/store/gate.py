@@ -383,7 +383,7 @@ def _driver_sql(conn: Connection, key: tuple[object, ...], build: Any) -> str:
     return found
 
 
-def _fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     """A read of the gate's hot path on the driver's own cursor, in the connection's transaction.
 
     ``exec_driver_sql`` would give the same rows (driver SQL gets no type processing either way), but its
@@ -397,7 +397,7 @@ def _fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         cursor.close()
 
 
-def _marks(n: int) -> str:
+def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
@@ -408,7 +408,7 @@ def _scope_sql(scope: Scope) -> tuple[str, list[str]]:
     parts: list[str] = []
     params: list[str] = []
     if scope.owners:
-        parts.append(f"owner IN ({_marks(len(scope.owners))})")
+        parts.append(f"owner IN ({marks(len(scope.owners))})")
         params += sorted(scope.owners)
     if scope.district is not None:
         if scope.district.endswith("00"):
@@ -435,8 +435,8 @@ def gate_candidates(
         who = " OR ".join(
             part
             for part in (
-                f"vehicle_no IN ({_marks(len(plate_list))})" if plate_list else "",
-                f"vehicle_ic_no IN ({_marks(len(ic_list))})" if ic_list else "",
+                f"vehicle_no IN ({marks(len(plate_list))})" if plate_list else "",
+                f"vehicle_ic_no IN ({marks(len(ic_list))})" if ic_list else "",
             )
             if part
         )
@@ -448,7 +448,7 @@ def gate_candidates(
 
     sql = _driver_sql(conn, ("candidates", len(plate_list), len(ic_list), where), build)
     params = (*plate_list, *ic_list, *scope_params)
-    rows = _fetch(conn, sql, params * 2)
+    rows = fetch_rows(conn, sql, params * 2)
     return [GatePass(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), r[8]) for r in rows]
 
 
@@ -466,10 +466,10 @@ def gate_lists(conn: Connection, pass_ids: Sequence[int]) -> dict[int, tuple[Bou
             lambda n=n: (
                 "SELECT l.pass_id, l.seq, l.list_key, l.invt_no, l.logistics_no, l.gross_wt_g, l.net_wt_g, "
                 "d.status FROM gate_pass_list l LEFT JOIN document d ON d.kind = 'list' "
-                f"AND d.business_key = l.list_key WHERE l.pass_id IN ({_marks(n)}) ORDER BY l.pass_id, l.seq"
+                f"AND d.business_key = l.list_key WHERE l.pass_id IN ({marks(n)}) ORDER BY l.pass_id, l.seq"
             ),
         )
-        for r in _fetch(conn, sql, tuple(part)):
+        for r in fetch_rows(conn, sql, tuple(part)):
             out.setdefault(int(r[0]), []).append(
                 BoundListRow(
                     int(r[1]), r[2], r[3], r[4], int(r[5]), int(r[6]), None if r[7] is None else int(r[7])
@@ -490,7 +490,7 @@ def gate_holds(conn: Connection, targets: Mapping[str, Iterable[str]]) -> list[A
     shape = tuple((k, len(v)) for k, v in kinds)
 
     def build() -> str:
-        ors = " OR ".join(f"(target_kind = ? AND target IN ({_marks(n)}))" for _k, n in shape)
+        ors = " OR ".join(f"(target_kind = ? AND target IN ({marks(n)}))" for _k, n in shape)
         return (
             "SELECT id, kind, target_kind, target, district, officer, reason_zh, reason_en FROM gate_hold "
             f"WHERE lifted_at IS NULL AND ({ors}) ORDER BY id"
@@ -498,7 +498,7 @@ def gate_holds(conn: Connection, targets: Mapping[str, Iterable[str]]) -> list[A
 
     sql = _driver_sql(conn, ("holds", shape), build)
     params = tuple(x for k, v in kinds for x in (k, *v))
-    return [ActiveHold(int(r[0]), *r[1:]) for r in _fetch(conn, sql, params)]
+    return [ActiveHold(int(r[0]), *r[1:]) for r in fetch_rows(conn, sql, params)]
 
 
 def known_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
@@ -509,9 +509,9 @@ def known_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
         sql = _driver_sql(
             conn,
             ("events", n),
-            lambda n=n: f"SELECT event_id FROM gate_event WHERE event_id IN ({_marks(n)})",
+            lambda n=n: f"SELECT event_id FROM gate_event WHERE event_id IN ({marks(n)})",
         )
-        found.update(str(r[0]) for r in _fetch(conn, sql, tuple(part)))
+        found.update(str(r[0]) for r in fetch_rows(conn, sql, tuple(part)))
     return found
 
 
@@ -584,7 +584,7 @@ def record_gate_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> N
         gate_event,
         EVENT_COLUMNS,
         lambda: (
-            f"INSERT INTO gate_event ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))}) "
+            f"INSERT INTO gate_event ({', '.join(EVENT_COLUMNS)}) VALUES ({marks(len(EVENT_COLUMNS))}) "
             "ON CONFLICT (event_id) DO NOTHING"
         ),
     )

@@ -43,7 +43,7 @@ from cbec.store import gate as gate_repo
 from cbec.store._common import chunks
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
-from cbec.store.gate import EVENT_COLUMNS
+from cbec.store.gate import EVENT_COLUMNS, fetch_rows, marks
 from cbec.store.schema import gate_event
 
 log = logging.getLogger("cbec.store.gate_journal")
@@ -114,19 +114,6 @@ def locked(journal_engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _cursor_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 def _encode(row: Mapping[str, Any]) -> str:
     out = {k: row[k] for k in EVENT_COLUMNS}
     for k in _TIMES:
@@ -145,8 +132,8 @@ def stored_events(conn: Connection, event_ids: Sequence[str]) -> dict[str, dict[
     """The journal's rows of these event ids (a ``gate_event`` row each), usually none."""
     found: dict[str, dict[str, Any]] = {}
     for part in chunks(sorted(set(event_ids))):
-        sql = f"SELECT event_id, event FROM gate_journal WHERE event_id IN ({_marks(len(part))})"
-        found.update({str(e): _decode(t) for e, t in _cursor_rows(conn, sql, part)})
+        sql = f"SELECT event_id, event FROM gate_journal WHERE event_id IN ({marks(len(part))})"
+        found.update({str(e): _decode(t) for e, t in fetch_rows(conn, sql, part)})
     return found
 
 
@@ -156,9 +143,9 @@ def statuses(conn: Connection, pass_ids: Sequence[int]) -> dict[int, str]:
     for part in chunks(sorted(set(pass_ids))):
         sql = (
             "SELECT pass_id, status_after FROM gate_journal "
-            f"WHERE pass_id IN ({_marks(len(part))}) AND status_after IS NOT NULL ORDER BY id"
+            f"WHERE pass_id IN ({marks(len(part))}) AND status_after IS NOT NULL ORDER BY id"
         )
-        out.update({int(p): str(s) for p, s in _cursor_rows(conn, sql, part)})
+        out.update({int(p): str(s) for p, s in fetch_rows(conn, sql, part)})
     return out
 
 
@@ -191,13 +178,13 @@ def append(conn: Connection, rows: Sequence[Mapping[str, Any]], moves: Mapping[s
 def pending(journal_engine: Engine) -> int:
     """How many decided events wait in the journal."""
     with journal_engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-        return int(_cursor_rows(conn, "SELECT count(*) FROM gate_journal", ())[0][0])
+        return int(fetch_rows(conn, "SELECT count(*) FROM gate_journal", ())[0][0])
 
 
 def latest(journal_engine: Engine, limit: int) -> list[dict[str, Any]]:
     """The newest journal rows, newest first (the events a reader of the main database cannot see yet)."""
     with journal_engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-        rows = _cursor_rows(conn, "SELECT event FROM gate_journal ORDER BY id DESC LIMIT ?", (limit,))
+        rows = fetch_rows(conn, "SELECT event FROM gate_journal ORDER BY id DESC LIMIT ?", (limit,))
     return [_decode(t) for (t,) in rows]
 
 
@@ -209,7 +196,7 @@ def move(journal_engine: Engine, main: Engine, *, limit: int = 5000) -> int:
     the writes that could do that take the journal's lock and read it first, so this is only logged.
     """
     with journal_engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as jconn:
-        rows = _cursor_rows(
+        rows = fetch_rows(
             jconn, "SELECT id, event_id, move, event FROM gate_journal ORDER BY id LIMIT ?", (limit,)
         )
     if not rows:
@@ -231,7 +218,7 @@ def move(journal_engine: Engine, main: Engine, *, limit: int = 5000) -> int:
             conn.execute(gate_event.insert(), [_decode(r[3]) for r in fresh])
     with journal_engine.begin() as jconn:
         for part in chunks([int(r[0]) for r in rows]):
-            jconn.exec_driver_sql(f"DELETE FROM gate_journal WHERE id IN ({_marks(len(part))})", tuple(part))
+            jconn.exec_driver_sql(f"DELETE FROM gate_journal WHERE id IN ({marks(len(part))})", tuple(part))
     Checkpointer(journal_engine).run_once()
     return len(rows)
 

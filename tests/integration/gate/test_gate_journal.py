@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
+from tests.integration.gate._gate_testlib import insert_pass
 from tests.integration.service.conftest import TEST_SECRETS
 
 from cbec.params import default_parameters
@@ -59,29 +60,15 @@ def world(tmp_path: Path) -> Iterator[World]:
             mp.setenv(name, value)
         engine = connect(f"sqlite:///{tmp_path / 'cbec.db'}")
         with engine.begin() as conn:
-            pass_id = conn.execute(
-                insert(gate_pass).returning(gate_pass.c.id),
-                {
-                    "passport_no": "Z2924E261124000000000001",
-                    "owner": "3302960001",
-                    "etps_preent_no": "P1",
-                    "master_cuscd": "2924",
-                    "passport_typecd": "3",
-                    "bind_typecd": "1",
-                    "io_typecd": "E",
-                    "vehicle_no": PLATE,
-                    "vehicle_wt_g": 9_000_000,
-                    "vehicle_frame_wt_g": 0,
-                    "container_wt_g": 0,
-                    "total_gross_wt_g": TOTAL_G - 9_000_000,
-                    "total_net_wt_g": TOTAL_G - 9_500_000,
-                    "total_wt_g": TOTAL_G,
-                    "stucd": "1",
-                    "filed_by": "t",
-                    "dcl_time": NOW,
-                    "updated_at": NOW,
-                },
-            ).scalar_one()
+            pass_id = insert_pass(
+                conn,
+                NOW,
+                vehicle_no=PLATE,
+                vehicle_wt_g=9_000_000,
+                total_gross_wt_g=TOTAL_G - 9_000_000,
+                total_net_wt_g=TOTAL_G - 9_500_000,
+                total_wt_g=TOTAL_G,
+            )
         journal = gate_journal.open_journal(engine.url.render_as_string(hide_password=False))
         assert journal is not None
         yield World(engine, journal, int(pass_id))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, select, text
+from tests.integration.gate._gate_testlib import insert_pass
 from tests.integration.service.conftest import TEST_SECRETS, database_url
 
 from cbec.store import connect
@@ -65,31 +66,7 @@ def test_events_are_stored_as_core_stores_them_and_once(engine: Engine) -> None:
 
 def test_gate_move_is_a_compare_and_set_with_times_stored_as_core_stores_them(engine: Engine) -> None:
     with engine.begin() as conn:
-        pass_id = int(
-            conn.execute(
-                insert(gate_pass).returning(gate_pass.c.id),
-                {
-                    "passport_no": "Z2924E261124000000000001",
-                    "owner": "3302960001",
-                    "etps_preent_no": "P1",
-                    "master_cuscd": "2924",
-                    "passport_typecd": "3",
-                    "bind_typecd": "1",
-                    "io_typecd": "E",
-                    "vehicle_no": "浙A12345",
-                    "vehicle_wt_g": 1,
-                    "vehicle_frame_wt_g": 0,
-                    "container_wt_g": 0,
-                    "total_gross_wt_g": 1,
-                    "total_net_wt_g": 1,
-                    "total_wt_g": 2,
-                    "stucd": "1",
-                    "filed_by": "t",
-                    "dcl_time": NOW,
-                    "updated_at": NOW,
-                },
-            ).scalar_one()
-        )
+        pass_id = insert_pass(conn, NOW)
         assert repo.gate_move(conn, pass_id, ["1", "0"], "2", NOW, pass_time=AT)
         assert not repo.gate_move(conn, pass_id, ["1", "0"], "2", NOW, pass_time=AT)  # already moved
     with engine.connect() as conn:

@@ -34,6 +34,21 @@ from cbec.rights.send import normalize_message_type
 __all__ = ["GrantedRead", "ReadScope", "authorize_read", "district_covers", "read_scope"]
 
 
+def operator_codes(principal: Principal, at: datetime, message: str | None = None) -> frozenset[str]:
+    """The zone-enterprise codes the principal acts for as a site operator: its own (with the operator role)
+    and those of operator grants valid at ``at`` (only grants covering ``message``, when one is named)."""
+    own = principal.codes if Role.OPERATOR in principal.roles else frozenset()
+    granted = {
+        code
+        for g in principal.grants
+        if g.role is Role.OPERATOR
+        and (message is None or g.covers(message))
+        and g.state(at) is GrantState.VALID
+        for code in g.owner_codes
+    }
+    return frozenset(own | granted)
+
+
 def district_covers(district: str, customs_code: str) -> bool:
     """Whether an officer's district includes a 4-digit customs code (see the module docstring)."""
     if district.endswith("00"):

@@ -24,8 +24,7 @@ from cbec.engine.normalize import from_batch
 from cbec.messages.columns import decode_batch
 from cbec.params.dated import ParameterSet
 from cbec.rights import Principal, Role
-from cbec.rights.principal import GrantState
-from cbec.rights.read import district_covers
+from cbec.rights.read import district_covers, operator_codes
 from cbec.rules import gate as rule
 from cbec.rules.decide import REFUSED
 from cbec.store import aftercare as aftercare_repo
@@ -78,18 +77,6 @@ class GateRefusal(Exception):
 
 
 # --- who sees what ----------------------------------------------------------------------------------------
-def operator_codes(principal: Principal, at: datetime) -> frozenset[str]:
-    """The zone-enterprise codes the principal may act for: its own (as operator) and operator grants."""
-    own = principal.codes if Role.OPERATOR in principal.roles else frozenset()
-    granted = {
-        code
-        for g in principal.grants
-        if g.role is Role.OPERATOR and g.state(at) is GrantState.VALID
-        for code in g.owner_codes
-    }
-    return frozenset(own | granted)
-
-
 def scope_of(principal: Principal, at: datetime) -> repo.Scope:
     """Administrators see every pass, officers those of their district, operators their own."""
     if Role.ADMIN in principal.roles:

@@ -72,6 +72,16 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+def beside_database(main_url: str, suffix: str) -> Path | None:
+    """A side file of a SQLite database file (``<db><suffix>``: the intake spool, the gate journal); None for
+    PostgreSQL or an in-memory database, which need none."""
+    url = make_url(main_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    file = sqlite_file(url)
+    return None if file is None else file.with_name(file.name + suffix)
+
+
 ENV_SQLITE_CACHE_MB = "CBEC_SQLITE_CACHE_MB"
 
 

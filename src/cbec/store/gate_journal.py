@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, String, Table, Text
-from sqlalchemy.engine import make_url
 
 from cbec.store import gate as gate_repo
 from cbec.store._common import chunks
 from cbec.store.checkpoints import Checkpointer
-from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
+from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect
 from cbec.store.gate import EVENT_COLUMNS, fetch_rows, marks
 from cbec.store.schema import gate_event
 
@@ -70,11 +69,7 @@ journal = Table(
 
 def journal_path(main_url: str) -> Path | None:
     """Where the journal of a database lives: beside a SQLite file; None for PostgreSQL or in-memory."""
-    url = make_url(main_url)
-    if url.get_backend_name() != "sqlite":
-        return None
-    file = sqlite_file(url)
-    return None if file is None else file.with_name(file.name + SUFFIX)
+    return beside_database(main_url, SUFFIX)
 
 
 _OPEN: dict[Path, Engine] = {}

@@ -47,11 +47,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import make_url
 
 from cbec.store._common import Outcome, chunks
 from cbec.store.checkpoints import Checkpointer
-from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, connect, sqlite_file
+from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect
 from cbec.store.inbox import SEALED, AcceptOutcome, InboxItem, accept, pending_count
 from cbec.store.schema import inbox, message_subscriber
 
@@ -76,11 +75,7 @@ spooled = Table(
 
 def spool_path(main_url: str) -> Path | None:
     """Where the spool of a database lives: beside a SQLite file; None for PostgreSQL or in-memory."""
-    url = make_url(main_url)
-    if url.get_backend_name() != "sqlite":
-        return None
-    file = sqlite_file(url)
-    return None if file is None else file.with_name(file.name + SUFFIX)
+    return beside_database(main_url, SUFFIX)
 
 
 def open_spool(main_url: str) -> Engine | None:

@@ -27,7 +27,8 @@ from lxml import etree
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from cbec.rights import GrantState, Principal, Role
+from cbec.rights import Principal, Role
+from cbec.rights.read import operator_codes
 from cbec.rules.lifecycle import CHINA
 from cbec.service.deps import AUTH_ERRORS, MAX_ID, NO_CONTROL, ApiError, Caller, Context, error_responses
 from cbec.store import warehouse_entries as repo
@@ -98,24 +99,12 @@ class WarehouseEntryDetail(WarehouseEntry):
     receipts: list[WarehouseEntryReceipt] = Field(description="the CEB712 returns that answered this entry")
 
 
-def operator_codes(principal: Principal, at: datetime) -> frozenset[str]:
-    """The codes whose entries the principal reads as a site operator: its own and operator grants."""
-    own = principal.codes if Role.OPERATOR in principal.roles else frozenset()
-    granted = {
-        code
-        for g in principal.grants
-        if g.role is Role.OPERATOR and g.covers(MESSAGE) and g.state(at) is GrantState.VALID
-        for code in g.owner_codes
-    }
-    return frozenset(own | granted)
-
-
 def scope_of(principal: Principal, at: datetime) -> repo.EntryScope:
     """What the principal may read, or 403 for a role that reads no entries."""
     if Role.ADMIN in principal.roles:
         return repo.EntryScope(everything=True)
     district = principal.district if Role.OFFICER in principal.roles else None
-    codes = operator_codes(principal, at)
+    codes = operator_codes(principal, at, MESSAGE)
     if district or codes:
         return repo.EntryScope(operator_codes=codes, district=district)
     if Role.OFFICER in principal.roles:

@@ -38,6 +38,11 @@ def default_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CBEC_MAX_MESSAGE_BYTES", raising=False)
 
 
+# a guard against inputs that blow up (an expansion would take minutes or exhaust memory; the memory peak is
+# checked too), not a performance target: a loaded CI VM can stall a millisecond's work for a second
+BLOWUP_SECONDS = 5.0
+
+
 def measured(data: bytes) -> tuple[DecodedMessage, float, int]:
     """Decode, returning the result, the wall time and the peak of Python allocations during the call."""
     tracemalloc.start()
@@ -155,7 +160,7 @@ def test_hostile_input_is_refused_fast_and_small(name: str) -> None:
     data = build()
     decoded, elapsed, peak = measured(data)
     _refused(decoded, code)
-    assert elapsed < 1.0, f"{name}: {elapsed:.3f}s"
+    assert elapsed < BLOWUP_SECONDS, f"{name}: {elapsed:.3f}s"
     assert peak < 64 * MB, f"{name}: {peak / MB:.1f} MB"
 
 
@@ -165,7 +170,7 @@ def test_hidden_doctype_is_still_refused_fast_and_small(name: str) -> None:
     decoded, elapsed, peak = measured(data)
     assert decoded.errors
     assert {e.code for e in decoded.errors} <= REFUSALS, [str(e) for e in decoded.errors]
-    assert elapsed < 1.0
+    assert elapsed < BLOWUP_SECONDS
     assert peak < 64 * MB
 
 
@@ -185,7 +190,7 @@ def test_fifty_megabytes_is_refused_before_parsing() -> None:
     decoded, elapsed, peak = measured(data)  # the input was allocated before tracing started
     _refused(decoded, "xml.too_large")
     assert str(len(data)) in decoded.errors[0].message_en
-    assert elapsed < 1.0
+    assert elapsed < BLOWUP_SECONDS
     assert peak < 16 * MB, f"{peak / MB:.1f} MB beyond the input"
 
 

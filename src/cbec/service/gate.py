@@ -943,7 +943,7 @@ def _decide(
                 moved = status[p.id] in source
                 if moved:
                     status[p.id] = after
-                    moves[e.event_id] = journal_repo.Move(p.id, source, after, now, times)
+                    moves[e.event_id] = journal_repo.Move(source, times)
             else:
                 moved = repo.gate_move(conn, p.id, list(source), after, now, **times)
             if not moved:

@@ -38,11 +38,10 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, String, Table, Text
 
-from cbec.store import gate as gate_repo
 from cbec.store._common import chunks
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect
-from cbec.store.gate import EVENT_COLUMNS, fetch_rows, marks
+from cbec.store.gate import EVENT_COLUMNS, fetch_rows, known_event_ids, marks, move_status
 from cbec.store.schema import gate_event
 
 log = logging.getLogger("cbec.store.gate_journal")
@@ -61,7 +60,7 @@ journal = Table(
     Column("event_id", String(64), nullable=False, unique=True),
     Column("pass_id", Integer, nullable=True),
     Column("status_after", String(1), nullable=True),  # the pass's status after a LIFT, else null
-    Column("move", Text, nullable=True),  # JSON {"from": [...], "to": "2", "at": iso, "times": {...}}
+    Column("move", Text, nullable=True),  # a LIFT's JSON {"from": [statuses], "times": {column: iso}}
     Column("event", Text, nullable=False),  # the gate_event row as JSON, timestamps in ISO 8601
     Index("ix_gate_journal_pass", "pass_id", "id"),
 )
@@ -92,12 +91,10 @@ def open_journal(main_url: str, *, create: bool = True) -> Engine | None:
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """A pass moved by a LIFT: from one of ``sources`` to ``to``, with the times it sets."""
+    """How a LIFT moves its pass: from one of ``sources``, setting ``times``.  The pass, the status it goes to
+    and when are the event's own ``pass_id``, ``pass_status_after`` and ``received_at``."""
 
-    pass_id: int
     sources: tuple[str, ...]
-    to: str
-    at: datetime
     times: Mapping[str, datetime]
 
 
@@ -154,12 +151,11 @@ def append(conn: Connection, rows: Sequence[Mapping[str, Any]], moves: Mapping[s
             move = json.dumps(
                 {
                     "from": list(m.sources),
-                    "to": m.to,
-                    "at": m.at.astimezone(UTC).isoformat(),
                     "times": {k: v.astimezone(UTC).isoformat() for k, v in m.times.items()},
                 }
             )
-        values.append((r["event_id"], r["pass_id"], m.to if m else None, move, _encode(r)))
+        after = r["pass_status_after"] if m is not None else None
+        values.append((r["event_id"], r["pass_id"], after, move, _encode(r)))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
@@ -197,20 +193,18 @@ def move(journal_engine: Engine, main: Engine, *, limit: int = 5000) -> int:
     if not rows:
         return 0
     with main.begin() as conn:
-        done = gate_repo.known_event_ids(conn, [str(r[1]) for r in rows])  # moved before a crash
-        fresh = [r for r in rows if str(r[1]) not in done]
-        for _id, event_id, move_text, _event in fresh:
+        done = known_event_ids(conn, [str(r[1]) for r in rows])  # moved before a crash
+        fresh = [(r[2], _decode(r[3])) for r in rows if str(r[1]) not in done]
+        for move_text, event in fresh:
             if move_text is None:
                 continue
             m = json.loads(move_text)
             times = {k: datetime.fromisoformat(v) for k, v in m["times"].items()}
-            event = _decode(_event)
-            if not gate_repo.move_status(
-                conn, int(event["pass_id"]), m["from"], m["to"], datetime.fromisoformat(m["at"]), **times
-            ):
-                log.warning("pass %s of event %s was no longer in %s", event["pass_id"], event_id, m["from"])
+            pass_id, after, at = int(event["pass_id"]), event["pass_status_after"], event["received_at"]
+            if not move_status(conn, pass_id, m["from"], after, at, **times):
+                log.warning("pass %s of event %s was no longer in %s", pass_id, event["event_id"], m["from"])
         if fresh:
-            conn.execute(gate_event.insert(), [_decode(r[3]) for r in fresh])
+            conn.execute(gate_event.insert(), [event for _move, event in fresh])
     with journal_engine.begin() as jconn:
         for part in chunks([int(r[0]) for r in rows]):
             jconn.exec_driver_sql(f"DELETE FROM gate_journal WHERE id IN ({marks(len(part))})", tuple(part))

@@ -19,7 +19,7 @@ from cbec.messages.codes import CodeSets
 from cbec.messages.envelope import DxpEnvelope, is_envelope, unwrap
 from cbec.messages.extract import EntitySink, Extractor, RawMessage
 from cbec.messages.fieldcheck import check_entity
-from cbec.messages.findings import CATALOGUE, Finding, Severity, finding
+from cbec.messages.findings import CATALOGUE, Finding, finding
 from cbec.messages.safe_xml import XmlRejected, parse_untrusted
 from cbec.messages.spec import MessageSpec
 
@@ -35,7 +35,7 @@ FINDING_SCHEMA = {
 }
 
 
-def _code_sets() -> CodeSets:
+def code_sets() -> CodeSets:
     from cbec.messages.codes import field_code_sets
 
     return field_code_sets()
@@ -91,7 +91,7 @@ def _from_ipc(data: bytes) -> pl.DataFrame:
     return pl.read_ipc(data)
 
 
-def _parse_one(data: bytes, index: int, extractor: Extractor) -> tuple[RawMessage, DxpEnvelope | None]:
+def parse_one(data: bytes, index: int, extractor: Extractor) -> tuple[RawMessage, DxpEnvelope | None]:
     try:
         parsed = parse_untrusted(data)
     except XmlRejected as rej:
@@ -145,31 +145,52 @@ def _problem_paths(problems: pl.DataFrame, spec: MessageSpec, role: str) -> pl.D
     return problems.with_columns(path.alias("path"))
 
 
-def _problem_findings(problems: pl.DataFrame, spec: MessageSpec, strict_codes: bool) -> pl.DataFrame:
-    """Turn problem rows into finding rows (message text formatted per row: problems are few).
+def problem_path(spec: MessageSpec, role: str, doc: int, line: int, field: str) -> str:
+    """Where a field's problem is, as a finding's path (what ``_problem_paths`` computes for a frame)."""
+    where = f"/{spec.root}/{spec.document}[{doc + 1}]"
+    if not spec.wrapped:
+        return f"{where}/{field}"
+    if role == "head":
+        return f"{where}/{spec.head.name}/{field}"
+    assert spec.lines is not None
+    return f"{where}/{spec.lines.name}[{line + 1}]/{field}"
+
+
+def softened_codes(spec: MessageSpec, strict_codes: bool) -> set[str]:
+    """The problem codes that are only warnings in this message.
 
     Receipts are issued by customs, not sent to us for a decision: a missing required field or an odd code
     there (the official CEB792 sample lacks ``gseqno``) is a warning, since refusing to read it helps nobody.
     Code-table violations in data messages are errors only when ``strict_codes`` (the format check); a plain
     decode reports them as warnings, as the official samples carry placeholder codes.
     """
-    rows = []
-    lenient = spec.kind == "receipt"
-    softened = (
-        {"field.required", "field.code"} if lenient else ({"field.code"} if not strict_codes else set())
+    if spec.kind == "receipt":
+        return {"field.required", "field.code"}
+    return set() if strict_codes else {"field.code"}
+
+
+def problem_finding(
+    code: str, path: str, field: str, value: str | None, expected: str, table: str, softened: set[str]
+) -> Finding:
+    """One problem row as a finding (the same words whichever path found it)."""
+    return finding(
+        code,
+        path,
+        field=field,
+        value=value,
+        expected=expected,
+        table=table,
+        actual=len(value.strip()) if value else 0,
+        severity="warning" if code in softened else None,
     )
+
+
+def _problem_findings(problems: pl.DataFrame, spec: MessageSpec, strict_codes: bool) -> pl.DataFrame:
+    """Turn problem rows into finding rows (message text formatted per row: problems are few)."""
+    rows = []
+    softened = softened_codes(spec, strict_codes)
     for p in problems.iter_rows(named=True):
-        severity: Severity | None = "warning" if p["code"] in softened else None
-        f = finding(
-            p["code"],
-            p["path"],
-            field=p["field"],
-            value=p["value"],
-            expected=p["expected"],
-            table=p["table"],
-            actual=len(p["value"].strip()) if p["value"] else 0,
-            severity=severity,
-        )
+        f = problem_finding(p["code"], p["path"], p["field"], p["value"], p["expected"], p["table"], softened)
         rows.append(
             {
                 "_msg": p["_msg"],
@@ -239,16 +260,16 @@ def decode_batch(
     raws: list[RawMessage] = []
     envelopes: dict[int, DxpEnvelope] = {}
     for i, data in enumerate(items):
-        raw, env = _parse_one(data, i, extractor)
+        raw, env = parse_one(data, i, extractor)
         raws.append(raw)
         if env is not None:
             envelopes[i] = env
-    code_sets = _code_sets() if check_codes else {}
+    codes = code_sets() if check_codes else {}
     tables: dict[tuple[str, str], pl.DataFrame] = {}
     problem_frames = [_structural_findings(raws)]
     for (root, _role), sink in extractor.sinks.items():
         raw_frame = _sink_frame(sink)
-        typed, problems = check_entity(raw_frame, sink.entity, code_sets, facts=sink.facts)
+        typed, problems = check_entity(raw_frame, sink.entity, codes, facts=sink.facts)
         tables[(root, sink.entity.name)] = typed
         if problems.height:
             problem_frames.append(

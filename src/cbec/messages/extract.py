@@ -96,21 +96,38 @@ class EntitySink:
                 pl.Series("_doc", self.doc, pl.Int32()),
                 pl.Series("_line", self.line, pl.Int32()),
             ).select("_msg", "_doc", "_line", *names)
-        # the C sink's buffers become Arrow arrays without a copy (string_view is Polars' own layout)
+        frame = pl.from_arrow(pa.Table.from_arrays(self._arrays(), names=["_msg", "_doc", "_line", *names]))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def lists(self) -> tuple[list[list[str | None]], list[int], list[int], list[int]]:
+        """The collected values as Python lists, one per field, then the _msg, _doc and _line keys.
+
+        For a handful of messages (see :mod:`cbec.messages.rowdecode`) this is cheaper than a frame.
+        """
+        if self.columns is None:
+            width = len(self.entity.fields)
+            columns = [list(c) for c in zip(*self.rows, strict=True)] if self.rows else [[]] * width
+            return columns, list(self.msg), list(self.doc), list(self.line)
+        arrays = self._arrays()
+        keys = [a.to_pylist() for a in arrays[:3]]
+        return [a.to_pylist() for a in arrays[3:]], keys[0], keys[1], keys[2]
+
+    def _arrays(self) -> list[pa.Array]:
+        """The C sink's buffers as Arrow arrays, without a copy (string_view is Polars' own layout): the
+        three keys, then one column per field; ``facts`` is filled on the way."""
         n = self.columns.nrows
         keys, columns = self.columns.export()
         arrays = [pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(k)]) for k in keys]
         facts = {}
-        for name, (valid, nulls, views, chunks, noticed) in zip(names, columns, strict=True):
+        for name, (valid, nulls, views, chunks, noticed) in zip(self.entity.names, columns, strict=True):
             buffers = [pa.py_buffer(valid) if nulls else None, pa.py_buffer(views)]
             buffers += [pa.py_buffer(c) for c in chunks]
             arrays.append(pa.Array.from_buffers(pa.string_view(), n, buffers, null_count=nulls))
             untrimmed, non_ascii, min_chars, max_chars, numeric_ok = noticed
             facts[name] = ColumnFacts(nulls, untrimmed, not non_ascii, min_chars, max_chars, numeric_ok)
         self.facts = facts
-        frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=["_msg", "_doc", "_line", *names]))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+        return arrays
 
 
 def _tagmap(entity: Entity) -> dict[str, int]:

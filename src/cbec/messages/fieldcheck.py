@@ -36,16 +36,30 @@ def number_facets(f: Field) -> tuple[int, int, int]:
     return 0, 0, 0
 
 
-def _decimal_regex(f: Field) -> str:
+def decimal_pattern(f: Field) -> str:
+    """The lexical form of a decimal field: ASCII digits only (xs:decimal), within its digit facets."""
     _kind, whole, frac = number_facets(f)
     if frac:
-        return rf"^[+-]?\d{{1,{whole}}}(\.\d{{1,{frac}}})?$"
-    return rf"^[+-]?\d{{1,{whole}}}$"
+        return rf"^[+-]?[0-9]{{1,{whole}}}(\.[0-9]{{1,{frac}}})?$"
+    return rf"^[+-]?[0-9]{{1,{whole}}}$"
 
 
-def _int_regex(f: Field) -> str:
+def int_pattern(f: Field) -> str:
     _kind, digits, _frac = number_facets(f)
-    return rf"^[+-]?\d{{1,{digits}}}$"
+    return rf"^[+-]?[0-9]{{1,{digits}}}$"
+
+
+TIME_SHAPES: dict[str, str] = {
+    "ts14": r"^[0-9]{12}[0-5][0-9]$",
+    "ts17": r"^[0-9]{12}[0-5][0-9][0-9]{3}$",
+    "date8": r"^[0-9]{8}$",
+}
+"""What a time field's text must look like before it is parsed: ASCII digits, seconds 00–59.
+
+The parser alone is too lenient: it takes a space for a leading zero ("202401311200 0"), rolls a leap second
+into the next day ("…235960" became 1 January) and reads year 0000, which Python cannot hold (that crashed
+the decoder).  Year 0000 is refused apart (see :func:`_cast`).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +79,8 @@ class ColumnFacts:
     numeric_ok: bool  # every value matches ``number_facets`` in ASCII digits (integers: and is an int32)
 
 
-def _expected(f: Field) -> str:
+def expected_text(f: Field) -> str:
+    """What a finding says the field should hold: its fixed value, time layout or the spec's notation."""
     if f.fixed is not None:
         return f.fixed
     if f.format:
@@ -96,28 +111,28 @@ def empty_frame(entity: Entity) -> pl.DataFrame:
 
 
 # per field: (trim, ascii, check required, check lengths, check the number pattern)
-_Profile = tuple[bool, bool, bool, bool, bool]
-_FULL: _Profile = (True, False, True, True, True)
+Profile = tuple[bool, bool, bool, bool, bool]
+_FULL: Profile = (True, False, True, True, True)
 
 
-def _min_length(f: Field) -> int | None:
+def least_length(f: Field) -> int | None:
     return f.min_length if f.min_length is not None and f.min_length > 1 else None
 
 
 def _conditions(
-    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, profile: _Profile = _FULL
+    f: Field, c: pl.Expr, cast: pl.Expr, code_tables: CodeSets, profile: Profile = _FULL
 ) -> list[tuple[pl.Expr, str]]:
     """The checks of one field, in priority order: (condition on the trimmed column, problem code).
 
     ``c`` is the trimmed value (null when empty), ``cast`` its typed form (for ints and times).  ``profile``
-    leaves out what is settled for the column (see :func:`_profile`); by default nothing is.
+    leaves out what is settled for the column (see :func:`field_profile`); by default nothing is.
     """
     _trim, ascii, required, lengths, number = profile
     conds: list[tuple[pl.Expr, str]] = []
     if f.required and required:
         conds.append((c.is_null(), "field.required"))
     if f.type == "string" and f.format is None:
-        min_length = _min_length(f)
+        min_length = least_length(f)
         if lengths and (f.length is not None or f.max_length is not None or min_length is not None):
             n = c.str.len_bytes() if ascii else c.str.len_chars()
             if f.length is not None:
@@ -134,11 +149,11 @@ def _conditions(
             conds.append((~c.is_in(sorted(codes)), "field.code" if strict else "tolerated.code"))
     elif f.type == "decimal":
         if number:
-            conds.append((~c.str.contains(_decimal_regex(f)), "field.decimal"))
+            conds.append((~c.str.contains(decimal_pattern(f)), "field.decimal"))
     elif f.type == "int":
         if number:
             out_of_range = (cast < INT_MIN) | (cast > INT_MAX)
-            conds.append((~c.str.contains(_int_regex(f)) | out_of_range, "field.integer"))
+            conds.append((~c.str.contains(int_pattern(f)) | out_of_range, "field.integer"))
     elif f.format is not None:
         n = c.str.len_bytes() if ascii else c.str.len_chars()
         conds.append((c.is_not_null() & ((n != f.length) | cast.is_null()), "field.time"))
@@ -154,7 +169,9 @@ def _cast(f: Field, c: pl.Expr) -> pl.Expr | None:
     if f.type == "int":
         return c.cast(pl.Int64(), strict=False)
     if f.format is not None:
-        return c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
+        shaped = c.str.contains(TIME_SHAPES[f.format]) & ~c.str.starts_with("0000")
+        parsed = c.str.strptime(_dtype(f), TIME_PATTERNS[f.format], strict=False)  # type: ignore[arg-type]
+        return pl.when(shaped).then(parsed)  # null when ill-shaped, so the check below refuses it
     return None
 
 
@@ -181,7 +198,7 @@ class _Plan:
     suspects: tuple[pl.Expr, ...]  # conditions that may mean a problem (exact findings come later)
 
 
-def _profile(f: Field, facts: ColumnFacts | None) -> _Profile:
+def field_profile(f: Field, facts: ColumnFacts | None) -> Profile:
     """Which work a column needs, given what the extractor noticed about it (all of it without facts)."""
     if facts is None:
         return _FULL
@@ -189,7 +206,7 @@ def _profile(f: Field, facts: ColumnFacts | None) -> _Profile:
     if facts.max_chars < 0:  # no value at all: nothing to measure
         lengths_ok = True
     else:
-        min_length = _min_length(f)
+        min_length = least_length(f)
         lengths_ok = (
             (f.length is None or facts.min_chars == facts.max_chars == f.length)
             and (f.max_length is None or facts.max_chars <= f.max_length)
@@ -205,10 +222,10 @@ def _profile(f: Field, facts: ColumnFacts | None) -> _Profile:
 
 
 _CodeKey = tuple[tuple[str, frozenset[str], bool], ...]
-_PLANS: dict[tuple[Entity, _CodeKey, tuple[_Profile, ...]], _Plan] = {}
+_PLANS: dict[tuple[Entity, _CodeKey, tuple[Profile, ...]], _Plan] = {}
 
 
-def _plan(entity: Entity, code_tables: CodeSets, profiles: tuple[_Profile, ...]) -> _Plan:
+def _plan(entity: Entity, code_tables: CodeSets, profiles: tuple[Profile, ...]) -> _Plan:
     codes: _CodeKey = tuple((name, c, strict) for name, (c, strict) in sorted(code_tables.items()))
     key = (entity, codes, profiles)
     plan = _PLANS.get(key)
@@ -255,7 +272,7 @@ def check_entity(
     """
     code_tables = code_tables or {}
     facts = facts or {}
-    plan = _plan(entity, code_tables, tuple(_profile(f, facts.get(f.name)) for f in entity.fields))
+    plan = _plan(entity, code_tables, tuple(field_profile(f, facts.get(f.name)) for f in entity.fields))
     idx = [pl.col(c) for c in INDEX_COLUMNS]
     # eager steps: each is one pass over the columns (the lazy optimiser's passes cost more than they save)
     frame = raw.with_columns(*plan.lengths, *plan.trims) if plan.trims else raw
@@ -327,13 +344,13 @@ def _problems(raw: pl.DataFrame, entity: Entity, code_tables: CodeSets) -> pl.Da
     specs = {f.name: f for f in entity.fields}
     return problems.with_columns(
         pl.col("field")
-        .replace_strict({n: _expected(specs[n]) for n in value_cols}, default="")
+        .replace_strict({n: expected_text(specs[n]) for n in value_cols}, default="")
         .alias("expected"),
         pl.col("field")
-        .replace_strict({n: _table_name(n, code_tables) for n in value_cols}, default="")
+        .replace_strict({n: table_name(n, code_tables) for n in value_cols}, default="")
         .alias("table"),
     )
 
 
-def _table_name(field_name: str, code_tables: CodeSets) -> str:
+def table_name(field_name: str, code_tables: CodeSets) -> str:
     return FIELD_TABLES[field_name][0] if field_name in code_tables else ""

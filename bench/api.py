@@ -93,6 +93,12 @@ def main() -> int:
     ap.add_argument("--docs-per-message", default="1,100", help="documents per message: MIN,MAX")
     ap.add_argument("--database", default=None, help="database URL (default: a new SQLite file)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--latencies",
+        type=Path,
+        default=None,
+        help="also write every POST (sent at, latency, documents, bytes, status) to this CSV file",
+    )
     ap.add_argument("--worker-after", action="store_true", help="start clearing only after the last POST")
     ap.add_argument("--worker-nice", type=int, default=0, help="CPU priority of the clearing worker (nice)")
     ap.add_argument(
@@ -181,6 +187,7 @@ def main() -> int:
         for _data, _key, n in messages:
             docs_before.append(docs_before[-1] + n)
         latencies: list[float] = []
+        timeline: list[tuple[float, float, int, int, int]] = []  # sent at, took, documents, bytes, status
         acked: list[int] = []
         failures: dict[str, int] = {}
         stop_at = time.monotonic() + args.seconds
@@ -196,7 +203,7 @@ def main() -> int:
                         cursor[0] += 1
                     if i >= len(messages):
                         return
-                    data, key, _docs = messages[i]
+                    data, key, docs = messages[i]
                     if args.rate > 0:  # the message's turn in a steady stream of --rate documents/s
                         wait = t_start + docs_before[i] / args.rate - time.monotonic()
                         if wait > 0:
@@ -213,6 +220,7 @@ def main() -> int:
                     took = time.perf_counter() - t0
                     with lock:
                         latencies.append(took)
+                        timeline.append((t0 - t_perf, took, docs, len(data), response.status))
                         if response.status == 202:
                             acked.append(i)
                         else:
@@ -221,6 +229,7 @@ def main() -> int:
                 conn.close()
 
         t_start = time.monotonic()
+        t_perf = time.perf_counter()
         ticks = cpu_ticks()
         report["offered_documents_per_s"] = args.rate or "max"
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -230,6 +239,11 @@ def main() -> int:
             t.join()
         send_s = time.monotonic() - t_start
         ticks_after = cpu_ticks()
+        if args.latencies is not None:
+            with args.latencies.open("w") as out:
+                out.write("sent_at_s,latency_ms,documents,bytes,status\n")
+                for at, took, docs, size, status in sorted(timeline):
+                    out.write(f"{at:.4f},{took * 1000:.2f},{docs},{size},{status}\n")
         docs_acked = sum(messages[i][2] for i in acked)
 
         # drain: the worker clears the backlog

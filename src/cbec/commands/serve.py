@@ -68,6 +68,7 @@ def serve(
         verify_signatures=verify_signatures,
         intake_spool=spool,
         gate_journal=spool,
+        warm_up=True,
     )
     app = _app(database, settings)  # the first process's: a bad URL or secret stops here, before any child
     if processes == 1:
@@ -85,6 +86,7 @@ def serve(
         verify_signatures=verify_signatures,
         intake_spool=spool,
         gate_journal=spool,
+        warm_up=True,
     )
     _out.print(
         f"cbec service on http://{host}:{port} in {processes} processes"

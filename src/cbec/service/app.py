@@ -42,6 +42,7 @@ from cbec.service.routes import (
     summaries,
     warehouse_entries,
 )
+from cbec.service.warmup import warm_up
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
@@ -90,6 +91,8 @@ def create_app(
             )
         for _job, thread in threads:
             thread.start()
+        if settings.warm_up:
+            warm_up(engine, ctx.spool, ctx.gate_journal)
         ctx.intake = IntakeQueue(ctx)
         ctx.intake.start()
         try:

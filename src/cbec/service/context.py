@@ -39,6 +39,9 @@ class ServiceSettings:
     """SQLite file databases: acknowledge messages from the intake spool (``<db>.intake``, see
     :mod:`cbec.store.spool`) instead of the inbox, so acknowledgements never wait for the clearer's writes.
     ``cbec serve`` turns it on."""
+    warm_up: bool = False
+    """Read a skeleton of every message type and open the databases before taking requests (see
+    :mod:`cbec.service.warmup`).  ``cbec serve`` turns it on."""
     gate_journal: bool = False
     """SQLite file databases: commit gate decisions to the gate journal (``<db>.gate``, see
     :mod:`cbec.store.gate_journal`) instead of the main database, so a vehicle's answer never waits for the

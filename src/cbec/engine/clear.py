@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,11 +28,12 @@ from cbec.engine import ledger as ledger_engine
 from cbec.engine.buyer_key import buyer_keys, secret_for
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
-from cbec.engine.pipeline import batches_of, decode_ahead
+from cbec.engine.pipeline import batches_of, decode_ahead, spawn_pool
+from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.engine.step import StepResult, StepState, run_step
 from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
-from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.messages.format_receipt import build_format_receipt
+from cbec.messages.spec import message_spec
 from cbec.params.dated import ParameterSet
 from cbec.privacy.masking import mask_xml_bytes
 from cbec.rules import decide as D
@@ -242,6 +243,8 @@ class Clearer:
         """Step outside the write transaction and check before writing (see :meth:`_process`)."""
         self._writer: ThreadPoolExecutor | None = None
         self._encoder: ThreadPoolExecutor | None = None
+        self._renderers: ProcessPoolExecutor | None = None
+        """Worker processes that write receipt XML (:mod:`cbec.engine.receipt_render`), while streaming."""
         self._written: list[Future[list[int]]] = []
         self._done_ids: list[int] = []
         self.waiting = self._rebuild_waiting()
@@ -342,13 +345,19 @@ class Clearer:
     ) -> ClearSummary:
         """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
         self.background_delivery = True
+        pool = spawn_pool(workers, self.data_keys) if workers > 0 else None
+        # the same processes render each batch's receipt XML, so the clearing process only stores
+        self._renderers = pool
         try:
             batches = batches_of(named, batch_messages)
-            for part, ready in decode_ahead(batches, workers=workers, keys=self.data_keys):
+            for part, ready in decode_ahead(batches, workers=workers, keys=self.data_keys, pool=pool):
                 self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
                 if progress is not None:
                     progress(len(part))
         finally:
+            self._renderers = None
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             self.background_delivery = False
             self.flush()
         return self.summary
@@ -744,7 +753,6 @@ class Clearer:
         now: datetime,
         copies: pl.DataFrame | None = None,
     ) -> list[outbox_repo.Receipt]:
-        out: list[outbox_repo.Receipt] = []
         rec = result.receipts
         if copies is not None and copies.height:
             # the same entries once more, addressed to each third party the message named (BaseSubscribe)
@@ -756,6 +764,35 @@ class Clearer:
                     .select(rec.columns),
                 ]
             )
+        work = self._receipt_work(rec, result, docs, now)
+        # a worker process writes the XML, when there is one, while this thread answers the refused messages
+        pool = self._renderers
+        pending = pool.submit(render, work) if pool is not None and not work.empty else None
+        refusals = [self._format_receipt(batch, blobs, i) for i in sorted(refused)]
+        return (pending.result() if pending is not None else render(work)) + refusals
+
+    @staticmethod
+    def _format_receipt(batch: ColumnBatch, blobs: list[bytes], i: int) -> outbox_repo.Receipt:
+        """The CEB900 answer to a message refused before clearance, to its sender."""
+        errors = [f for f in findings_of(batch, i) if f.severity == "error"]
+        # the original is echoed with its personal fields masked: the sender has it, nobody else needs it
+        xml = build_format_receipt(errors, mask_xml_bytes(blobs[i]), message_type=batch.raw[i].message_type)
+        sender = str(batch.messages["copCode"][i] or "unknown")  # the outbox refuses ""
+        return outbox_repo.Receipt(
+            message_type="CEB900Message",
+            recipient=sender,
+            business_key=sender,
+            doc_guid=root_guid(xml),
+            status=0,
+            xml=xml,
+        )
+
+    def _receipt_work(
+        self, rec: pl.DataFrame, result: StepResult, docs: Documents, now: datetime
+    ) -> ReceiptWork:
+        """The frames this batch's receipts are written from: only the fields each message has (they may be
+        shipped to another process), in the order the receipts are queued."""
+        work = ReceiptWork()
         docs_info = self._doc_fields(result, docs)
         for kind, mtype in RECEIPT_TYPES.items():
             part = rec.filter(pl.col("kind") == kind)
@@ -778,42 +815,17 @@ class Clearer:
                 .str.slice(0, 1000)
                 .alias("returnInfo"),
             )
-            for (recipient,), group in frame.group_by(["sender"], maintain_order=True):
-                for xml in encode_receipts(mtype, group):
-                    out.append(
-                        outbox_repo.Receipt(
-                            message_type=mtype,
-                            recipient=str(recipient or "unknown"),
-                            business_key=str(recipient or ""),
-                            doc_guid=_root_guid(xml),
-                            status=0,
-                            xml=xml,
-                        )
-                    )
-        out += self._tax_bills(result, docs_info["lists"], now)
-        for i in sorted(refused):
-            errors = [f for f in findings_of(batch, i) if f.severity == "error"]
-            raw = batch.raw[i]
-            # the original is echoed with its personal fields masked: the sender has it, nobody else needs it
-            xml = build_format_receipt(errors, mask_xml_bytes(blobs[i]), message_type=raw.message_type)
-            out.append(
-                outbox_repo.Receipt(
-                    message_type="CEB900Message",
-                    recipient=str(batch.messages["copCode"][i] or "unknown"),
-                    business_key=str(batch.messages["copCode"][i] or "unknown"),  # the outbox refuses ""
-                    doc_guid=_root_guid(xml),
-                    status=0,
-                    xml=xml,
-                )
-            )
-        return out
+            fields = [f.name for f in message_spec(mtype).head.fields if f.name in frame.columns]
+            work.flat.append((mtype, frame.select("sender", *(f for f in fields if f != "sender"))))
+        self._tax_bill_work(work, result, docs_info["lists"], now)
+        return work
 
-    def _tax_bills(
-        self, result: StepResult, lists_info: pl.DataFrame, now: datetime
-    ) -> list[outbox_repo.Receipt]:
+    def _tax_bill_work(
+        self, work: ReceiptWork, result: StepResult, lists_info: pl.DataFrame, now: datetime
+    ) -> None:
         """CEB816 e-tax bills (电子税单) for lists that entered customs' system, to the declaring agent."""
         if result.tax_lists.height == 0:
-            return []
+            return
         keys = result.decisions.select("list_key", "guid", "sender", "invtNo").filter(
             pl.col("invtNo").is_not_null()
         )
@@ -849,7 +861,8 @@ class Clearer:
                 pl.col("ct").alias("consumptionTax"),
             )
         )
-        senders = dict(heads.select("_msg", "sender").unique().iter_rows())
+        recipients = heads.select("_msg", "sender").unique().iter_rows()
+        work.bill_recipients = {int(msg): str(sender) for msg, sender in recipients if sender}
         cols = [
             "_msg",
             "_doc",
@@ -866,20 +879,7 @@ class Clearer:
             "agentCode",
             "customsCode",
         ]
-        out = []
-        for msg, xml in encode_documents("CEB816Message", heads.select(cols), lines):
-            recipient = str(senders.get(msg) or "unknown")
-            out.append(
-                outbox_repo.Receipt(
-                    message_type="CEB816Message",
-                    recipient=recipient,
-                    business_key=recipient,
-                    doc_guid=_root_guid(xml),
-                    status=0,
-                    xml=xml,
-                )
-            )
-        return out
+        work.bill_heads, work.bill_lines = heads.select(cols), lines
 
     def _doc_fields(self, result: StepResult, docs: Documents) -> dict[str, pl.DataFrame]:
         """The identifying fields each receipt type repeats from its document (new, waiting or duplicate)."""
@@ -975,7 +975,3 @@ def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
         list_lines=keep(docs.list_lines, "list_guid"),
     )
 
-
-def _root_guid(xml: bytes) -> str:
-    start = xml.find(b'guid="') + 6
-    return xml[start : start + 36].decode()

@@ -62,25 +62,48 @@ def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
     return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
 
 
+def spawn_pool(workers: int, keys: Keyring | None = None) -> ProcessPoolExecutor:
+    """The worker processes of one clearing run: they decode ahead, and render receipts on request
+    (:mod:`cbec.engine.receipt_render`).  ``keys`` is the inbox data key (see the module's note)."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(keys,),
+    )
+
+
 def decode_ahead(
-    batches: Iterable[Named], *, workers: int, keys: Keyring | None = None
+    batches: Iterable[Named],
+    *,
+    workers: int,
+    keys: Keyring | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Iterator[tuple[Named, Prepared]]:
     """Each batch with its decoded columns, in input order; up to ``workers + 1`` batches decode ahead.
-    Given ``keys``, messages are packed encrypted (``zlib-gcm``), else compressed only (``zlib``)."""
+    Given ``keys``, messages are packed encrypted (``zlib-gcm``), else compressed only (``zlib``).
+    ``pool``: processes made by :func:`spawn_pool` with these ``keys`` and shared with other work (the
+    caller shuts them down); else the workers are spawned here for this call."""
     if workers <= 0:
         for named in batches:
             yield named, _prepare([b for _, b in named], keys)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(keys,)
-    ) as pool:
-        pending: deque[tuple[Named, Future[Prepared]]] = deque()
-        for named in batches:
-            pending.append((named, pool.submit(_prepare, [b for _, b in named])))
-            if len(pending) > workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
+    if pool is None:
+        with spawn_pool(workers, keys) as own:
+            yield from _ahead(batches, own, workers)
+    else:
+        yield from _ahead(batches, pool, workers)
+
+
+def _ahead(
+    batches: Iterable[Named], pool: ProcessPoolExecutor, workers: int
+) -> Iterator[tuple[Named, Prepared]]:
+    pending: deque[tuple[Named, Future[Prepared]]] = deque()
+    for named in batches:
+        pending.append((named, pool.submit(_prepare, [b for _, b in named])))
+        if len(pending) > workers:
             done, future = pending.popleft()
             yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()

@@ -305,7 +305,10 @@ def clear(
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="messages per batch (one transaction each)")] = 500,
     workers: Annotated[
-        int | None, typer.Option(min=0, help="decoding processes (default: one per core; 0: none)")
+        int | None,
+        typer.Option(
+            min=0, help="worker processes that decode and write receipt XML (default: one per core; 0: none)"
+        ),
     ] = None,
     now: Annotated[
         str | None, typer.Option(help="clock for expiry and receipts, YYYY-MM-DDTHH:MM:SS")

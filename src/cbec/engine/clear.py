@@ -974,4 +974,3 @@ def _filter_guids(docs: Documents, guids: set[str]) -> Documents:
         lists=keep(docs.lists),
         list_lines=keep(docs.list_lines, "list_guid"),
     )
-

@@ -42,7 +42,7 @@ from cbec.service.routes import (
     summaries,
     warehouse_entries,
 )
-from cbec.service.warmup import warm_up
+from cbec.service.warmup import warm_routes, warm_up
 from cbec.service.webhooks import Deliverer
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.data_key import keyring_for
@@ -95,6 +95,8 @@ def create_app(
             warm_up(engine, ctx.spool, ctx.gate_journal)
         ctx.intake = IntakeQueue(ctx)
         ctx.intake.start()
+        if settings.warm_up:
+            await warm_routes(_app)
         try:
             yield
         finally:

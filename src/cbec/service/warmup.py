@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import httpx
 from lxml import etree
 from sqlalchemy import Engine, text
+from starlette.types import ASGIApp
 
 from cbec.messages.spec import CEB_NS, catalogue
 from cbec.service.intake import read_bodies
@@ -57,6 +59,27 @@ def warm_up(main: Engine | None, *others: Engine | None) -> float:
     took = time.perf_counter() - started
     log.info("warmed up in %.0f ms (%d message types)", took * 1000, len(types))
     return took
+
+
+HOT_ROUTES = (("POST", "/v1/messages"), ("POST", "/v1/gate/events"), ("GET", "/v1/receipts"))
+"""The requests that arrive by the hundred a second: their handlers are built before the first one comes."""
+
+
+async def warm_routes(app: ASGIApp) -> None:
+    """Send the app, in process, one request it cannot match and one without a key to each hot route.
+
+    FastAPI builds a route's handler (its dependencies, its request and response models) the first time a
+    request reaches it, and the thread pool of synchronous dependencies starts its threads then: about 100 ms
+    that the first requests after a start would wait for.  Answers here are 404 and 401; nothing is stored.
+    """
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cbec-warm-up") as client:
+            await client.get("/v1/cbec-warm-up-no-such-path")
+            for method, path in HOT_ROUTES:
+                await client.request(method, path, content=b"", headers={"Content-Type": "application/xml"})
+    except Exception:
+        log.warning("warm-up of the routes failed; starting anyway", exc_info=True)
 
 
 def _step(what: str, action: Callable[[], object]) -> None:

@@ -38,3 +38,20 @@ def test_a_failing_step_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogC
         warm_up(broken, broken)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("key look-up" in w for w in warnings) and any("database" in w for w in warnings)
+
+
+def test_a_warmed_app_starts_serves_and_stored_nothing(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import func, select
+
+    from cbec.service.app import create_app
+    from cbec.service.context import ServiceSettings
+    from cbec.store.schema import inbox
+
+    engine = connect(f"sqlite:///{tmp_path / 'cbec.db'}")
+    settings = ServiceSettings(clearing=False, webhooks=False, warm_up=True)
+    with TestClient(create_app(engine, settings=settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.post("/v1/messages", content=b"<x/>").status_code == 401
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from cbec.rights import Decision, Principal
 from cbec.service.context import ServiceContext
@@ -136,7 +137,9 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
+    # async, as is ``caller``: FastAPI runs a plain ``def`` dependency on its thread pool, two thread hops
+    # per request that cost more than the work and, under load, queued behind the interpreter lock
     ctx: ServiceContext = request.app.state.cbec
     return ctx
 
@@ -159,7 +162,7 @@ _BEARER = HTTPBearer(
 )
 
 
-def caller(
+async def caller(
     request: Request,
     ctx: Context,
     x_api_key: Annotated[str | None, Depends(_API_KEY)] = None,
@@ -173,7 +176,9 @@ def caller(
             "缺少API密钥（X-API-Key 或 Authorization: Bearer）",
             "missing API key (X-API-Key or Authorization: Bearer)",
         )
-    found = resolved(ctx, key)
+    found = ctx.credentials.get(key)
+    if found is None:  # the store is read on the thread pool, not on the event loop
+        found = await run_in_threadpool(resolved, ctx, key)
     request.state.certificates = found.certificates  # for the signature check of this request
     return found.principal
 

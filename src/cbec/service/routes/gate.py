@@ -21,9 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, model_validator
-from starlette.concurrency import run_in_threadpool
 
 from cbec.rights import Principal, Role
 from cbec.service import deps
@@ -305,28 +303,13 @@ class DecisionOut(BaseModel):
     repeat: bool = Field(description="this eventId was decided before: the stored decision")
 
 
-async def _lane_caller(
-    request: Request,
-    x_api_key: Annotated[str | None, Depends(deps._API_KEY)] = None,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(deps._BEARER)] = None,
-) -> Principal:
-    """:func:`cbec.service.deps.caller` without a trip to the thread pool when the key is in the credential
-    cache (every vehicle of a lane but the first): at 100 vehicles/s each hop between the event loop and a
-    worker thread is time the lane waits on the GIL."""
-    ctx: ServiceContext = request.app.state.cbec
-    key = x_api_key or (bearer.credentials.strip() if bearer is not None else None)
-    if key and ctx.credentials.get(key) is not None:
-        return deps.caller(request, ctx, x_api_key, bearer)
-    return await run_in_threadpool(deps.caller, request, ctx, x_api_key, bearer)
-
-
 @router.post(
     "/v1/gate/events",
     summary="A vehicle at the gate → LIFT or STOP / 卡口过卡判定",
     responses={200: {"model": DecisionOut}, **AUTH_ERRORS, **BODY_ERRORS, **error_responses(403, 409)},
 )
 async def gate_event(
-    request: Request, principal: Annotated[Principal, Depends(_lane_caller)], body: EventIn
+    request: Request, principal: Annotated[Principal, Depends(deps.caller)], body: EventIn
 ) -> Response:
     """Hands the event to the gate thread and awaits its answer on the event loop: no worker thread is
     held while the vehicle is decided, and the answer (plain JSON types) is sent as it is."""

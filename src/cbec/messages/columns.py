@@ -249,6 +249,19 @@ def _messages_frame(raws: list[RawMessage], envelopes: dict[int, DxpEnvelope]) -
     )
 
 
+def parse_all(items: Iterable[bytes]) -> tuple[Extractor, list[RawMessage], dict[int, DxpEnvelope]]:
+    """Parse and walk every message into one extractor: its sinks, each message's facts, the envelopes."""
+    extractor = Extractor()
+    raws: list[RawMessage] = []
+    envelopes: dict[int, DxpEnvelope] = {}
+    for i, data in enumerate(items):
+        raw, envelope = parse_one(data, i, extractor)
+        raws.append(raw)
+        if envelope is not None:
+            envelopes[i] = envelope
+    return extractor, raws, envelopes
+
+
 def decode_batch(
     items: Iterable[bytes], *, check_codes: bool = True, strict_codes: bool = False
 ) -> ColumnBatch:
@@ -256,14 +269,7 @@ def decode_batch(
 
     ``strict_codes`` makes a value outside a complete code table an error (as the format check does).
     """
-    extractor = Extractor()
-    raws: list[RawMessage] = []
-    envelopes: dict[int, DxpEnvelope] = {}
-    for i, data in enumerate(items):
-        raw, env = parse_one(data, i, extractor)
-        raws.append(raw)
-        if env is not None:
-            envelopes[i] = env
+    extractor, raws, envelopes = parse_all(items)
     codes = code_sets() if check_codes else {}
     tables: dict[tuple[str, str], pl.DataFrame] = {}
     problem_frames = [_structural_findings(raws)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from cbec.messages.columns import ColumnBatch
 from cbec.messages.envelope import DxpEnvelope
-from cbec.messages.extract import SignatureInfo
+from cbec.messages.extract import RawMessage, SignatureInfo
 from cbec.messages.findings import Finding
 from cbec.messages.spec import MessageSpec
 
@@ -151,22 +151,34 @@ def messages_from_batch(batch: ColumnBatch, *, lines: bool = True) -> list[Decod
     for raw in batch.raw:
         docs = heads.get(raw.index, {})
         out.append(
-            DecodedMessage(
-                message_type=raw.message_type,
-                spec=raw.spec,
-                guid=raw.guid,
-                version=raw.version,
-                encoding=raw.encoding,
-                documents=[docs[k] for k in sorted(docs)],
-                transfer=raw.transfer,
-                subscribes=raw.subscribes,
-                extend=raw.extend,
-                signature=raw.signature,
-                envelope=batch.envelopes.get(raw.index),
-                findings=by_msg.get(raw.index, []),
+            message_of(
+                raw,
+                [docs[k] for k in sorted(docs)],
+                batch.envelopes.get(raw.index),
+                by_msg.get(raw.index, []),
             )
         )
     return out
+
+
+def message_of(
+    raw: RawMessage, documents: list[Document], envelope: DxpEnvelope | None, findings: list[Finding]
+) -> DecodedMessage:
+    """The decoded message of one walked message, its documents and findings (both decoders end here)."""
+    return DecodedMessage(
+        message_type=raw.message_type,
+        spec=raw.spec,
+        guid=raw.guid,
+        version=raw.version,
+        encoding=raw.encoding,
+        documents=documents,
+        transfer=raw.transfer,
+        subscribes=raw.subscribes,
+        extend=raw.extend,
+        signature=raw.signature,
+        envelope=envelope,
+        findings=findings,
+    )
 
 
 def decode(data: bytes, *, check_codes: bool = True, strict_codes: bool = False) -> DecodedMessage:

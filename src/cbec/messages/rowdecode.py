@@ -12,16 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cbec.messages.columns import (
-    code_sets,
-    parse_one,
-    problem_finding,
-    problem_path,
-    softened_codes,
-)
-from cbec.messages.decode import DecodedMessage, Document
-from cbec.messages.envelope import DxpEnvelope
-from cbec.messages.extract import Extractor, RawMessage
+from cbec.messages.columns import code_sets, parse_all, problem_finding, problem_path, softened_codes
+from cbec.messages.decode import DecodedMessage, Document, message_of
 from cbec.messages.findings import Finding
 from cbec.messages.rowcheck import check_columns
 
@@ -33,14 +25,7 @@ def decode_messages(
 
     ``lines=False`` leaves the document lines out of the result (they are still checked).
     """
-    extractor = Extractor()
-    raws: list[RawMessage] = []
-    envelopes: dict[int, DxpEnvelope] = {}
-    for i, data in enumerate(items):
-        raw, envelope = parse_one(data, i, extractor)
-        raws.append(raw)
-        if envelope is not None:
-            envelopes[i] = envelope
+    extractor, raws, envelopes = parse_all(items)
     tables = code_sets() if check_codes else {}
     findings: list[list[Finding]] = [list(r.findings) for r in raws]
     documents: list[dict[int, Document]] = [{} for _ in raws]
@@ -64,19 +49,11 @@ def decode_messages(
             else:
                 documents[m].setdefault(d, Document(head={})).lines.append(record_dict)
     return [
-        DecodedMessage(
-            message_type=raw.message_type,
-            spec=raw.spec,
-            guid=raw.guid,
-            version=raw.version,
-            encoding=raw.encoding,
-            documents=[documents[raw.index][k] for k in sorted(documents[raw.index])],
-            transfer=raw.transfer,
-            subscribes=raw.subscribes,
-            extend=raw.extend,
-            signature=raw.signature,
-            envelope=envelopes.get(raw.index),
-            findings=findings[raw.index],
+        message_of(
+            raw,
+            [documents[raw.index][k] for k in sorted(documents[raw.index])],
+            envelopes.get(raw.index),
+            findings[raw.index],
         )
         for raw in raws
     ]

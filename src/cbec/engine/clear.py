@@ -350,7 +350,7 @@ class Clearer:
         self._renderers = pool
         try:
             batches = batches_of(named, batch_messages)
-            for part, ready in decode_ahead(batches, workers=workers, keys=self.data_keys, pool=pool):
+            for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
                 self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
                 if progress is not None:
                     progress(len(part))

@@ -74,34 +74,22 @@ def spawn_pool(workers: int, keys: Keyring | None = None) -> ProcessPoolExecutor
 
 
 def decode_ahead(
-    batches: Iterable[Named],
-    *,
-    workers: int,
-    keys: Keyring | None = None,
-    pool: ProcessPoolExecutor | None = None,
+    batches: Iterable[Named], *, pool: ProcessPoolExecutor | None, ahead: int, keys: Keyring | None = None
 ) -> Iterator[tuple[Named, Prepared]]:
-    """Each batch with its decoded columns, in input order; up to ``workers + 1`` batches decode ahead.
-    Given ``keys``, messages are packed encrypted (``zlib-gcm``), else compressed only (``zlib``).
-    ``pool``: processes made by :func:`spawn_pool` with these ``keys`` and shared with other work (the
-    caller shuts them down); else the workers are spawned here for this call."""
-    if workers <= 0:
+    """Each batch with its decoded columns, in input order.
+
+    With ``pool`` (made by :func:`spawn_pool`, which gave its processes the data key) up to ``ahead + 1``
+    batches decode in it ahead of their turn; without, each batch is decoded here, packed with ``keys``.
+    Messages are packed encrypted (``zlib-gcm``) given a key, else compressed only (``zlib``).
+    """
+    if pool is None:
         for named in batches:
             yield named, _prepare([b for _, b in named], keys)
         return
-    if pool is None:
-        with spawn_pool(workers, keys) as own:
-            yield from _ahead(batches, own, workers)
-    else:
-        yield from _ahead(batches, pool, workers)
-
-
-def _ahead(
-    batches: Iterable[Named], pool: ProcessPoolExecutor, workers: int
-) -> Iterator[tuple[Named, Prepared]]:
     pending: deque[tuple[Named, Future[Prepared]]] = deque()
     for named in batches:
         pending.append((named, pool.submit(_prepare, [b for _, b in named])))
-        if len(pending) > workers:
+        if len(pending) > ahead:
             done, future = pending.popleft()
             yield done, future.result()
     while pending:

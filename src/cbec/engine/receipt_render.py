@@ -8,17 +8,18 @@ while the clearing process stores the batch; the XML comes back before the batch
 commit with their decisions.  Without workers the same :func:`render` runs in the clearing process: one
 function, so both paths write the same bytes (apart from each message's random root guid).
 
-The frames travel as Arrow IPC, which costs a copy instead of Python objects per value.
+The frames travel as Arrow IPC (as decoded batches do), which costs a copy instead of Python objects per
+value.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from cbec.messages.columns import frame_from_ipc, frame_to_ipc
 from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.store.outbox import Receipt
 
@@ -44,23 +45,17 @@ class ReceiptWork:
 
     def __getstate__(self) -> dict[str, Any]:
         return {
-            "flat": [(mtype, _ipc(frame)) for mtype, frame in self.flat],
-            "bill_heads": None if self.bill_heads is None else _ipc(self.bill_heads),
-            "bill_lines": None if self.bill_lines is None else _ipc(self.bill_lines),
+            "flat": [(mtype, frame_to_ipc(frame)) for mtype, frame in self.flat],
+            "bill_heads": None if self.bill_heads is None else frame_to_ipc(self.bill_heads),
+            "bill_lines": None if self.bill_lines is None else frame_to_ipc(self.bill_lines),
             "bill_recipients": self.bill_recipients,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.flat = [(mtype, pl.read_ipc(data)) for mtype, data in state["flat"]]
-        self.bill_heads = None if state["bill_heads"] is None else pl.read_ipc(state["bill_heads"])
-        self.bill_lines = None if state["bill_lines"] is None else pl.read_ipc(state["bill_lines"])
+        self.flat = [(mtype, frame_from_ipc(data)) for mtype, data in state["flat"]]
+        self.bill_heads = None if state["bill_heads"] is None else frame_from_ipc(state["bill_heads"])
+        self.bill_lines = None if state["bill_lines"] is None else frame_from_ipc(state["bill_lines"])
         self.bill_recipients = state["bill_recipients"]
-
-
-def _ipc(frame: pl.DataFrame) -> bytes:
-    out = io.BytesIO()
-    frame.write_ipc(out, compression="uncompressed")
-    return out.getvalue()
 
 
 def render(work: ReceiptWork) -> list[Receipt]:

@@ -66,28 +66,29 @@ class ColumnBatch:
     # and read than pickling the frames themselves.
     def __getstate__(self) -> dict[str, object]:
         return {
-            "messages": _ipc(self.messages),
-            "tables": {key: _ipc(table) for key, table in self.tables.items()},
-            "findings": _ipc(self.findings),
+            "messages": frame_to_ipc(self.messages),
+            "tables": {key: frame_to_ipc(table) for key, table in self.tables.items()},
+            "findings": frame_to_ipc(self.findings),
             "raw": self.raw,
             "envelopes": self.envelopes,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.messages = _from_ipc(state["messages"])
-        self.tables = {key: _from_ipc(data) for key, data in state["tables"].items()}
-        self.findings = _from_ipc(state["findings"])
+        self.messages = frame_from_ipc(state["messages"])
+        self.tables = {key: frame_from_ipc(data) for key, data in state["tables"].items()}
+        self.findings = frame_from_ipc(state["findings"])
         self.raw = state["raw"]
         self.envelopes = state["envelopes"]
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
+def frame_to_ipc(frame: pl.DataFrame) -> bytes:
+    """A frame as Arrow IPC bytes with plain (offset) strings, for the trip to or from a worker process."""
     out = io.BytesIO()
     frame.write_ipc(out, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
     return out.getvalue()
 
 
-def _from_ipc(data: bytes) -> pl.DataFrame:
+def frame_from_ipc(data: bytes) -> pl.DataFrame:
     return pl.read_ipc(data)
 
 

@@ -221,13 +221,17 @@ def field_profile(f: Field, facts: ColumnFacts | None) -> Profile:
     )
 
 
-_CodeKey = tuple[tuple[str, frozenset[str], bool], ...]
-_PLANS: dict[tuple[Entity, _CodeKey, tuple[Profile, ...]], _Plan] = {}
+CodeKey = tuple[tuple[str, frozenset[str], bool], ...]
+_PLANS: dict[tuple[Entity, CodeKey, tuple[Profile, ...]], _Plan] = {}
+
+
+def code_key(code_tables: CodeSets) -> CodeKey:
+    """The code tables as a cache key, by content (what the checks built from them depend on)."""
+    return tuple((name, c, strict) for name, (c, strict) in sorted(code_tables.items()))
 
 
 def _plan(entity: Entity, code_tables: CodeSets, profiles: tuple[Profile, ...]) -> _Plan:
-    codes: _CodeKey = tuple((name, c, strict) for name, (c, strict) in sorted(code_tables.items()))
-    key = (entity, codes, profiles)
+    key = (entity, code_key(code_tables), profiles)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan

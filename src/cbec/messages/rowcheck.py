@@ -4,7 +4,7 @@ A Polars query costs about the same for three rows as for three thousand: the se
 one or a few messages at a time, spent most of its decoding time planning expressions over frames of a few
 dozen rows.  Here the same checks run in plain Python over the extractor's column lists.  They must give
 exactly what the vectorised checks give — the same problems in the same order, the same typed values — and
-``tests/unit/messages/test_rowcheck.py`` holds the two to that with generated columns.
+``tests/unit/messages/test_rowdecode.py`` holds the two to that with generated columns.
 
 What the extractor noticed about a column (:class:`~cbec.messages.fieldcheck.ColumnFacts`) spares the same
 work as in the vectorised path: most columns are settled for the whole batch and not looked at value by value.
@@ -24,7 +24,10 @@ from cbec.messages.fieldcheck import (
     INT_MAX,
     INT_MIN,
     TIME_SHAPES,
+    CodeKey,
     ColumnFacts,
+    Profile,
+    code_key,
     decimal_pattern,
     expected_text,
     field_profile,
@@ -61,21 +64,20 @@ Typed = Callable[[str], Any]
 
 
 def _decimal(f: Field) -> Typed:
-    shape = re.compile(decimal_pattern(f))
     exponent = Decimal(1).scaleb(-(f.fraction_digits or 0))
 
-    def typed(v: str) -> Decimal | None:
-        # + 0 turns -0 into 0, as the vectorised cast does
-        return Decimal(v).quantize(exponent) + 0 if shape.match(v) else None
+    def convert(v: str) -> Decimal:
+        return Decimal(v).quantize(exponent) + 0  # + 0 turns -0 into 0, as the vectorised cast does
 
-    return typed
+    return convert
 
 
-def _integer(f: Field) -> Typed:
-    shape = re.compile(int_pattern(f))
+def _checked(convert: Typed, pattern: str) -> Typed:
+    """``convert`` for values of the field's lexical form only (None for the others)."""
+    shape = re.compile(pattern)
 
-    def typed(v: str) -> int | None:
-        return int(v) if shape.match(v) else None
+    def typed(v: str) -> Any:
+        return convert(v) if shape.match(v) else None
 
     return typed
 
@@ -100,11 +102,19 @@ def _time(f: Field) -> Typed:
     return typed
 
 
-def _typer(f: Field) -> Typed | None:
+def _converter(f: Field) -> Typed | None:
+    """How a well-formed number of the field becomes its typed value (None: not a number field)."""
     if f.type == "decimal":
         return _decimal(f)
     if f.type == "int":
-        return _integer(f)
+        return int
+    return None
+
+
+def _typer(f: Field) -> Typed | None:
+    convert = _converter(f)
+    if convert is not None:
+        return _checked(convert, decimal_pattern(f) if f.type == "decimal" else int_pattern(f))
     if f.format is not None:
         return _time(f)
     return None
@@ -116,6 +126,7 @@ class _FieldRule:
 
     field: Field
     typer: Typed | None
+    convert: Typed | None  # numbers only: the typer without the pattern check
     codes: frozenset[str] | None
     strict_codes: bool
     expected: str
@@ -124,14 +135,9 @@ class _FieldRule:
     def type_column(self, trimmed: list[Value], *, well_formed: bool) -> list[Any]:
         """The typed column; ``well_formed``: the extractor found every number plain and within its facets,
         so the numbers are converted without matching their pattern again."""
-        if self.typer is None:
+        typer = self.convert if well_formed and self.convert is not None else self.typer
+        if typer is None:
             return trimmed
-        if well_formed and self.field.type == "int":
-            return [None if v is None else int(v) for v in trimmed]
-        if well_formed and self.field.type == "decimal":
-            exponent = Decimal(1).scaleb(-(self.field.fraction_digits or 0))
-            return [None if v is None else Decimal(v).quantize(exponent) + 0 for v in trimmed]
-        typer = self.typer
         return [None if v is None else typer(v) for v in trimmed]
 
     def problem(self, trimmed: Value, typed: Any) -> str | None:
@@ -167,6 +173,7 @@ def _rule(f: Field, code_tables: CodeSets) -> _FieldRule:
     return _FieldRule(
         field=f,
         typer=_typer(f),
+        convert=_converter(f),
         codes=table[0] if table is not None else None,
         strict_codes=table[1] if table is not None else False,
         expected=expected_text(f),
@@ -174,11 +181,11 @@ def _rule(f: Field, code_tables: CodeSets) -> _FieldRule:
     )
 
 
-_RULES: dict[tuple[Entity, int], tuple[_FieldRule, ...]] = {}
+_RULES: dict[tuple[Entity, CodeKey], tuple[_FieldRule, ...]] = {}
 
 
 def _rules(entity: Entity, code_tables: CodeSets) -> tuple[_FieldRule, ...]:
-    key = (entity, id(code_tables))
+    key = (entity, code_key(code_tables))  # by content, as the vectorised plans are: an id can be reused
     rules = _RULES.get(key)
     if rules is None:
         rules = tuple(_rule(f, code_tables) for f in entity.fields)
@@ -187,10 +194,10 @@ def _rules(entity: Entity, code_tables: CodeSets) -> tuple[_FieldRule, ...]:
     return rules
 
 
-def _settled(rule: _FieldRule, facts: ColumnFacts | None) -> bool:
+def _settled(rule: _FieldRule, profile: Profile) -> bool:
     """True when the column's facts leave nothing to check value by value (the vectorised plan skips it)."""
     f = rule.field
-    trim, _ascii, required, lengths, number = field_profile(f, facts)
+    trim, _ascii, required, lengths, number = profile
     if trim or (f.required and required) or rule.codes is not None or f.fixed is not None:
         return False
     if f.type == "string" and f.format is None:
@@ -253,10 +260,11 @@ def check_columns(
     for rule, values in zip(_rules(entity, code_tables), columns, strict=True):
         f = rule.field
         noticed = facts.get(f.name)
-        settled = _settled(rule, noticed)
+        profile = field_profile(f, noticed)
+        settled = _settled(rule, profile)
         if settled and not typed:
             continue
-        trim = field_profile(f, noticed)[0]
+        trim = profile[0]
         trimmed: list[Value] = [_trim(v) for v in values] if trim else list(values)
         as_typed = rule.type_column(trimmed, well_formed=noticed is not None and noticed.numeric_ok)
         if typed:

@@ -1,10 +1,11 @@
 """Make a starting service as quick as a running one before it takes its first message.
 
 A fresh process pays once for what it caches: the checks of each entity and the code tables, the parser,
-the database connections and their settings, the signature code.  Paid inside the first requests, that made
-the first messages after every start (or restart after a crash) several times slower than the rest: in
-``bench/api`` the first burst of eight took 170–300 ms against 30–110 ms a moment later, and they were most
-of its p99.  ``cbec serve`` runs this before it answers ``/health`` and takes no request until it is done.
+the database connections and their settings, the statements of the key look-up, each route's handler.  Paid
+inside the first requests, that made the first messages after every start (or restart after a crash)
+several times slower than the rest: in ``bench/api`` the first burst of eight took 170–300 ms against
+30–110 ms a moment later, and they were most of its p99.  ``cbec serve`` runs this before it answers
+``/health`` and takes no request until it is done.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ def warm_up(main: Engine | None, *others: Engine | None) -> float:
     """
     started = time.perf_counter()
     types = [name for name, spec in catalogue().messages.items() if spec.kind == "data"]
-    _step("decoding", lambda: read_bodies([(skeleton(t), "application/xml") for t in types]))
-    for t in types:  # one at a time too: the row path the intake takes for small batches
-        _step("decoding", partial(read_bodies, [(skeleton(t), "application/xml")]))
+    bodies = [(skeleton(t), "application/xml") for t in types]
+    _step("decoding", partial(read_bodies, bodies))  # together: the columnar path
+    for body in bodies:  # one at a time too: the row path the intake takes for small batches
+        _step("decoding", partial(read_bodies, [body]))
     if main is not None:  # the key look-up's statements compiled once, with a key nobody holds
-        _step("key look-up", lambda: _look_up_key(main))
+        _step("key look-up", partial(_look_up_key, main))
     for engine in others:
         if engine is not None:
             _step("database", partial(_ping, engine))
@@ -69,8 +71,8 @@ async def warm_routes(app: ASGIApp) -> None:
     """Send the app, in process, one request it cannot match and one without a key to each hot route.
 
     FastAPI builds a route's handler (its dependencies, its request and response models) the first time a
-    request reaches it, and the thread pool of synchronous dependencies starts its threads then: about 100 ms
-    that the first requests after a start would wait for.  Answers here are 404 and 401; nothing is stored.
+    request reaches it: about 100 ms that the first requests after a start would wait for.  Answers here are
+    404 and 401; nothing is stored.
     """
     transport = httpx.ASGITransport(app=app)
     try:

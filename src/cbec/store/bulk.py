@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import Connection, Table, and_, bindparam, update
 
 from cbec.store._common import bulk_insert
+from cbec.store.db import driver_cursor
 from cbec.store.schema import UtcDateTime
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"
@@ -62,11 +63,8 @@ def insert_frame(
     sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.executemany(sql, rendered.iter_rows())
-    finally:
-        cursor.close()
     return frame.height
 
 
@@ -82,11 +80,8 @@ def update_status(
     where = " AND ".join(f'"{k}" = ?' for k in key_columns)
     ordered = frame.select(column, *key_columns)
     if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with driver_cursor(conn) as cursor:
             cursor.executemany(f'UPDATE "{table.name}" SET "{column}" = ? WHERE {where}', ordered.iter_rows())
-        finally:
-            cursor.close()
         return frame.height
     stmt = (
         update(table)

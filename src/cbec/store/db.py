@@ -21,7 +21,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,22 @@ def beside_database(main_url: str, suffix: str) -> Path | None:
         return None
     file = sqlite_file(url)
     return None if file is None else file.with_name(file.name + suffix)
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """The database driver's own cursor, in the connection's transaction, closed after use.
+
+    For statements on a hot path (acknowledgements, the gate, bulk inserts): SQLAlchemy's statement building,
+    execution context and result wrapper cost several times what the database takes to run them.
+    """
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 ENV_SQLITE_CACHE_MB = "CBEC_SQLITE_CACHE_MB"

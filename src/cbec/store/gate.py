@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
 from cbec.store._common import bulk_insert, chunks, utcnow
+from cbec.store.db import driver_cursor
 from cbec.store.schema import document, gate_event, gate_hold, gate_pass, gate_pass_list
 
 LIVE = ("0", "1", "2", "3", "4")
@@ -389,12 +390,9 @@ def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     ``exec_driver_sql`` would give the same rows (driver SQL gets no type processing either way), but its
     execution context, events and result wrapper cost several times what SQLite takes to answer these
     indexed look-ups, once per statement and vehicle."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 def marks(n: int) -> str:
@@ -565,12 +563,9 @@ def gate_move(
         ),
     )
     values = (to_status, at, *(times[n] for n in names), pass_id, from_statuses[0], from_statuses[-1])
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.execute(sql, bind(values))
         return bool(cursor.rowcount == 1)
-    finally:
-        cursor.close()
 
 
 def record_gate_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -588,11 +583,8 @@ def record_gate_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> N
             "ON CONFLICT (event_id) DO NOTHING"
         ),
     )
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.executemany(sql, [bind([r[k] for k in EVENT_COLUMNS]) for r in rows])
-    finally:
-        cursor.close()
 
 
 # --- holds ------------------------------------------------------------------------------------------------

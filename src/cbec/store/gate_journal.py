@@ -40,7 +40,7 @@ from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, Str
 
 from cbec.store._common import chunks
 from cbec.store.checkpoints import Checkpointer
-from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect
+from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect, driver_cursor
 from cbec.store.gate import EVENT_COLUMNS, fetch_rows, known_event_ids, marks, move_status
 from cbec.store.schema import gate_event
 
@@ -156,14 +156,11 @@ def append(conn: Connection, rows: Sequence[Mapping[str, Any]], moves: Mapping[s
             )
         after = r["pass_status_after"] if m is not None else None
         values.append((r["event_id"], r["pass_id"], after, move, _encode(r)))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.executemany(
             "INSERT INTO gate_journal (event_id, pass_id, status_after, move, event) VALUES (?, ?, ?, ?, ?)",
             values,
         )
-    finally:
-        cursor.close()
 
 
 def pending(journal_engine: Engine) -> int:

@@ -169,7 +169,7 @@ def make_tax(
             )
             return lines, empty
         taxed = assess(lines, on="declDate", params=params, hs=hs)
-        return taxed, list_totals(taxed)
+        return taxed, list_totals(taxed, explain="refused")  # the step explains refusals only
 
     return tax
 

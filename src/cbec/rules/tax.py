@@ -879,12 +879,16 @@ def _percent_text(expr: pl.Expr) -> pl.Expr:
     return text.str.strip_chars_end("0").str.strip_chars_end(".")
 
 
-def list_totals(taxed: pl.DataFrame) -> pl.DataFrame:
+def list_totals(taxed: pl.DataFrame, *, explain: Literal["all", "refused"] = "all") -> pl.DataFrame:
     """One row per list: totals (sums of the rounded line amounts), the decision and why, in zh and en.
 
     Amounts are null for a list that is not assessed (over the limit, or with an unknown code): no CBEC tax is
     due on goods that cannot clear as CBEC retail imports. Admissibility here is the single-transaction and
     tariff verdict only; :func:`annual_check` adds the buyer's annual quota.
+
+    ``explain="refused"`` writes the reasons of the lists that are not admissible only (the others' are
+    null): clearance shows a reason for a refusal alone, and formatting two sentences with their amounts for
+    every list was a tenth of its engine step.
     """
     _require(taxed, (*LINE_COLUMNS, *LINE_OUTPUT_SCHEMA), "taxed lines")
     amount_dtype = taxed.schema["payable"]
@@ -1021,15 +1025,25 @@ def list_totals(taxed: pl.DataFrame) -> pl.DataFrame:
             )
         )
     )
-    return grouped.with_columns(
+    judged = grouped.with_columns(
         treatment.is_in([Treatment.WITHIN_LIMITS.value, Treatment.FULL.value]).alias("admissible"),
         pl.when(treatment == Treatment.OVER_LIMIT.value)
         .then(pl.lit(OVER_SINGLE_LIMIT))
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("reject_code"),
-        reason_zh.alias("reason_zh"),
-        reason_en.alias("reason_en"),
-    ).select(list(LIST_OUTPUT_SCHEMA))
+    )
+    if explain == "all":
+        return judged.with_columns(reason_zh.alias("reason_zh"), reason_en.alias("reason_en")).select(
+            list(LIST_OUTPUT_SCHEMA)
+        )
+    # the sentences for the refused lists only, put back in the lists' order
+    numbered = judged.with_row_index("__at")
+    refused = numbered.filter(~pl.col("admissible")).select(
+        "__at", reason_zh.alias("reason_zh"), reason_en.alias("reason_en")
+    )
+    return numbered.join(refused, on="__at", how="left", maintain_order="left").select(
+        list(LIST_OUTPUT_SCHEMA)
+    )
 
 
 LIST_OUTPUT_SCHEMA: Final[Mapping[str, pl.DataType | type[pl.DataType] | None]] = MappingProxyType(

@@ -13,6 +13,7 @@ processed row by row.  Payloads are JSON text prepared by the caller (e.g. seria
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, select, update
 
 from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame, update_status
+from cbec.store.db import driver_cursor
 from cbec.store.schema import document
 
 #: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
@@ -201,11 +203,23 @@ def set_status(conn: Connection, kind: str, ids_or_keys: Sequence[int] | Sequenc
     return changed
 
 
+_EXISTING_SQLITE = (
+    "SELECT business_key FROM document WHERE kind = ? AND business_key IN (SELECT value FROM json_each(?))"
+)
+
+
 def existing_keys(conn: Connection, kind: str, keys: Iterable[str]) -> set[str]:
     """Which of these business keys are already held by a stored document of ``kind``."""
+    wanted = sorted(set(keys))
+    if conn.dialect.name == "sqlite":
+        # the keys go in as one JSON array (json_each), not as a bound parameter each: SQLAlchemy's expansion
+        # of an IN list of thousands of values cost several times the index look-ups themselves
+        with driver_cursor(conn) as cursor:
+            cursor.execute(_EXISTING_SQLITE, (kind, json.dumps(wanted)))
+            return {row[0] for row in cursor.fetchall()}
     found: set[str] = set()
     # large IN lists: SQLite allows 32,766 bound parameters, PostgreSQL 65,535
-    for part in chunks(sorted(set(keys)), 30_000):
+    for part in chunks(wanted, 30_000):
         stmt = select(document.c.business_key).where(
             document.c.kind == kind, document.c.business_key.in_(part)
         )
@@ -236,7 +250,9 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
         long = frame.filter(pl.col(name).str.len_chars() > limit)
         if long.height:
             raise ValueError(f"{name} longer than {limit} characters: {long[name][0][:80]!r}…")
-    return insert_frame(conn, document, frame, ignore_conflicts=True)
+    # in index order: each new key then lands beside the one inserted before it, so the unique indexes'
+    # pages are visited once in turn rather than at random (about a fifth less time per row on SQLite)
+    return insert_frame(conn, document, frame.sort("kind", "guid"), ignore_conflicts=True)
 
 
 def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:

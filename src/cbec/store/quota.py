@@ -14,6 +14,7 @@ operator secret.)
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,9 +27,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame
+from cbec.store.db import driver_cursor
 from cbec.store.schema import QUOTA_MOVEMENT_KINDS, UtcDateTime, quota, quota_movement
 
 _BUYER_KEY = re.compile(r"[0-9a-f]{64}")
+_USED_SQLITE = (
+    "SELECT buyer_key, used_fen FROM quota WHERE year = ? AND buyer_key IN (SELECT value FROM json_each(?))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,12 @@ def used(conn: Connection, buyer_keys: Iterable[str], year: int) -> dict[str, in
     """Fen used in ``year`` by each buyer asked about (0 for buyers with no movement)."""
     keys = sorted(set(buyer_keys))
     found = dict.fromkeys(keys, 0)
+    if conn.dialect.name == "sqlite" and keys:
+        # one JSON array parameter rather than one bound parameter per buyer (see documents.existing_keys)
+        with driver_cursor(conn) as cursor:
+            cursor.execute(_USED_SQLITE, (year, json.dumps(keys)))
+            found.update({key: int(fen) for key, fen in cursor.fetchall()})
+        return found
     for part in chunks(keys):
         stmt = select(quota.c.buyer_key, quota.c.used_fen).where(
             quota.c.year == year, quota.c.buyer_key.in_(part)

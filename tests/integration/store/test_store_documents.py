@@ -88,6 +88,24 @@ def test_lookups_waiting_and_status(engine: Engine) -> None:
         assert [d.guid for d in documents.waiting(conn, ["order", "payment"])] == ["O-2"]
 
 
+def test_existing_keys_per_kind_with_any_characters(engine: Engine) -> None:
+    """The keys asked about reach the database intact (SQLite: one JSON array), per kind, any number."""
+    odd = ['引号"与\\反斜杠', "tab\there", "emoji 📦", "a'b"]
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+        documents.insert_documents(
+            conn,
+            [order(msg, f"G-{i}", number) for i, number in enumerate(odd)]
+            + [order(msg, "P-0", odd[0], kind="payment")],
+        )
+    asked = [f"1105910159|{n}" for n in odd] + [f"1105910159|absent-{i}" for i in range(40_000)]
+    with engine.connect() as conn:
+        assert documents.existing_keys(conn, "order", asked) == {f"1105910159|{n}" for n in odd}
+        assert documents.existing_keys(conn, "payment", asked) == {f"1105910159|{odd[0]}"}
+        assert documents.existing_keys(conn, "waybill", asked) == set()
+        assert documents.existing_keys(conn, "order", []) == set()
+
+
 def test_document_must_come_from_a_stored_message(engine: Engine) -> None:
     """The foreign key to the inbox is enforced (SQLite needs PRAGMA foreign_keys=ON for that)."""
     with pytest.raises(exc.IntegrityError), engine.begin() as conn:

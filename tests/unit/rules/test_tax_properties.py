@@ -150,6 +150,21 @@ def test_a_batch_equals_each_list_alone(rows: list[Any]) -> None:
 
 @SETTINGS
 @given(batches())
+def test_explaining_refusals_only_changes_nothing_else(rows: list[Any]) -> None:
+    lines = taxed(rows)
+    every = list_totals(lines)
+    refused = list_totals(lines, explain="refused")
+    quiet = pl.col("admissible")
+    expected = every.with_columns(
+        pl.when(quiet).then(None).otherwise(pl.col("reason_zh")).alias("reason_zh"),
+        pl.when(quiet).then(None).otherwise(pl.col("reason_en")).alias("reason_en"),
+    )
+    assert refused.equals(expected)
+    assert refused.filter(~quiet)["reason_zh"].null_count() == 0
+
+
+@SETTINGS
+@given(batches())
 def test_lines_add_up_to_the_list_exactly(rows: list[Any]) -> None:
     lines = taxed(rows)
     totals = list_totals(lines)

@@ -22,6 +22,7 @@ from cbec.messages.encode_columns import encode_documents, encode_receipts
 from cbec.store import aftercare as store
 from cbec.store import decisions as decisions_repo
 from cbec.store import outbox as outbox_repo
+from cbec.store import packed_xml
 from cbec.store import quota as quota_repo
 from cbec.store import tax as tax_repo
 
@@ -341,4 +342,4 @@ def write_receipt_file(outbox: Path, receipt: outbox_repo.Receipt | outbox_repo.
     """``<outbox>/<recipient>/<type>-<guid>.xml``: named by content, so writing it again is harmless."""
     folder = outbox / receipt.recipient
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{receipt.message_type}-{receipt.doc_guid}.xml").write_bytes(receipt.xml)
+    (folder / f"{receipt.message_type}-{receipt.doc_guid}.xml").write_bytes(packed_xml.unpack(receipt.xml))

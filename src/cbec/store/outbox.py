@@ -32,6 +32,8 @@ class Receipt:
     """guid of the document this receipt answers."""
     status: int
     xml: bytes
+    """The XML, or already its stored form (:func:`cbec.store.packed_xml.pack`, as receipt workers give it);
+    rows read back (:class:`ReceiptRow`) always hold the XML."""
     created_at: datetime | None = None
 
 

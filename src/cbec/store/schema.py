@@ -39,6 +39,8 @@ from sqlalchemy import (
     text,
 )
 
+from cbec.store import packed_xml
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -78,6 +80,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):  # pragma: no cover - drivers always give datetime here
             raise TypeError(f"expected datetime from the database, got {type(value).__name__}")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PackedXml(TypeDecorator[bytes]):
+    """XML stored zlib-compressed and read back as the XML bytes (:mod:`cbec.store.packed_xml`)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else packed_xml.pack(bytes(value))
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else packed_xml.unpack(bytes(value))
 
 
 # Inbox statuses: the store accepts, the engine processes or refuses.
@@ -203,7 +218,7 @@ receipt = Table(
     Column("doc_guid", String(64), nullable=False),  # guid of the document answered
     Column("status", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
-    Column("xml", LargeBinary, nullable=False),
+    Column("xml", PackedXml(), nullable=False),  # compressed at rest, read back as XML
     Column("delivered_at", UtcDateTime(), nullable=True),
     Column("batch_id", BigInteger, nullable=True),  # the clearing batch that produced it (parcel history)
     UniqueConstraint("message_type", "doc_guid", "status"),

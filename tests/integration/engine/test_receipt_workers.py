@@ -22,7 +22,7 @@ from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.params import default_parameters
 from cbec.params.hs import load_cbec_hs
 from cbec.sim.generate import DEFAULT_FAULTS, GeneratorConfig, write_corpus
-from cbec.store import connect
+from cbec.store import connect, packed_xml
 from cbec.store.schema import receipt
 
 NOW = datetime(2026, 11, 12)
@@ -93,4 +93,8 @@ def test_receipt_work_survives_the_trip_to_a_worker() -> None:
         ("CEB312Message", "A"),
         ("CEB312Message", "B"),
     ]
-    assert [ROOT_GUID.sub(b"", r.xml) for r in shipped] == [ROOT_GUID.sub(b"", r.xml) for r in here]
+    # the XML comes back in the outbox's stored form (packed once, where it is written)
+    assert all(packed_xml.is_packed(r.xml) for r in [*shipped, *here])
+    assert [ROOT_GUID.sub(b"", packed_xml.unpack(r.xml)) for r in shipped] == [
+        ROOT_GUID.sub(b"", packed_xml.unpack(r.xml)) for r in here
+    ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from cbec.store import outbox
+from cbec.store import outbox, packed_xml
 from cbec.store.outbox import Receipt
+from cbec.store.schema import receipt
 
 
 def _receipt(guid: str, status: int) -> Receipt:
@@ -38,3 +39,27 @@ def test_delivery_marks_and_skips(engine: Engine) -> None:
     with engine.begin() as conn:
         # a delivered receipt is still a receipt: producing it again does not queue it again
         assert outbox.enqueue(conn, [_receipt("0", 2)]) == 0
+
+
+def test_xml_is_stored_packed_and_read_back_as_written(engine: Engine) -> None:
+    """At rest the XML is a zlib stream; every reader gets the XML.  A value packed before it reaches the
+    outbox (by a receipt worker) is stored as it is, and a row stored unpacked (before packing existed)
+    reads as it is."""
+    xml = ('<?xml version="1.0"?><ceb:CEB622Message guid="R-1">' + "<e>放行 released</e>" * 200).encode()
+    early = Receipt("CEB622Message", "1105910159", "k2", "G2", 800, packed_xml.pack(xml))
+    with engine.begin() as conn:
+        outbox.enqueue(conn, [Receipt("CEB622Message", "1105910159", "k1", "G1", 800, xml), early])
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT xml FROM receipt ORDER BY id").all()
+        assert all(packed_xml.is_packed(bytes(r[0])) and len(bytes(r[0])) * 5 < len(xml) for r in raw)
+        assert [r.xml for r in outbox.undelivered(conn)] == [xml, xml]
+        assert [bytes(v) for (v,) in conn.execute(select(receipt.c.xml))] == [xml, xml]
+    with engine.begin() as conn:  # a row written unpacked, as releases before packing did
+        conn.exec_driver_sql(
+            "UPDATE receipt SET xml = %s WHERE doc_guid = 'G1'"
+            if conn.dialect.name == "postgresql"
+            else "UPDATE receipt SET xml = ? WHERE doc_guid = 'G1'",
+            (xml,),
+        )
+    with engine.connect() as conn:
+        assert [r.xml for r in outbox.undelivered(conn)] == [xml, xml]

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +44,7 @@ def _median(times: list[float]) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def _timed(fn: object, repeat: int = 5) -> float:
-    assert callable(fn)
+def _timed(fn: Callable[[], object], repeat: int = 5) -> float:
     fn()
     times = []
     for _ in range(repeat):

@@ -21,7 +21,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,19 @@ def driver_cursor(conn: Connection) -> Iterator[Any]:
         yield cursor
     finally:
         cursor.close()
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """The rows of one read on the driver's own cursor (:func:`driver_cursor`), in the connection's
+    transaction.
+
+    ``exec_driver_sql`` would give the same rows (driver SQL gets no type processing either way), but its
+    execution context, events and result wrapper cost several times what SQLite takes to answer an indexed
+    look-up: this is for reads on a hot path (the gate, once per statement and vehicle; clearance's key
+    look-ups, once per batch)."""
+    with driver_cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 ENV_SQLITE_CACHE_MB = "CBEC_SQLITE_CACHE_MB"

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select, update
 
 from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame, update_status
-from cbec.store.db import driver_cursor
+from cbec.store.db import fetch_rows
 from cbec.store.schema import document
 
 #: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
@@ -214,9 +214,7 @@ def existing_keys(conn: Connection, kind: str, keys: Iterable[str]) -> set[str]:
     if conn.dialect.name == "sqlite":
         # the keys go in as one JSON array (json_each), not as a bound parameter each: SQLAlchemy's expansion
         # of an IN list of thousands of values cost several times the index look-ups themselves
-        with driver_cursor(conn) as cursor:
-            cursor.execute(_EXISTING_SQLITE, (kind, json.dumps(wanted)))
-            return {row[0] for row in cursor.fetchall()}
+        return {row[0] for row in fetch_rows(conn, _EXISTING_SQLITE, (kind, json.dumps(wanted)))}
     found: set[str] = set()
     # large IN lists: SQLite allows 32,766 bound parameters, PostgreSQL 65,535
     for part in chunks(wanted, 30_000):

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
 from cbec.store._common import bulk_insert, chunks, utcnow
-from cbec.store.db import driver_cursor
+from cbec.store.db import driver_cursor, fetch_rows
 from cbec.store.schema import document, gate_event, gate_hold, gate_pass, gate_pass_list
 
 LIVE = ("0", "1", "2", "3", "4")
@@ -382,17 +382,6 @@ def _driver_sql(conn: Connection, key: tuple[object, ...], build: Any) -> str:
             _SQL.clear()
         _SQL[full] = found
     return found
-
-
-def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    """A read of the gate's hot path on the driver's own cursor, in the connection's transaction.
-
-    ``exec_driver_sql`` would give the same rows (driver SQL gets no type processing either way), but its
-    execution context, events and result wrapper cost several times what SQLite takes to answer these
-    indexed look-ups, once per statement and vehicle."""
-    with driver_cursor(conn) as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
 
 
 def marks(n: int) -> str:

@@ -40,8 +40,8 @@ from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, Str
 
 from cbec.store._common import chunks
 from cbec.store.checkpoints import Checkpointer
-from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect, driver_cursor
-from cbec.store.gate import EVENT_COLUMNS, fetch_rows, known_event_ids, marks, move_status
+from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect, driver_cursor, fetch_rows
+from cbec.store.gate import EVENT_COLUMNS, known_event_ids, marks, move_status
 from cbec.store.schema import gate_event
 
 log = logging.getLogger("cbec.store.gate_journal")

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame
-from cbec.store.db import driver_cursor
+from cbec.store.db import fetch_rows
 from cbec.store.schema import QUOTA_MOVEMENT_KINDS, UtcDateTime, quota, quota_movement
 
 _BUYER_KEY = re.compile(r"[0-9a-f]{64}")
@@ -63,9 +63,7 @@ def used(conn: Connection, buyer_keys: Iterable[str], year: int) -> dict[str, in
     found = dict.fromkeys(keys, 0)
     if conn.dialect.name == "sqlite" and keys:
         # one JSON array parameter rather than one bound parameter per buyer (see documents.existing_keys)
-        with driver_cursor(conn) as cursor:
-            cursor.execute(_USED_SQLITE, (year, json.dumps(keys)))
-            found.update({key: int(fen) for key, fen in cursor.fetchall()})
+        found.update({key: int(fen) for key, fen in fetch_rows(conn, _USED_SQLITE, (year, json.dumps(keys)))})
         return found
     for part in chunks(keys):
         stmt = select(quota.c.buyer_key, quota.c.used_fen).where(

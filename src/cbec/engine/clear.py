@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, func, select, text
 
+from cbec._collector import fewer_collections
 from cbec.engine import aftercare, export_returns, warehouse
 from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
@@ -350,10 +351,8 @@ class Clearer:
         self._renderers = pool
         try:
             batches = batches_of(named, batch_messages)
-            for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
-                self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
-                if progress is not None:
-                    progress(len(part))
+            with fewer_collections():  # the batches' edge objects are freed by refcount (cbec/_collector.py)
+                self._clear_batches(batches, pool, workers, progress)
         finally:
             self._renderers = None
             if pool is not None:
@@ -361,6 +360,18 @@ class Clearer:
             self.background_delivery = False
             self.flush()
         return self.summary
+
+    def _clear_batches(
+        self,
+        batches: Iterable[list[tuple[str, bytes]]],
+        pool: ProcessPoolExecutor | None,
+        workers: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
+            self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
+            if progress is not None:
+                progress(len(part))
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).

@@ -12,14 +12,17 @@ in a log).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any, Final
 
+from cbec._collector import bulk_thresholds
 from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.privacy.keys import Keyring
 from cbec.store.inbox import pack
@@ -55,6 +58,7 @@ _worker_keys: Keyring | None = None
 def _init_worker(keys: Keyring | None) -> None:
     global _worker_keys
     _worker_keys = keys
+    bulk_thresholds()  # a worker only decodes and renders batches (why: cbec/_collector.py)
 
 
 def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
@@ -62,12 +66,46 @@ def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
     return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
 
 
+#: Polars threads in each worker process (see :class:`_WorkerProcess`); ``POLARS_MAX_THREADS`` set by the
+#: operator wins.
+WORKER_POLARS_THREADS: Final = 1
+_POLARS_THREADS_ENV: Final = "POLARS_MAX_THREADS"
+_environ_lock = threading.Lock()
+
+
+class _WorkerProcess(SpawnProcess):
+    """A spawned worker that starts with :data:`WORKER_POLARS_THREADS` Polars threads.
+
+    Polars sizes its thread pool to the cores when it loads.  With one worker per core, each worker's
+    pool of two (on the 2-core VM) and the clearing process's own threads made five busy threads on two
+    cores, and a batch's Polars work waited on threads the scheduler had put aside: one thread per worker
+    cleared 200,000 parcels in 0.90× the wall and CPU time (``farm-bench`` pairs, docs/benchmarks.md,
+    session 10).  The pool size can only be given through the environment the child starts with, so it is
+    set for the instant of the spawn (a worker replaced later gets the same).
+    """
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _environ_lock:
+            if _POLARS_THREADS_ENV in os.environ:
+                return SpawnProcess._Popen(process_obj)
+            os.environ[_POLARS_THREADS_ENV] = str(WORKER_POLARS_THREADS)
+            try:
+                return SpawnProcess._Popen(process_obj)
+            finally:
+                del os.environ[_POLARS_THREADS_ENV]
+
+
+class _WorkerContext(SpawnContext):
+    Process = _WorkerProcess
+
+
 def spawn_pool(workers: int, keys: Keyring | None = None) -> ProcessPoolExecutor:
     """The worker processes of one clearing run: they decode ahead, and render receipts on request
     (:mod:`cbec.engine.receipt_render`).  ``keys`` is the inbox data key (see the module's note)."""
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_WorkerContext(),
         initializer=_init_worker,
         initargs=(keys,),
     )

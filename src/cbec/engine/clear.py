@@ -10,7 +10,6 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -217,34 +216,6 @@ class _ReadState:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class _Intake:
-    """One batch on its way through the clearing process: its messages and the documents they hold."""
-
-    batch: ColumnBatch
-    blobs: list[bytes]
-    now: datetime
-    inbox_ids: dict[int, int]
-    skip: set[int]
-    """messages already processed (repeats): neither cleared nor answered again"""
-    refused: set[int]
-    """messages refused before clearance (each answered with a CEB900)"""
-    not_import: set[int]
-    docs: Documents
-
-
-@dataclass(frozen=True, eq=False)
-class _Prepared:
-    """A batch stepped before the write lock (:meth:`Clearer._prepare`), with what it read and assumed."""
-
-    result: StepResult
-    receipts: list[outbox_repo.Receipt]
-    seen: _ReadState
-    rows: _DocumentRows
-    waiting: Documents
-    """the documents that waited before this batch, as the step took them"""
-
-
 class Clearer:
     """Clears batches of messages against one store; keeps documents still waiting between batches."""
 
@@ -277,9 +248,8 @@ class Clearer:
         """Worker processes that write receipt XML (:mod:`cbec.engine.receipt_render`), while streaming."""
         self._written: list[Future[list[int]]] = []
         self._done_ids: list[int] = []
-        self._in_flight: set[int] = set()
-        """Inbox ids of batches taken in and not yet written (pipelined clearing, see clear_stream)."""
         self.waiting = self._rebuild_waiting()
+        self.waiting_before_docs = self.waiting
 
     # --- state ------------------------------------------------------------------------------------------
     def _rebuild_waiting(self) -> Documents:
@@ -328,24 +298,12 @@ class Clearer:
         """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
         ``decoded`` is the batch already decoded and ``packed`` each message compressed with its digest
         (:func:`cbec.store.inbox.pack`), both done by a worker process."""
-        intake = self._take_in(named, stored_ids=stored_ids, decoded=decoded, packed=packed)
-        return self._write(intake, self._prepare(intake, self.waiting) if self.optimistic else None)
-
-    def _take_in(
-        self,
-        named: list[tuple[str, bytes]],
-        *,
-        stored_ids: list[int] | None = None,
-        decoded: ColumnBatch | None = None,
-        packed: list[tuple[bytes, str]] | None = None,
-    ) -> _Intake:
-        """1. The batch's messages committed to the inbox (unless ``stored_ids``), its documents taken out."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
         blobs = [b for _, b in named]
         batch = decoded if decoded is not None else decode_batch(blobs)
         meta = batch.messages
         if stored_ids is not None:
-            return self._intake(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
+            return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
         if packed is None:
             packed = [inbox_repo.pack(data, self.data_keys) for data in blobs]
         items = []
@@ -368,7 +326,6 @@ class Clearer:
             unfinished = inbox_repo.still_accepted(
                 conn, [o.id for o in accepted if o.outcome == Outcome.REPEAT]
             )
-        unfinished -= self._in_flight  # taken in by an earlier batch of this run, not yet written
         first_seen: set[int] = set()
         skip = set()
         for o in accepted:
@@ -377,7 +334,7 @@ class Clearer:
             else:
                 skip.add(o.index)
         self.summary.repeated_messages += len(skip)
-        return self._intake(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
+        return self._process(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
 
     def clear_stream(
         self,
@@ -411,38 +368,10 @@ class Clearer:
         workers: int,
         progress: Callable[[int], None] | None,
     ) -> None:
-        """Pipelined: batch k+1 is stepped on a thread (:meth:`_prepare`, counting batch k as written) while
-        batch k is written here; each write checks under the lock that the store reads as assumed, else
-        steps again there, so the decisions are those of clearing one batch after the other."""
-        preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-prepare")
-        ahead: tuple[_Intake, Future[_Prepared], int] | None = None
-        try:
-            for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
-                intake = self._take_in(part, decoded=ready.batch, packed=ready.packed)
-                if ahead is None:
-                    future = preparing.submit(self._prepare, intake, self.waiting)
-                else:
-                    last, last_future, size = ahead
-                    last_prepared = last_future.result()
-                    taken = threading.Event()
-                    future = preparing.submit(
-                        self._prepare, intake, last_prepared.result.waiting, last_prepared, taken
-                    )
-                    # the look must be of the store before batch k is written (it counts k as written)
-                    while not taken.wait(0.05) and not future.done():
-                        pass
-                    self._write(last, last_prepared)
-                    if progress is not None:
-                        progress(size)
-                ahead = (intake, future, len(part))
-            if ahead is not None:
-                last, last_future, size = ahead
-                self._write(last, last_future.result())
-                if progress is not None:
-                    progress(size)
-        finally:
-            preparing.shutdown(wait=True, cancel_futures=True)
-            self._in_flight.clear()
+        for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
+            self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
+            if progress is not None:
+                progress(len(part))
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
@@ -457,10 +386,9 @@ class Clearer:
             self.clear_batch([(r.guid, r.raw) for r in part], stored_ids=[r.id for r in part])
         return self.summary
 
-    def _intake(
+    def _process(
         self, batch: ColumnBatch, blobs: list[bytes], now: datetime, inbox_ids: dict[int, int], skip: set[int]
-    ) -> _Intake:
-        """The batch's documents and the messages set aside; in arrival order (it numbers the documents)."""
+    ) -> StepResult:
         meta = batch.messages
         self.summary.messages += len(blobs)
         refused = batch.rejected() - skip
@@ -472,70 +400,33 @@ class Clearer:
             from_batch(batch, received_at=now, seq_base=self.seq, rejected=skip | refused | not_import)
         )
         self.seq += 10**9
-        self._in_flight.update(inbox_ids.values())
-        return _Intake(batch, blobs, now, inbox_ids, skip, refused, not_import, docs)
 
-    def _prepare(
-        self,
-        intake: _Intake,
-        waiting: Documents,
-        before: _Prepared | None = None,
-        snapshot: threading.Event | None = None,
-    ) -> _Prepared:
-        """The step and everything it lets be worked out before the write lock, from a read-only look.
-
-        ``waiting``: the documents left waiting by the batch before.  ``before``: that batch's own
-        preparation when it is not yet written (pipelined clearing): the look then counts its documents,
-        quota and list numbers as if written.  ``snapshot`` is set once the look's snapshot is taken.
-        Whatever the look, :meth:`_write` reads the store again under the lock and steps again if it differs.
-        """
-        docs, now = intake.docs, intake.now
-        with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-            seen = self._read_state(conn, docs, lock=False, waiting=waiting, before=before, snapshot=snapshot)
-        result = self._step(docs, seen, now, waiting)
-        copies = self._receipt_copies(result, docs, intake.inbox_ids)
-        receipts = self._receipt_messages(
-            result, intake.batch, intake.blobs, docs, intake.refused, now, copies, waiting
-        )
-        # the rows to write are worked out before the lock too: the lock is held for writing only
-        rows = self._document_rows(docs, result, intake.inbox_ids, now)
-        return _Prepared(result, receipts, seen, rows, waiting)
-
-    def _write(self, intake: _Intake, prepared: _Prepared | None) -> StepResult:
-        """Write one batch in one transaction, from ``prepared`` if the store still reads as it did."""
-        try:
-            return self._write_batch(intake, prepared)
-        finally:  # written, or rolled back and to be processed again: no longer in flight either way
-            self._in_flight.difference_update(intake.inbox_ids.values())
-
-    def _write_batch(self, intake: _Intake, prepared: _Prepared | None) -> StepResult:
-        batch, blobs, now, inbox_ids, skip = (
-            intake.batch,
-            intake.blobs,
-            intake.now,
-            intake.inbox_ids,
-            intake.skip,
-        )
-        refused, not_import, docs = intake.refused, intake.not_import, intake.docs
         # 2. What the step reads (business keys already declared, the buyers' quota used, the list-number
         # counter) must not change before its results are written, even with several clearing processes.
         # Strict (``cbec clear``): one transaction from the first read to the last write (SQLite: the write
         # lock is taken at BEGIN; PostgreSQL: rows locked).  Optimistic (the service's single clearer):
         # read and step without the write lock, then, holding it, read again and write only if nothing
         # changed (else step again under the lock); the API's inbox writes then wait only for the writes.
-        # Pipelined (``clear_stream``): the next batch is prepared on a thread while this one is written.
+        self.waiting_before_docs = self.waiting
+        prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState, _DocumentRows] | None = None
         rows: _DocumentRows | None = None
-        if prepared is not None and prepared.waiting is not self.waiting:
-            prepared = None  # prepared after a batch that was then stepped again: other documents wait
+        if self.optimistic:
+            with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+                seen = self._read_state(conn, docs, lock=False)
+            result = self._step(docs, seen, now)
+            copies = self._receipt_copies(result, docs, inbox_ids)
+            receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now, copies)
+            # the rows to write are worked out before the lock too: the lock is held for writing only
+            prepared = (result, receipts_now, seen, self._document_rows(docs, result, inbox_ids, now))
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # one clearing transaction at a time, as SQLite's single writer gives: the quota of a buyer
                 # who has no row yet cannot be locked, so two clearers could both admit up to the limit
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
-            state = self._read_state(conn, docs, seen=prepared.seen if prepared is not None else None)
+            state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
             rendering: Future[list[outbox_repo.Receipt]] | None = None
-            if prepared is not None and prepared.seen == state:
-                result, rendered, rows = prepared.result, prepared.receipts, prepared.rows
+            if prepared is not None and prepared[2] == state:
+                result, rendered, _, rows = prepared
                 self.summary.optimistic_steps += 1
             else:
                 if prepared is not None:
@@ -548,7 +439,7 @@ class Clearer:
                     self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
                 copies = self._receipt_copies(result, docs, inbox_ids, conn)
                 rendering = self._encoder.submit(
-                    self._receipt_messages, result, batch, blobs, docs, refused, now, copies, self.waiting
+                    self._receipt_messages, result, batch, blobs, docs, refused, now, copies
                 )
             counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
             batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
@@ -663,15 +554,7 @@ class Clearer:
         return replace(docs, lists=lists)
 
     def _read_state(
-        self,
-        conn: Any,
-        docs: Documents,
-        *,
-        lock: bool = True,
-        seen: _ReadState | None = None,
-        waiting: Documents | None = None,
-        before: _Prepared | None = None,
-        snapshot: threading.Event | None = None,
+        self, conn: Any, docs: Documents, *, lock: bool = True, seen: _ReadState | None = None
     ) -> _ReadState:
         """What the step depends on in the store, for this batch's keys and buyers (``lock=False``: a
         read-only look, to be checked again under the lock).
@@ -681,10 +564,7 @@ class Clearer:
         above the highest ids of that look, the business keys and quota it read are still true and are not
         read again (they are most of the read, and the API's inbox writes wait while the lock is held).
         """
-        waiting = self.waiting if waiting is None else waiting
-        marks = _marks(conn) if conn.dialect.name == "sqlite" else None
-        if snapshot is not None:
-            snapshot.set()  # SQLite: the read transaction's snapshot is taken by its first read (_marks)
+        marks = _marks(conn) if self.optimistic and conn.dialect.name == "sqlite" else None
         if seen is not None and marks is not None and seen.marks == marks:
             existing, quota_used = seen.existing, seen.quota_used
         else:
@@ -694,27 +574,17 @@ class Clearer:
                 )
                 for kind in ("orders", "payments", "waybills", "lists")
             }
-            quota_used = self._quota(conn, docs, waiting, before)
-        ems, balances = self._ledgers(conn, docs, waiting)
-        invt_before = counters.current(conn, counters.INVT_NO, lock=lock)
-        if before is not None:  # the batch before, as if written (see _prepare)
-            added = _business_keys(before.rows[0])
-            existing = {
-                kind: keys
-                | (added.get(KIND_NAMES[kind], frozenset()) & frozenset(_keys(getattr(docs, kind), kind)))
-                for kind, keys in existing.items()
-            }
-            invt_before = before.result.next_invt_seq - 1
-            marks = None  # the look is not the store's as read: never taken for it without reading again
-        return _ReadState(existing, quota_used, invt_before, ems, balances, marks)
+            quota_used = self._quota(conn, docs).sort("buyer_key", "year")
+        ems, balances = self._ledgers(conn, docs)
+        return _ReadState(
+            existing, quota_used, counters.current(conn, counters.INVT_NO, lock=lock), ems, balances, marks
+        )
 
-    def _ledgers(
-        self, conn: Any, docs: Documents, waiting: Documents
-    ) -> tuple[frozenset[str], pl.DataFrame | None]:
+    def _ledgers(self, conn: Any, docs: Documents) -> tuple[frozenset[str], pl.DataFrame | None]:
         """The bonded ledgers filed in cbec that this batch's 1210 lists name, with their balances
         (none: no query beyond one lookup of the emsNos, and the step's ledger rule is skipped)."""
         names: set[str] = set()
-        for frame in (waiting.lists, docs.lists):
+        for frame in (self.waiting.lists, docs.lists):
             if frame.height and "emsNo" in frame.columns:
                 names |= set(
                     frame.filter(pl.col("tradeMode") == ledger_engine.BONDED)["emsNo"].drop_nulls().to_list()
@@ -726,11 +596,9 @@ class Clearer:
             return frozenset(), None
         return filed, ledgers_repo.balances_frame(conn, filed)
 
-    def _step(
-        self, docs: Documents, seen: _ReadState, now: datetime, waiting: Documents | None = None
-    ) -> StepResult:
+    def _step(self, docs: Documents, seen: _ReadState, now: datetime) -> StepResult:
         state = StepState(
-            waiting=self.waiting if waiting is None else waiting,
+            waiting=self.waiting,
             existing_keys={k: set(v) for k, v in seen.existing.items()},
             quota_used=seen.quota_used,
             next_invt_seq=seen.invt_before + 1,
@@ -740,35 +608,21 @@ class Clearer:
         )
         return run_step(docs, state, now=now, params=self.params, hs=self.hs, tax=self.tax)
 
-    def _quota(
-        self, conn: Any, docs: Documents, waiting: Documents, before: _Prepared | None = None
-    ) -> pl.DataFrame:
-        """The used quota of the batch's buyers (and of the waiting lists'), sorted; with ``before``'s
-        movements added as if written."""
+    def _quota(self, conn: Any, docs: Documents) -> pl.DataFrame:
         lists = (
-            pl.concat([f for f in (waiting.lists, docs.lists) if f.height], how="diagonal_relaxed")
-            if (waiting.lists.height or docs.lists.height)
+            pl.concat([f for f in (self.waiting.lists, docs.lists) if f.height], how="diagonal_relaxed")
+            if (self.waiting.lists.height or docs.lists.height)
             else pl.DataFrame()
         )
         schema = {"buyer_key": pl.String(), "year": pl.Int32(), "used": pl.Decimal(19, 5)}
         if lists.height == 0:
             return pl.DataFrame(schema=schema)
         keyed = lists.select("buyer_key", pl.col("declTime").dt.year().alias("year")).unique()
-        pending: dict[tuple[str, int], int] = {}
-        if before is not None and before.result.quota_movements.height:
-            moved = before.result.quota_movements.group_by("buyer_key", pl.col("year").cast(pl.Int64)).agg(
-                _fen_expr("amount").sum().alias("fen")
-            )
-            pending = {(k, int(y)): int(f) for k, y, f in moved.iter_rows()}
         rows = []
         for (year,), part in keyed.group_by(["year"]):
-            buyers = part["buyer_key"].to_list()
-            used = quota_repo.used(conn, buyers, int(year))
-            for key in buyers:
-                if (key, year) in pending:
-                    used[key] = used.get(key, 0) + pending[(key, year)]
+            used = quota_repo.used(conn, part["buyer_key"].to_list(), int(year))
             rows += [{"buyer_key": k, "year": int(year), "used": Decimal(v) / 100} for k, v in used.items()]
-        return pl.DataFrame(rows, schema=schema).sort("buyer_key", "year")
+        return pl.DataFrame(rows, schema=schema)
 
     def _store_documents(self, conn: Any, rows: _DocumentRows) -> None:
         new, decided_before = rows
@@ -909,9 +763,7 @@ class Clearer:
         refused: set[int],
         now: datetime,
         copies: pl.DataFrame | None = None,
-        waiting_before: Documents | None = None,
     ) -> list[outbox_repo.Receipt]:
-        """The batch's receipts; ``waiting_before``: the documents that waited before it (default: now)."""
         rec = result.receipts
         if copies is not None and copies.height:
             # the same entries once more, addressed to each third party the message named (BaseSubscribe)
@@ -923,7 +775,7 @@ class Clearer:
                     .select(rec.columns),
                 ]
             )
-        work = self._receipt_work(rec, result, docs, now, waiting_before)
+        work = self._receipt_work(rec, result, docs, now)
         # a worker process writes the XML, when there is one, while this thread answers the refused messages
         pool = self._renderers
         pending = pool.submit(render, work) if pool is not None and not work.empty else None
@@ -947,17 +799,12 @@ class Clearer:
         )
 
     def _receipt_work(
-        self,
-        rec: pl.DataFrame,
-        result: StepResult,
-        docs: Documents,
-        now: datetime,
-        waiting_before: Documents | None = None,
+        self, rec: pl.DataFrame, result: StepResult, docs: Documents, now: datetime
     ) -> ReceiptWork:
         """The frames this batch's receipts are written from: only the fields each message has (they may be
         shipped to another process), in the order the receipts are queued."""
         work = ReceiptWork()
-        docs_info = self._doc_fields(result, docs, waiting_before)
+        docs_info = self._doc_fields(result, docs)
         for kind, mtype in RECEIPT_TYPES.items():
             part = rec.filter(pl.col("kind") == kind)
             if part.height == 0:
@@ -1045,11 +892,8 @@ class Clearer:
         ]
         work.bill_heads, work.bill_lines = heads.select(cols), lines
 
-    def _doc_fields(
-        self, result: StepResult, docs: Documents, waiting_before: Documents | None = None
-    ) -> dict[str, pl.DataFrame]:
+    def _doc_fields(self, result: StepResult, docs: Documents) -> dict[str, pl.DataFrame]:
         """The identifying fields each receipt type repeats from its document (new, waiting or duplicate)."""
-        before = self.waiting if waiting_before is None else waiting_before
         wanted = {
             "orders": ["ebpCode", "ebcCode", "orderNo"],
             "payments": ["payCode", "payTransactionId"],
@@ -1059,7 +903,9 @@ class Clearer:
         out: dict[str, pl.DataFrame] = {}
         for kind, cols in wanted.items():
             frames = [
-                f.select("guid", *cols) for f in (getattr(before, kind), getattr(docs, kind)) if f.height
+                f.select("guid", *cols)
+                for f in (getattr(self.waiting_before_docs, kind), getattr(docs, kind))
+                if f.height
             ]
             table = (
                 pl.concat(frames, how="diagonal_relaxed").unique("guid")
@@ -1116,16 +962,6 @@ def _marks(conn: Any) -> tuple[int, int]:
         )
     ).one()
     return int(row[0]), int(row[1])
-
-
-def _business_keys(new: pl.DataFrame) -> dict[str, frozenset[str]]:
-    """The business keys of new document rows (:meth:`Clearer._document_rows`), by kind name."""
-    if new.height == 0:
-        return {}
-    return {
-        str(kind): frozenset(part["business_key"].to_list())
-        for (kind,), part in new.select("kind", "business_key").group_by(["kind"])
-    }
 
 
 def _keys(frame: pl.DataFrame, kind: str) -> list[str]:

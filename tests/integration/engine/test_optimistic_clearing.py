@@ -59,8 +59,8 @@ def test_quota_counted_in_between_is_seen(
     planted: list[str] = []
     step = Clearer._step
 
-    def step_then_plant(self: Clearer, docs: Any, seen: Any, now: datetime, waiting: Any = None) -> Any:
-        result = step(self, docs, seen, now, waiting)
+    def step_then_plant(self: Clearer, docs: Any, seen: Any, now: datetime) -> Any:
+        result = step(self, docs, seen, now)
         if not planted and docs.lists.height:
             # another writer fills every buyer of this batch to the annual limit, after the optimistic
             # look and before the write lock is taken

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import Engine, func, select, text
@@ -216,6 +216,27 @@ class _ReadState:
     __hash__ = None  # type: ignore[assignment]
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """A batch taken in: its messages (in the inbox under ``inbox_ids``) and the repeats to ``skip``."""
+
+    batch: ColumnBatch
+    blobs: list[bytes]
+    now: datetime
+    inbox_ids: dict[int, int]
+    skip: set[int]
+
+
+_Prepared = tuple[StepResult, list[outbox_repo.Receipt], _ReadState, _DocumentRows]
+
+
+#: Batches cleared in one transaction by ``clear_stream``.  The document table's unique keys are random
+#: (guids, business keys), so each commit rewrites about every page of those indexes once the store is
+#: larger than a batch; fewer, larger commits write each page once for several batches' rows.  Larger
+#: decoding batches would do the same but delay the first step and leave the workers idle at the end.
+BATCHES_PER_COMMIT: Final = 4
+
+
 class Clearer:
     """Clears batches of messages against one store; keeps documents still waiting between batches."""
 
@@ -248,6 +269,8 @@ class Clearer:
         """Worker processes that write receipt XML (:mod:`cbec.engine.receipt_render`), while streaming."""
         self._written: list[Future[list[int]]] = []
         self._done_ids: list[int] = []
+        self._in_flight: set[int] = set()
+        """Inbox ids of batches taken in and not yet written (a group, see clear_stream)."""
         self.waiting = self._rebuild_waiting()
         self.waiting_before_docs = self.waiting
 
@@ -298,12 +321,25 @@ class Clearer:
         """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
         ``decoded`` is the batch already decoded and ``packed`` each message compressed with its digest
         (:func:`cbec.store.inbox.pack`), both done by a worker process."""
+        return self._process_group(
+            [self._take_in(named, stored_ids=stored_ids, decoded=decoded, packed=packed)]
+        )[0]
+
+    def _take_in(
+        self,
+        named: list[tuple[str, bytes]],
+        *,
+        stored_ids: list[int] | None = None,
+        decoded: ColumnBatch | None = None,
+        packed: list[tuple[bytes, str]] | None = None,
+    ) -> _Batch:
+        """1. The batch's messages committed to the inbox (unless ``stored_ids``: a replay), repeats noted."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
         blobs = [b for _, b in named]
         batch = decoded if decoded is not None else decode_batch(blobs)
         meta = batch.messages
         if stored_ids is not None:
-            return self._process(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
+            return _Batch(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
         if packed is None:
             packed = [inbox_repo.pack(data, self.data_keys) for data in blobs]
         items = []
@@ -326,6 +362,7 @@ class Clearer:
             unfinished = inbox_repo.still_accepted(
                 conn, [o.id for o in accepted if o.outcome == Outcome.REPEAT]
             )
+        unfinished -= self._in_flight  # taken in by an earlier batch of this group, not yet written
         first_seen: set[int] = set()
         skip = set()
         for o in accepted:
@@ -334,7 +371,9 @@ class Clearer:
             else:
                 skip.add(o.index)
         self.summary.repeated_messages += len(skip)
-        return self._process(batch, blobs, now, {o.index: o.id for o in accepted}, skip)
+        inbox_ids = {o.index: o.id for o in accepted}
+        self._in_flight.update(inbox_ids.values())
+        return _Batch(batch, blobs, now, inbox_ids, skip)
 
     def clear_stream(
         self,
@@ -343,8 +382,15 @@ class Clearer:
         batch_messages: int = 500,
         workers: int = 0,
         progress: Callable[[int], None] | None = None,
+        batches_per_commit: int = BATCHES_PER_COMMIT,
     ) -> ClearSummary:
-        """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one)."""
+        """Clear messages in batches, decoding ahead in ``workers`` spawned processes (0: in this one).
+
+        Each batch's messages are committed to the inbox as it comes; the batches are then cleared
+        ``batches_per_commit`` at a time in one transaction (see :data:`BATCHES_PER_COMMIT`).
+        """
+        if batches_per_commit < 1:
+            raise ValueError(f"batches_per_commit must be at least 1, not {batches_per_commit}")
         self.background_delivery = True
         pool = spawn_pool(workers, self.data_keys) if workers > 0 else None
         # the same processes render each batch's receipt XML, so the clearing process only stores
@@ -352,8 +398,9 @@ class Clearer:
         try:
             batches = batches_of(named, batch_messages)
             with fewer_collections():  # the batches' edge objects are freed by refcount (cbec/_collector.py)
-                self._clear_batches(batches, pool, workers, progress)
+                self._clear_batches(batches, pool, workers, progress, batches_per_commit)
         finally:
+            self._in_flight.clear()  # batches taken in but not cleared stay in the inbox for the next run
             self._renderers = None
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -367,11 +414,23 @@ class Clearer:
         pool: ProcessPoolExecutor | None,
         workers: int,
         progress: Callable[[int], None] | None,
+        per_commit: int,
     ) -> None:
-        for part, ready in decode_ahead(batches, pool=pool, ahead=workers, keys=self.data_keys):
-            self.clear_batch(part, decoded=ready.batch, packed=ready.packed)
-            if progress is not None:
-                progress(len(part))
+        # the workers decode the next group while this process clears one
+        ahead = max(workers, per_commit) if workers else 0
+        group: list[_Batch] = []
+        for part, ready in decode_ahead(batches, pool=pool, ahead=ahead, keys=self.data_keys):
+            group.append(self._take_in(part, decoded=ready.batch, packed=ready.packed))
+            if len(group) == per_commit:
+                self._clear_group(group, progress)
+                group = []
+        if group:
+            self._clear_group(group, progress)
+
+    def _clear_group(self, group: list[_Batch], progress: Callable[[int], None] | None) -> None:
+        self._process_group(group)
+        if progress is not None:
+            progress(sum(len(b.blobs) for b in group))
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
@@ -386,9 +445,53 @@ class Clearer:
             self.clear_batch([(r.guid, r.raw) for r in part], stored_ids=[r.id for r in part])
         return self.summary
 
-    def _process(
-        self, batch: ColumnBatch, blobs: list[bytes], now: datetime, inbox_ids: dict[int, int], skip: set[int]
-    ) -> StepResult:
+    def _process_group(self, group: list[_Batch]) -> list[StepResult]:
+        """2. Clear batches taken in (:meth:`_take_in`) in one transaction, one step after the other.
+
+        One transaction for several batches: SQLite writes each changed page of the documents' random-key
+        indexes once per commit, whatever the number of rows that changed it (see ``clear_stream``).  If
+        any batch fails, none is written, and all stay in the inbox to be processed again.
+        """
+        taken = [self._documents(b) for b in group]
+        waiting_before = self.waiting
+        done: list[tuple[StepResult, list[tuple[int, outbox_repo.Receipt]], dict[str, int]]] = []
+        try:
+            # What the step reads (business keys already declared, the buyers' quota used, the list-number
+            # counter) must not change before its results are written, even with several clearing
+            # processes.  Strict (``cbec clear``): one transaction from the first read to the last write
+            # (SQLite: the write lock is taken at BEGIN; PostgreSQL: rows locked).  Optimistic (the
+            # service's single clearer, one batch at a time): read and step without the write lock, then,
+            # holding it, read again and write only if nothing changed (else step again under the lock);
+            # the API's inbox writes then wait only for the writes.
+            prepared = self._prepare(group[0], taken[0]) if self.optimistic and len(group) == 1 else None
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # one clearing transaction at a time, as SQLite's single writer gives: the quota of a
+                    # buyer who has no row yet cannot be locked, so two clearers could both admit up to the
+                    # limit
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
+                for b, (docs, refused, not_import) in zip(group, taken, strict=True):
+                    done.append(self._clear_in(conn, b, docs, refused, not_import, prepared))
+                    self.waiting = done[-1][0].waiting  # the next batch of the group steps after this one
+        except BaseException:
+            self.waiting = waiting_before
+            raise
+        finally:  # written, or rolled back and left in the inbox: no longer in flight either way
+            for b in group:
+                self._in_flight.difference_update(b.inbox_ids.values())
+        for result, queued, after_counts in done:
+            if self.outbox is not None:
+                self._write_files(queued)
+                if not self.background_delivery:
+                    self.flush()
+            self._count(result)
+            for name, n in after_counts.items():
+                self.summary.applications[name] = self.summary.applications.get(name, 0) + n
+        return [result for result, _, _ in done]
+
+    def _documents(self, b: _Batch) -> tuple[Documents, set[int], set[int]]:
+        """The batch's documents, with the messages refused before clearance and those not imports."""
+        batch, blobs, skip = b.batch, b.blobs, b.skip
         meta = batch.messages
         self.summary.messages += len(blobs)
         refused = batch.rejected() - skip
@@ -397,114 +500,108 @@ class Clearer:
         )
         self.summary.refused_messages += len(refused)
         docs = self._with_buyer_keys(
-            from_batch(batch, received_at=now, seq_base=self.seq, rejected=skip | refused | not_import)
+            from_batch(batch, received_at=b.now, seq_base=self.seq, rejected=skip | refused | not_import)
         )
         self.seq += 10**9
+        return docs, refused, not_import
 
-        # 2. What the step reads (business keys already declared, the buyers' quota used, the list-number
-        # counter) must not change before its results are written, even with several clearing processes.
-        # Strict (``cbec clear``): one transaction from the first read to the last write (SQLite: the write
-        # lock is taken at BEGIN; PostgreSQL: rows locked).  Optimistic (the service's single clearer):
-        # read and step without the write lock, then, holding it, read again and write only if nothing
-        # changed (else step again under the lock); the API's inbox writes then wait only for the writes.
+    def _prepare(self, b: _Batch, taken: tuple[Documents, set[int], set[int]]) -> _Prepared:
+        """The optimistic step: from a read-only look, with all it lets be worked out before the lock."""
+        docs, refused, _ = taken
         self.waiting_before_docs = self.waiting
-        prepared: tuple[StepResult, list[outbox_repo.Receipt], _ReadState, _DocumentRows] | None = None
+        with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+            seen = self._read_state(conn, docs, lock=False)
+        result = self._step(docs, seen, b.now)
+        copies = self._receipt_copies(result, docs, b.inbox_ids)
+        receipts_now = self._receipt_messages(result, b.batch, b.blobs, docs, refused, b.now, copies)
+        # the rows to write are worked out before the lock too: the lock is held for writing only
+        return (result, receipts_now, seen, self._document_rows(docs, result, b.inbox_ids, b.now))
+
+    def _clear_in(
+        self,
+        conn: Any,
+        b: _Batch,
+        docs: Documents,
+        refused: set[int],
+        not_import: set[int],
+        prepared: _Prepared | None,
+    ) -> tuple[StepResult, list[tuple[int, outbox_repo.Receipt]], dict[str, int]]:
+        """One batch, inside the clearing transaction: step (or take the optimistic step), then store."""
+        batch, blobs, now, inbox_ids, skip = b.batch, b.blobs, b.now, b.inbox_ids, b.skip
+        self.waiting_before_docs = self.waiting
         rows: _DocumentRows | None = None
-        if self.optimistic:
-            with self.engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
-                seen = self._read_state(conn, docs, lock=False)
-            result = self._step(docs, seen, now)
-            copies = self._receipt_copies(result, docs, inbox_ids)
-            receipts_now = self._receipt_messages(result, batch, blobs, docs, refused, now, copies)
-            # the rows to write are worked out before the lock too: the lock is held for writing only
-            prepared = (result, receipts_now, seen, self._document_rows(docs, result, inbox_ids, now))
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # one clearing transaction at a time, as SQLite's single writer gives: the quota of a buyer
-                # who has no row yet cannot be locked, so two clearers could both admit up to the limit
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
-            state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
-            rendering: Future[list[outbox_repo.Receipt]] | None = None
-            if prepared is not None and prepared[2] == state:
-                result, rendered, _, rows = prepared
-                self.summary.optimistic_steps += 1
-            else:
-                if prepared is not None:
-                    self.summary.repeated_steps += 1  # the store changed under the optimistic step
-                result = self._step(docs, state, now)
-                rendered = []
-                # the receipt XML is rendered on a thread while this one stores the batch: both spend most
-                # of their time outside the GIL (Polars' string kernels, SQLite), so they overlap
-                if self._encoder is None:
-                    self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
-                copies = self._receipt_copies(result, docs, inbox_ids, conn)
-                rendering = self._encoder.submit(
-                    self._receipt_messages, result, batch, blobs, docs, refused, now, copies
-                )
-            counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
-            batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
-            if rows is None:  # stepped under the lock
-                rows = self._document_rows(docs, result, inbox_ids, now)
-            self._store_documents(conn, rows)
-            insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
-            ledger_engine.apply_step(  # bonded ledgers: write-offs of released 1210 lists, held lines
-                conn,
-                result.ledger_writeoffs,
-                result.ledger_holds,
-                result.decisions.select("list_key", "invtNo") if "invtNo" in result.decisions.columns
-                else pl.DataFrame(schema={"list_key": pl.String(), "invtNo": pl.String()}),
-                at=now.replace(tzinfo=UTC),
-                batch_id=batch_id,
-            )  # fmt: skip
-            quota_repo.apply_frame(
-                conn,
-                result.quota_movements.select(
-                    "buyer_key",
-                    pl.col("year").cast(pl.Int64),
-                    "list_key",
-                    pl.lit("accept").alias("kind"),
-                    _fen_expr("amount").alias("amount_fen"),
-                ),
+        state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
+        rendering: Future[list[outbox_repo.Receipt]] | None = None
+        if prepared is not None and prepared[2] == state:
+            result, rendered, _, rows = prepared
+            self.summary.optimistic_steps += 1
+        else:
+            if prepared is not None:
+                self.summary.repeated_steps += 1  # the store changed under the optimistic step
+            result = self._step(docs, state, now)
+            rendered = []
+            # the receipt XML is rendered on a thread while this one stores the batch: both spend most
+            # of their time outside the GIL (Polars' string kernels, SQLite), so they overlap
+            if self._encoder is None:
+                self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
+            copies = self._receipt_copies(result, docs, inbox_ids, conn)
+            rendering = self._encoder.submit(
+                self._receipt_messages, result, batch, blobs, docs, refused, now, copies
             )
-            insert_frame(conn, tax_bill_table, self._bills(result, now), ignore_conflicts=True)
-            after_receipts, after_counts = aftercare.process(  # cancellations (CEB623) and returns (CEB625)
-                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
-                batch_id=batch_id,
-            )  # fmt: skip
-            # exports: CEB303/403/505/603/507/607/605/509
-            export_receipts, export_counts = export_engine.process(
-                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
-                batch_id=batch_id,
-            )  # fmt: skip
-            after_receipts += export_receipts
-            after_counts = {**after_counts, **{f"export.{k}": v for k, v in export_counts.items()}}
-            return_receipts, return_counts = export_returns.process(  # export returns: CEB213/215, 607 合包
-                conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
-                batch_id=batch_id,
-            )  # fmt: skip
-            after_receipts += return_receipts
-            after_counts.update({f"export_return.{k}": v for k, v in return_counts.items()})
-            entry_receipts, entry_counts = warehouse.process(  # warehouse-entry details (CEB711)
-                conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
-            )
-            after_receipts += entry_receipts
-            after_counts.update({f"warehouse.{k}": v for k, v in entry_counts.items()})
-            receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
-            self._mark_written(conn)
-            queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)
-            inbox_repo.mark_processed(
-                conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id
-            )
-            batches_repo.finish(conn, batch_id, len(blobs))
-        self.waiting = result.waiting
-        if self.outbox is not None:
-            self._write_files(queued)
-            if not self.background_delivery:
-                self.flush()
-        self._count(result)
-        for name, n in after_counts.items():
-            self.summary.applications[name] = self.summary.applications.get(name, 0) + n
-        return result
+        counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
+        batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
+        if rows is None:  # stepped under the lock
+            rows = self._document_rows(docs, result, inbox_ids, now)
+        self._store_documents(conn, rows)
+        insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
+        ledger_engine.apply_step(  # bonded ledgers: write-offs of released 1210 lists, held lines
+            conn,
+            result.ledger_writeoffs,
+            result.ledger_holds,
+            result.decisions.select("list_key", "invtNo") if "invtNo" in result.decisions.columns
+            else pl.DataFrame(schema={"list_key": pl.String(), "invtNo": pl.String()}),
+            at=now.replace(tzinfo=UTC),
+            batch_id=batch_id,
+        )  # fmt: skip
+        quota_repo.apply_frame(
+            conn,
+            result.quota_movements.select(
+                "buyer_key",
+                pl.col("year").cast(pl.Int64),
+                "list_key",
+                pl.lit("accept").alias("kind"),
+                _fen_expr("amount").alias("amount_fen"),
+            ),
+        )
+        insert_frame(conn, tax_bill_table, self._bills(result, now), ignore_conflicts=True)
+        after_receipts, after_counts = aftercare.process(  # cancellations (CEB623) and returns (CEB625)
+            conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+            batch_id=batch_id,
+        )  # fmt: skip
+        # exports: CEB303/403/505/603/507/607/605/509
+        export_receipts, export_counts = export_engine.process(
+            conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+            batch_id=batch_id,
+        )  # fmt: skip
+        after_receipts += export_receipts
+        after_counts = {**after_counts, **{f"export.{k}": v for k, v in export_counts.items()}}
+        return_receipts, return_counts = export_returns.process(  # export returns: CEB213/215, 607 合包
+            conn, batch, not_import, now=now, params=self.params, hs=self.hs, inbox_ids=inbox_ids,
+            batch_id=batch_id,
+        )  # fmt: skip
+        after_receipts += return_receipts
+        after_counts.update({f"export_return.{k}": v for k, v in return_counts.items()})
+        entry_receipts, entry_counts = warehouse.process(  # warehouse-entry details (CEB711)
+            conn, batch, not_import, now=now, inbox_ids=inbox_ids, batch_id=batch_id
+        )
+        after_receipts += entry_receipts
+        after_counts.update({f"warehouse.{k}": v for k, v in entry_counts.items()})
+        receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
+        self._mark_written(conn)
+        queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)
+        inbox_repo.mark_processed(conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id)
+        batches_repo.finish(conn, batch_id, len(blobs))
+        return result, queued, after_counts
 
     # --- delivery: receipt files written after the commit, marked delivered once written ---------------
     def _write_files(self, queued: list[tuple[int, outbox_repo.Receipt]]) -> None:

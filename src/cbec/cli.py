@@ -303,7 +303,7 @@ def clear(
     database: Annotated[
         str | None, typer.Option(help="database URL (default: $CBEC_DATABASE_URL or var/cbec.db)")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="messages per batch (four batches per transaction)")] = 500,
+    batch: Annotated[int, typer.Option(min=1, help="messages per batch (4 batches per transaction)")] = 500,
     workers: Annotated[
         int | None,
         typer.Option(

@@ -22,7 +22,6 @@ from typing import Any, Final
 import polars as pl
 from sqlalchemy import Engine, func, select, text
 
-from cbec._collector import fewer_collections
 from cbec.engine import aftercare, export_returns, warehouse
 from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
@@ -397,8 +396,7 @@ class Clearer:
         self._renderers = pool
         try:
             batches = batches_of(named, batch_messages)
-            with fewer_collections():  # the batches' edge objects are freed by refcount (cbec/_collector.py)
-                self._clear_batches(batches, pool, workers, progress, batches_per_commit)
+            self._clear_batches(batches, pool, workers, progress, batches_per_commit)
         finally:
             self._in_flight.clear()  # batches taken in but not cleared stay in the inbox for the next run
             self._renderers = None

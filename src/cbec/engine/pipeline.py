@@ -22,7 +22,6 @@ from itertools import islice
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, Final
 
-from cbec._collector import bulk_thresholds
 from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.privacy.keys import Keyring
 from cbec.store.inbox import pack
@@ -58,7 +57,6 @@ _worker_keys: Keyring | None = None
 def _init_worker(keys: Keyring | None) -> None:
     global _worker_keys
     _worker_keys = keys
-    bulk_thresholds()  # a worker only decodes and renders batches (why: cbec/_collector.py)
 
 
 def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
@@ -78,10 +76,10 @@ class _WorkerProcess(SpawnProcess):
 
     Polars sizes its thread pool to the cores when it loads.  With one worker per core, each worker's
     pool of two (on the 2-core VM) and the clearing process's own threads made five busy threads on two
-    cores, and a batch's Polars work waited on threads the scheduler had put aside: one thread per worker
-    cleared 200,000 parcels in 0.90× the wall and CPU time (``farm-bench`` pairs, docs/benchmarks.md,
-    session 10).  The pool size can only be given through the environment the child starts with, so it is
-    set for the instant of the spawn (a worker replaced later gets the same).
+    cores, and a batch's Polars work waited on threads the scheduler had put aside: with one thread per
+    worker, 200,000 parcels cleared in 0.94× the wall time and 0.95× the CPU (median of 4 ``farm-bench``
+    pairs, docs/benchmarks.md, session 10).  The pool size can only be given through the environment the
+    child starts with, so it is set for the instant of the spawn (a worker replaced later gets the same).
     """
 
     @staticmethod

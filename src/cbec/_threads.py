@@ -7,7 +7,8 @@ doubled (``bench/api``: p99 78–98 ms with one Polars thread, 131–181 ms with
 columns a service step works on (a few thousand rows) gain little from a second thread anyway, and the
 operating system still spreads the processes over the cores.  So the service commands default to one
 Polars thread; an operator's own ``POLARS_MAX_THREADS`` wins.  Batch commands (``cbec clear``, the summary)
-keep every core.
+keep every core in their own process; the decoding workers ``cbec clear`` spawns get one thread each, for
+the same reason (:class:`cbec.engine.pipeline._WorkerProcess`).
 
 Like the allocator setting (:mod:`cbec._allocator`) this must happen before the first ``import polars``,
 which is why ``cbec/__init__.py`` calls it; the processes ``cbec serve --processes`` spawns inherit it.
@@ -20,19 +21,25 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["SERVICE_COMMANDS", "configure_service_threads"]
+__all__ = ["POLARS_THREADS_ENV", "SERVICE_COMMANDS", "configure_service_threads"]
 
 SERVICE_COMMANDS: Final = frozenset({"serve", "worker"})
-_ENV: Final = "POLARS_MAX_THREADS"
+#: the variable Polars reads, once, when it loads
+POLARS_THREADS_ENV: Final = "POLARS_MAX_THREADS"
 
 
 def configure_service_threads(argv: Sequence[str] | None = None) -> bool:
     """One Polars thread when this process runs a service command; True when it set it."""
     args = list(sys.argv if argv is None else argv)
-    if len(args) < 2 or args[1] not in SERVICE_COMMANDS or _ENV in os.environ or "polars" in sys.modules:
+    if (
+        len(args) < 2
+        or args[1] not in SERVICE_COMMANDS
+        or POLARS_THREADS_ENV in os.environ
+        or "polars" in sys.modules
+    ):
         return False
     launcher = os.path.basename(args[0])
     if launcher not in {"-m", "cbec", "cli.py", "__main__.py"}:
         return False  # some other program whose first argument happens to be "serve"
-    os.environ[_ENV] = "1"
+    os.environ[POLARS_THREADS_ENV] = "1"
     return True

@@ -22,6 +22,7 @@ from itertools import islice
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, Final
 
+from cbec._threads import POLARS_THREADS_ENV
 from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.privacy.keys import Keyring
 from cbec.store.inbox import pack
@@ -67,7 +68,6 @@ def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
 #: Polars threads in each worker process (see :class:`_WorkerProcess`); ``POLARS_MAX_THREADS`` set by the
 #: operator wins.
 WORKER_POLARS_THREADS: Final = 1
-_POLARS_THREADS_ENV: Final = "POLARS_MAX_THREADS"
 _environ_lock = threading.Lock()
 
 
@@ -85,13 +85,13 @@ class _WorkerProcess(SpawnProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
         with _environ_lock:
-            if _POLARS_THREADS_ENV in os.environ:
+            if POLARS_THREADS_ENV in os.environ:
                 return SpawnProcess._Popen(process_obj)
-            os.environ[_POLARS_THREADS_ENV] = str(WORKER_POLARS_THREADS)
+            os.environ[POLARS_THREADS_ENV] = str(WORKER_POLARS_THREADS)
             try:
                 return SpawnProcess._Popen(process_obj)
             finally:
-                del os.environ[_POLARS_THREADS_ENV]
+                del os.environ[POLARS_THREADS_ENV]
 
 
 class _WorkerContext(SpawnContext):

@@ -40,7 +40,10 @@ def test_the_operators_setting_wins() -> None:
 
 
 def test_not_applied_once_polars_is_loaded_or_for_other_programs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    # set, then removed, through monkeypatch: the value configure_service_threads sets below is undone
+    # after the test (a bare delenv of an absent variable records nothing to restore)
+    monkeypatch.setenv("POLARS_MAX_THREADS", "undo")
+    monkeypatch.delenv("POLARS_MAX_THREADS")
     monkeypatch.setitem(sys.modules, "polars", sys)  # loaded already: too late to change
     assert configure_service_threads(["-m", "serve"]) is False
     monkeypatch.delitem(sys.modules, "polars")

@@ -62,6 +62,8 @@ def _init_worker(keys: Keyring | None) -> None:
 
 def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
     keys = keys if keys is not None else _worker_keys
+    if keys is None:  # the inbox holds messages encrypted only (docs/privacy.md)
+        raise RuntimeError("no data key to seal the messages for the inbox with")
     return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
 
 
@@ -116,7 +118,7 @@ def decode_ahead(
 
     With ``pool`` (made by :func:`spawn_pool`, which gave its processes the data key) up to ``ahead + 1``
     batches decode in it ahead of their turn; without, each batch is decoded here, packed with ``keys``.
-    Messages are packed encrypted (``zlib-gcm``) given a key, else compressed only (``zlib``).
+    Messages are packed encrypted (``zstd-gcm``) given a key, else compressed only (``accept`` seals them).
     """
     if pool is None:
         for named in batches:

@@ -68,7 +68,7 @@ def reencrypt(engine: Engine, *, page_size: int = 500) -> Reencrypted:
     """Encrypt with the current key every inbox message that is not: stored before encryption existed
     (``identity``, ``zlib``) or under an old key.  Page by page, one transaction per page, so it can run
     beside clearance and be stopped and resumed.  Afterwards old keys can be dropped from the key list."""
-    from cbec.store.inbox import SEALED, reseal, seal_stored  # inbox imports this module
+    from cbec.store.inbox import SEALED, SEALED_CODECS, reseal, seal_stored  # inbox imports this module
 
     keys = keyring_for(engine)
     last, examined, rewritten = 0, 0, 0
@@ -83,7 +83,7 @@ def reencrypt(engine: Engine, *, page_size: int = 500) -> Reencrypted:
             if not rows:
                 return Reencrypted(examined, rewritten)
             for id_, raw, codec in rows:
-                if codec != SEALED:
+                if codec not in SEALED_CODECS:
                     values = {"raw": seal_stored(raw, codec, keys), "raw_codec": SEALED}
                 elif sealed_key_id(raw) != keys.current_id:
                     values = {"raw": reseal(raw, keys)}

@@ -83,7 +83,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class PackedXml(TypeDecorator[bytes]):
-    """XML stored zlib-compressed and read back as the XML bytes (:mod:`cbec.store.packed_xml`)."""
+    """XML stored compressed and read back as the XML bytes (:mod:`cbec.store.packed_xml`)."""
 
     impl = LargeBinary
     cache_ok = True
@@ -97,7 +97,8 @@ class PackedXml(TypeDecorator[bytes]):
 
 # Inbox statuses: the store accepts, the engine processes or refuses.
 INBOX_STATUSES = ("accepted", "processed", "refused")
-RAW_CODECS = ("identity", "zlib", "zlib-gcm")  # zlib-gcm: compressed, then encrypted (cbec.privacy)
+# zlib-gcm / zstd-gcm: compressed (zlib before revision 0016, Zstandard since), then encrypted (cbec.privacy)
+RAW_CODECS = ("identity", "zlib", "zlib-gcm", "zstd-gcm")
 QUOTA_MOVEMENT_KINDS = ("accept", "cancel", "return")
 TAX_BILL_STATUSES = (1, 2, 3)
 
@@ -133,7 +134,7 @@ inbox = Table(
     Column("status", String(16), nullable=False),
     Column("processed_at", UtcDateTime(), nullable=True),
     Column("batch_id", BigInteger, ForeignKey("batch.id"), nullable=True),
-    # how ``raw`` is stored: as received, or zlib-compressed (the store always gives back the bytes received)
+    # how ``raw`` is stored: as received, or compressed (the store always gives back the bytes received)
     Column("raw_codec", String(8), nullable=False, server_default=text("'identity'")),
     UniqueConstraint("guid"),
     CheckConstraint(_in("status", INBOX_STATUSES), name="status"),

@@ -50,7 +50,7 @@ from sqlalchemy import (
 from cbec.store._common import Outcome, chunks
 from cbec.store.checkpoints import Checkpointer
 from cbec.store.db import SQLITE_BEGIN, SQLITE_POLL_LOCK, beside_database, connect, driver_cursor
-from cbec.store.inbox import SEALED, AcceptOutcome, InboxItem, accept, pending_count
+from cbec.store.inbox import SEALED_CODECS, AcceptOutcome, InboxItem, accept, pending_count
 from cbec.store.schema import inbox, message_subscriber
 
 SUFFIX = ".intake"
@@ -106,7 +106,7 @@ def put(spool: Engine, main: Engine, entries: Sequence[Spooled]) -> list[AcceptO
         return []
     digests: list[str] = []
     for entry in entries:
-        if entry.item.sha256 is None or entry.item.codec != SEALED:
+        if entry.item.sha256 is None or entry.item.codec not in SEALED_CODECS:
             raise ValueError(f"{entry.item.guid}: a spooled message is sealed and carries its sha256")
         digests.append(entry.item.sha256)
     # the statements go to the driver's cursors: on the acknowledgement's path, SQLAlchemy's statement

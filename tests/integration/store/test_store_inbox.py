@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from _store_testlib import message
 from sqlalchemy import Engine, func, select
 
 from cbec.store import Outcome, batches, inbox
+from cbec.store.data_key import keyring_for
 from cbec.store.schema import inbox as inbox_table
 
 
@@ -123,8 +125,9 @@ def test_overlong_guid_is_refused_before_the_database(engine: Engine) -> None:
 
 def test_compressed_messages_come_back_as_received(engine: Engine) -> None:
     original = message("G-Z", body="压缩 " * 500).raw
-    stored, digest = inbox.pack(original)
-    assert len(stored) < len(original) / 5 and digest == hashlib.sha256(original).hexdigest()
+    stored = zlib.compress(original, 1)  # as a message could be given before encryption existed
+    digest = hashlib.sha256(original).hexdigest()
+    assert len(stored) < len(original) / 5
     item = inbox.InboxItem(guid="G-Z", message_type="CEB311Message", raw=stored, codec=inbox.ZLIB)
     with engine.begin() as conn:
         (first,) = inbox.accept(conn, [item])
@@ -135,9 +138,23 @@ def test_compressed_messages_come_back_as_received(engine: Engine) -> None:
         row = inbox.by_guids(conn, ["G-Z"])["G-Z"]
         raw_codec, raw = conn.execute(select(inbox_table.c.raw_codec, inbox_table.c.raw)).one()
         assert inbox.raw_by_ids(conn, [row.id]) == {row.id: original}
-    assert (row.raw, row.raw_codec, row.sha256) == (original, "zlib-gcm", digest)
+    assert (row.raw, row.raw_codec, row.sha256) == (original, "zstd-gcm", digest)
     # what is on disk is the compressed form, encrypted by accept (docs/privacy.md)
-    assert raw_codec == "zlib-gcm" and bytes(raw) != stored and b"CEB311" not in bytes(raw)
+    assert raw_codec == "zstd-gcm" and bytes(raw) != stored and b"CEB311" not in bytes(raw)
+    assert len(bytes(raw)) < len(original) / 5
+
+
+def test_packed_messages_are_sealed_zstandard(engine: Engine) -> None:
+    original = message("G-P", body="压缩 " * 500).raw
+    stored, digest = inbox.pack(original, keyring_for(engine))
+    assert len(stored) < len(original) / 5 and digest == hashlib.sha256(original).hexdigest()
+    item = inbox.InboxItem("G-P", "CEB311Message", stored, codec=inbox.SEALED, sha256=digest)
+    with engine.begin() as conn:
+        inbox.accept(conn, [item])
+    with engine.connect() as conn:
+        row = inbox.by_guids(conn, ["G-P"])["G-P"]
+        raw_codec, raw = conn.execute(select(inbox_table.c.raw_codec, inbox_table.c.raw)).one()
+    assert (row.raw, row.raw_codec, raw_codec, bytes(raw)) == (original, "zstd-gcm", "zstd-gcm", stored)
 
 
 def test_unknown_codec_is_refused(engine: Engine) -> None:

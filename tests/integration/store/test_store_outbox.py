@@ -42,7 +42,7 @@ def test_delivery_marks_and_skips(engine: Engine) -> None:
 
 
 def test_xml_is_stored_packed_and_read_back_as_written(engine: Engine) -> None:
-    """At rest the XML is a zlib stream; every reader gets the XML.  A value packed before it reaches the
+    """At rest the XML is a Zstandard frame; every reader gets the XML.  A value packed before it reaches the
     outbox (by a receipt worker) is stored as it is, and a row stored unpacked (before packing existed)
     reads as it is."""
     xml = ('<?xml version="1.0"?><ceb:CEB622Message guid="R-1">' + "<e>放行 released</e>" * 200).encode()

@@ -1,5 +1,5 @@
 """The store's side of personal data: the inbox encrypts whatever it is given, reads every codec, re-encrypts
-under a new key; revision 0008 on a populated database; the audit of unmasked reads."""
+under a new key; revisions 0008 and 0016 on a populated database; the audit of unmasked reads."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
-from cbec.privacy.crypto import sealed_key_id
+from cbec.privacy.crypto import seal, sealed_key_id
 from cbec.privacy.keys import ENV_KEY, ENV_KEY_FILE, DataKeyError, Keyring, new_key
-from cbec.store import connect, data_key, downgrade, inbox, pii_audit, upgrade
+from cbec.store import compression, connect, data_key, downgrade, inbox, outbox, pii_audit, upgrade
 from cbec.store.schema import inbox as inbox_table
 from cbec.store.schema import pii_access
 
@@ -43,7 +44,7 @@ def test_every_message_is_stored_encrypted_and_read_back(engine: Engine) -> None
     with engine.begin() as conn:
         inbox.accept(conn, [_item("A"), _item("B", inbox.ZLIB), _item("C", inbox.SEALED, keys)])
     stored = _stored(engine)
-    assert {c for c, _ in stored.values()} == {"zlib-gcm"}
+    assert {c for c, _ in stored.values()} == {"zstd-gcm"}
     assert not any(b"11010519491231002X" in r or b"13812345678" in r for _, r in stored.values())
     with engine.connect() as conn:
         back = inbox.by_guids(conn, ["A", "B", "C"])
@@ -52,7 +53,7 @@ def test_every_message_is_stored_encrypted_and_read_back(engine: Engine) -> None
 
 def test_mislabelled_ciphertext_is_refused(engine: Engine) -> None:
     item = inbox.InboxItem("D", "CEB311Message", zlib.compress(b"<x/>"), codec=inbox.SEALED, sha256="0" * 64)
-    with engine.begin() as conn, pytest.raises(ValueError, match="not a zlib-gcm ciphertext"):
+    with engine.begin() as conn, pytest.raises(ValueError, match="not a zstd-gcm ciphertext"):
         inbox.accept(conn, [item])
 
 
@@ -79,7 +80,7 @@ def test_old_rows_readable_and_reencrypted_after_rotation(engine: Engine) -> Non
         done = data_key.reencrypt(engine, page_size=2)
         assert (done.examined, done.rewritten) == (3, 2)
         stored = _stored(engine)
-        assert {(c, sealed_key_id(r)) for c, r in stored.values()} == {("zlib-gcm", rotated.current_id)}
+        assert {(c, sealed_key_id(r)) for c, r in stored.values()} == {("zstd-gcm", rotated.current_id)}
         data_key.use_keyring(engine, Keyring.of([rotated.current]))  # the old key is no longer needed
         with engine.connect() as conn:
             assert inbox.by_guids(conn, ["F"])["F"].raw == ORDER.format(guid="F").encode()
@@ -132,13 +133,74 @@ def test_revision_0008_on_a_populated_database(tmp_path: Path) -> None:
         inbox.accept(conn, [_item("new")])
         assert [tuple(r) for r in conn.execute(text("PRAGMA foreign_key_check"))] == []
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-    assert {g: c for g, (c, _) in _stored(engine).items()} == {"old": "zlib", "new": "zlib-gcm"}
+    assert {g: c for g, (c, _) in _stored(engine).items()} == {"old": "zlib", "new": "zstd-gcm"}
     downgrade(engine, "0007")
     assert {g: c for g, (c, _) in _stored(engine).items()} == {"old": "zlib", "new": "zlib"}
     with engine.connect() as conn:
         assert inbox.by_guids(conn, ["new"])["new"].raw == ORDER.format(guid="new").encode()
     upgrade(engine, "head")
     engine.dispose()
+
+
+def test_revision_0016_keeps_zlib_rows_and_downgrade_rewrites_zstandard(tmp_path: Path) -> None:
+    """Rows compressed with zlib before 0016 are read as they are (and a key rotation keeps their form);
+    the downgrade turns every Zstandard message and receipt back into zlib, which the older code reads."""
+    engine = connect(f"sqlite:///{tmp_path / 'old.db'}", create=False)
+    upgrade(engine, "0015")
+    keys = data_key.keyring_for(engine)
+    old_xml = b'<?xml version="1.0"?><ceb:CEB622Message guid="R-old">' + "<e>放行</e>".encode() * 50
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO inbox (guid, message_type, received_at, sha256, raw, status, raw_codec) "
+                "VALUES ('old', 'CEB311Message', '2026-01-01 00:00:00', 'x', :raw, 'processed', 'zlib-gcm')"
+            ),
+            {"raw": seal(zlib.compress(ORDER.format(guid="old").encode(), 1), keys, inbox.SEAL_CONTEXT)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO receipt (message_type, recipient, business_key, doc_guid, status, created_at,"
+                " xml) VALUES ('CEB622Message', 'E1', 'k-old', 'R-old', 800, '2026-01-01 00:00:00', :xml)"
+            ),
+            {"xml": zlib.compress(old_xml, 1)},
+        )
+    upgrade(engine, "head")
+    new_xml = old_xml.replace(b"R-old", b"R-new")
+    with engine.begin() as conn:
+        inbox.accept(conn, [_item("new")])
+        outbox.enqueue(conn, [outbox.Receipt("CEB622Message", "E1", "k-new", "R-new", 800, new_xml)])
+    stored = _stored(engine)
+    assert {g: c for g, (c, _) in stored.items()} == {"old": "zlib-gcm", "new": "zstd-gcm"}
+
+    def receipts() -> dict[str, bytes]:
+        with engine.connect() as conn:
+            return {str(g): bytes(x) for g, x in conn.execute(text("SELECT doc_guid, xml FROM receipt"))}
+
+    assert zlib.decompress(receipts()["R-old"]) == old_xml
+    assert compression.is_frame(receipts()["R-new"])
+    with engine.connect() as conn:
+        back = inbox.by_guids(conn, ["old", "new"])
+        assert sorted(back) == ["new", "old"]
+        assert {g: r.raw for g, r in back.items()} == {g: ORDER.format(guid=g).encode() for g in back}
+        assert sorted(r.xml for r in outbox.undelivered(conn)) == sorted([old_xml, new_xml])
+    rotated = Keyring.of([new_key(), keys.current])
+    data_key.use_keyring(engine, rotated)
+    try:
+        assert data_key.reencrypt(engine).rewritten == 2
+        assert {g: c for g, (c, _) in _stored(engine).items()} == {"old": "zlib-gcm", "new": "zstd-gcm"}
+        downgrade(engine, "0015")
+        assert {g: c for g, (c, _) in _stored(engine).items()} == {"old": "zlib-gcm", "new": "zlib-gcm"}
+        assert {g: zlib.decompress(x) for g, x in receipts().items()} == {"R-old": old_xml, "R-new": new_xml}
+        with engine.connect() as conn:
+            back = inbox.by_guids(conn, ["old", "new"])
+        assert sorted(back) == ["new", "old"]
+        assert {g: r.raw for g, r in back.items()} == {g: ORDER.format(guid=g).encode() for g in back}
+        with engine.begin() as conn, pytest.raises(IntegrityError):  # the narrowed check is back
+            conn.execute(text("UPDATE inbox SET raw_codec = 'zstd-gcm' WHERE guid = 'old'"))
+        upgrade(engine, "head")
+    finally:
+        data_key.use_keyring(engine, keys)
+        engine.dispose()
 
 
 def test_audit_of_unmasked_reads(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,4 +33,12 @@ def test_receipts_shrink() -> None:
     )
     packed = packed_xml.pack(xml)
     assert len(packed) * 5 < len(xml)
-    assert zlib.decompress(packed) == xml
+    assert zstandard.ZstdDecompressor().decompress(packed) == xml  # a plain Zstandard frame
+
+
+@given(starts, st.binary(max_size=4000))
+def test_values_packed_with_zlib_before_stay_readable(start: bytes, rest: bytes) -> None:
+    xml = start + rest
+    old = zlib.compress(xml, 1)  # receipts stored before revision 0016
+    assert packed_xml.is_packed(old) and packed_xml.pack(old) == old
+    assert packed_xml.unpack(old) == xml

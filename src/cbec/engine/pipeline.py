@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from cbec._threads import POLARS_THREADS_ENV
 from cbec.messages.columns import ColumnBatch, decode_batch
-from cbec.privacy.keys import Keyring
+from cbec.privacy.keys import DataKeyError, Keyring
 from cbec.store.inbox import pack
 
 Named = list[tuple[str, bytes]]
@@ -63,7 +63,7 @@ def _init_worker(keys: Keyring | None) -> None:
 def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
     keys = keys if keys is not None else _worker_keys
     if keys is None:  # the inbox holds messages encrypted only (docs/privacy.md)
-        raise RuntimeError("no data key to seal the messages for the inbox with")
+        raise DataKeyError("no data key to seal inbox messages with / 没有加密收件箱报文的数据密钥")
     return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
 
 
@@ -118,7 +118,8 @@ def decode_ahead(
 
     With ``pool`` (made by :func:`spawn_pool`, which gave its processes the data key) up to ``ahead + 1``
     batches decode in it ahead of their turn; without, each batch is decoded here, packed with ``keys``.
-    Messages are packed encrypted (``zstd-gcm``) given a key, else compressed only (``accept`` seals them).
+    Messages are packed compressed and encrypted (``zstd-gcm``); there is no unencrypted form, so a key
+    is required either way.
     """
     if pool is None:
         for named in batches:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    from cbec.engine.clear import Clearer, iter_inputs, make_tax
+    from cbec.engine.clear import BATCHES_PER_COMMIT, Clearer, iter_inputs, make_tax
     from cbec.engine.normalize import empty_documents, from_batch
     from cbec.engine.pipeline import default_workers
     from cbec.engine.step import StepState, run_step
@@ -48,6 +48,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--batch", type=int, default=500, help="messages per batch")
     ap.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
+    ap.add_argument(
+        "--per-commit", type=int, default=None, help="batches per clearing transaction (default: the engine's)"
+    )
     ap.add_argument("--step-parcels", type=int, default=200_000, help="parcels in the engine-step call")
     ap.add_argument(
         "--background-checkpoints", action="store_true", help="WAL checkpoints on a thread, not in commits"
@@ -123,7 +126,12 @@ def main() -> int:
                 threading.Thread(target=checkpointer.run, daemon=True).start()
             t, cpu = time.perf_counter(), time.process_time()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            clearer.clear_stream(iter_inputs(corpus), batch_messages=args.batch, workers=workers)
+            clearer.clear_stream(
+                iter_inputs(corpus),
+                batch_messages=args.batch,
+                workers=workers,
+                batches_per_commit=args.per_commit or BATCHES_PER_COMMIT,
+            )
             e2e_s, main_cpu_s = time.perf_counter() - t, time.process_time() - cpu
             after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers have been waited for
             workers_cpu_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
@@ -143,6 +151,7 @@ def main() -> int:
             # the clearing process is the one the run waits on: its CPU is the figure to bring down
             "cpu_seconds": {"clearing_process": round(main_cpu_s, 1), "workers": round(workers_cpu_s, 1)},
             "batch_messages": args.batch,
+            "batches_per_commit": args.per_commit or BATCHES_PER_COMMIT,
         }
         if "parse" not in skip:
             report["end_to_end_vs_parse_only"] = round(parse_s / e2e_s, 3)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
 
+import polars as pl
 import pytest
 from _store_testlib import buyer
 from sqlalchemy import Engine, func, select
 
 from cbec.store import connect, quota
 from cbec.store.quota import QuotaMovement
+from cbec.store.schema import quota as quota_table
 from cbec.store.schema import quota_movement
 
 
@@ -81,3 +84,57 @@ def test_two_processes_same_movements_count_once(engine: Engine, db_url: str) ->
     assert sum(applied) == 750
     with engine.connect() as conn:
         assert quota.used(conn, [buyer(7)], 2026)[buyer(7)] == 750 * 4
+
+
+def _frame(moves: list[QuotaMovement]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(m.buyer_key, m.year, m.list_key, m.kind, m.amount_fen) for m in moves],
+        schema={
+            "buyer_key": pl.String(),
+            "year": pl.Int64(),
+            "list_key": pl.String(),
+            "kind": pl.String(),
+            "amount_fen": pl.Int64(),
+        },
+        orient="row",
+    )
+
+
+def test_apply_frame_counts_what_apply_counts_and_totals_equal_the_ledger(engine: Engine) -> None:
+    """The hot path (a frame; on SQLite the new movements are read back and summed in Polars) against the
+    row path: the same counts, and every buyer-year's total equal to the sum of its movements, with
+    movements repeated inside a frame, repeated from an earlier frame, cancels, and two years."""
+    rng = random.Random(7)
+    buyers = [buyer(i) for i in range(1, 9)]
+    stored: set[tuple[str, str]] = set()
+    for round_ in range(6):
+        moves: list[QuotaMovement] = []
+        for _ in range(40):
+            key = f"L|{rng.randrange(120)}"
+            who = buyers[int(key[2:]) % len(buyers)]  # a list always belongs to the same buyer
+            year = 2025 + int(key[2:]) // len(buyers) % 2
+            fen = 100 + int(key[2:]) * 37
+            moves.append(
+                QuotaMovement(who, year, key, "accept", fen)
+                if rng.random() < 0.8
+                else QuotaMovement(who, year, key, "cancel", -fen)
+            )
+        expected = len({(m.list_key, m.kind) for m in moves} - stored)
+        with engine.begin() as conn:
+            assert quota.apply_frame(conn, _frame(moves)) == expected, round_
+        stored |= {(m.list_key, m.kind) for m in moves}
+    with engine.connect() as conn:
+        ledger = {
+            (r.buyer_key, r.year): int(r.fen)
+            for r in conn.execute(
+                select(
+                    quota_movement.c.buyer_key,
+                    quota_movement.c.year,
+                    func.sum(quota_movement.c.amount_fen).label("fen"),
+                ).group_by(quota_movement.c.buyer_key, quota_movement.c.year)
+            )
+        }
+        totals = {(r.buyer_key, r.year): int(r.used_fen) for r in conn.execute(select(quota_table))}
+    assert len(ledger) > 8 and totals == ledger
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(quota_movement)).scalar_one() == len(stored)

@@ -22,6 +22,7 @@ from itertools import islice
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, Final
 
+from cbec._parent import exit_with_parent
 from cbec._threads import POLARS_THREADS_ENV
 from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.privacy.keys import DataKeyError, Keyring
@@ -58,6 +59,8 @@ _worker_keys: Keyring | None = None
 def _init_worker(keys: Keyring | None) -> None:
     global _worker_keys
     _worker_keys = keys
+    # killed outright, the clearing process closes nothing: without this its workers waited for ever
+    exit_with_parent()
 
 
 def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:

@@ -21,9 +21,10 @@ import multiprocessing
 import os
 import signal
 import socket
-import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from cbec._parent import exit_with_parent
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -132,17 +133,9 @@ def _child_main(
     from cbec.service.app import create_app
     from cbec.store.db import connect
 
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="cbec-parent-watch", daemon=True).start()
+    exit_with_parent(parent)
     app = create_app(connect(database, background_checkpoints=True), settings=settings)
     config = uvicorn.Config(app, log_level=log_level, access_log=False)
     sock = listening_socket(host, port)
     ready.set()
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Stop this process when its parent has gone (it is then re-parented, so ``getppid`` changes)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    log.warning("the parent process %d is gone; stopping", parent)
-    os._exit(0)

@@ -39,10 +39,28 @@ def _clear(corpus: Path, db: Path, outbox: Path) -> subprocess.Popen[bytes]:
             "--now",
             "2026-11-12T00:00:00",
             "--json",
+            "--workers",
+            "2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux ``/proc``)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits for init to reap it
 
 
 @pytest.mark.slow
@@ -60,9 +78,16 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
             done = conn.execute(select(func.count()).select_from(decision)).scalar_one()
         if done > 300:
             break
+    helpers = _children(first.pid)  # the decoding workers (and multiprocessing's resource tracker)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     assert first.returncode == -signal.SIGKILL
+    # the workers do not outlive the process they worked for
+    assert len(helpers) >= 2, helpers
+    gone_by = time.time() + 15
+    while (left := [p for p in helpers if _alive(p)]) and time.time() < gone_by:
+        time.sleep(0.2)
+    assert not left, f"worker processes left behind: {left}"
     with engine.connect() as conn:
         partial = conn.execute(select(func.count()).select_from(decision)).scalar_one()
     second = _clear(corpus, db, outbox)

@@ -258,7 +258,8 @@ quota_movement = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("list_key", "kind"),
     CheckConstraint(_in("kind", QUOTA_MOVEMENT_KINDS), name="kind"),
-    Index(None, "buyer_key", "year"),
+    # no index by buyer: nothing reads movements that way (totals are in ``quota``), and a B-tree on the
+    # random buyer hash cost every clearing commit its pages (revision 0017)
 )
 
 # Electronic tax bills (CEB816) issued for released lists.

@@ -49,7 +49,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=500, help="messages per batch")
     ap.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
     ap.add_argument(
-        "--per-commit", type=int, default=None, help="batches per clearing transaction (default: the engine's)"
+        "--per-commit",
+        type=int,
+        default=None,
+        help="batches per clearing transaction (default: the engine's)",
     )
     ap.add_argument("--step-parcels", type=int, default=200_000, help="parcels in the engine-step call")
     ap.add_argument(

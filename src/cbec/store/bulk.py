@@ -27,6 +27,11 @@ from cbec.store.schema import UtcDateTime
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"
 
 
+def sqlite_time(column: pl.Expr) -> pl.Expr:
+    """A UTC-aware Datetime column as the text a ``UtcDateTime`` is stored as on SQLite."""
+    return column.dt.convert_time_zone("UTC").dt.strftime(_SQLITE_TIME)
+
+
 def insert_frame(
     conn: Connection, table: Table, frame: pl.DataFrame, *, ignore_conflicts: bool = False
 ) -> int:
@@ -54,9 +59,7 @@ def insert_frame(
         )
         return len(rows)
     rendered = frame.with_columns(
-        pl.col(name).dt.convert_time_zone("UTC").dt.strftime(_SQLITE_TIME)
-        for name in frame.columns
-        if isinstance(table.c[name].type, UtcDateTime)
+        sqlite_time(pl.col(name)) for name in frame.columns if isinstance(table.c[name].type, UtcDateTime)
     )
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     marks = ", ".join("?" for _ in frame.columns)

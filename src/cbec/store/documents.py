@@ -91,8 +91,8 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
 
     Only rows returned by the INSERT count as new, so two processes inserting the same business keys at
     once both get a correct answer; guids are looked up first, which holds because every writer of
-    documents holds the write lock (module docstring).  Within one call the first of several rows sharing a guid or business key
-    wins, as it would had they arrived one after the other.
+    documents holds the write lock (module docstring).  Within one call the first of several rows sharing
+    a guid or business key wins, as it would had they arrived one after the other.
     """
     if not rows:
         return []
@@ -296,9 +296,7 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
 
 def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:
     """Set the CEB status of documents named by ``kind`` and ``guid`` (columns ``kind, guid, status``)."""
-    keyed = frame.select("kind", "guid", "status").with_columns(
-        guid_hashes(frame["guid"]).alias("guid_hash")
-    )
+    keyed = frame.select("kind", "guid", "status").with_columns(guid_hashes(frame["guid"]).alias("guid_hash"))
     return update_status(conn, document, ["guid_hash", "kind", "guid"], keyed)
 
 

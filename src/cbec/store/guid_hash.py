@@ -61,7 +61,5 @@ def guid_hashes(guids: pl.Series) -> pl.Series:
         {"g": others["g"], "f": [guid_hash(g) for g in others["g"].to_list()]},
         schema={"g": pl.String(), "f": pl.Int64()},
     ).unique("g")
-    filled = frame.join(fallback, on="g", how="left", maintain_order="left").select(
-        pl.coalesce("h", "f")
-    )
+    filled = frame.join(fallback, on="g", how="left", maintain_order="left").select(pl.coalesce("h", "f"))
     return filled.to_series().alias(guids.name)

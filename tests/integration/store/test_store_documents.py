@@ -81,9 +81,7 @@ def test_guids_whose_numbers_collide_are_told_apart_by_their_text(engine: Engine
         assert second[2].stored_business_key == "1105910159|NO-B"
         assert [d.business_key for d in documents.by_guid(conn, CLASH_B)] == ["1105910159|NO-B"]
         # the frame path's status update names the document by guid: only that one changes
-        documents.set_statuses(
-            conn, pl.DataFrame({"kind": ["order"], "guid": [CLASH_B], "status": [800]})
-        )
+        documents.set_statuses(conn, pl.DataFrame({"kind": ["order"], "guid": [CLASH_B], "status": [800]}))
         assert [d.status for d in documents.by_guid(conn, CLASH_A)] == [2]
         assert [d.status for d in documents.by_guid(conn, CLASH_B)] == [800]
 

@@ -14,9 +14,10 @@ guids are random, and a unique B-tree of their text cost every clearing commit m
 as a *conflict*, as before.  Writers hold the write lock (SQLite's ``BEGIN IMMEDIATE``; clearing on
 PostgreSQL takes its advisory lock), so the look-up and the insert see the same table.
 
-:func:`insert_documents` classifies a whole batch with one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
-and one lookup of the rows that were not inserted, so a batch with duplicates in it is neither aborted nor
-processed row by row.  Payloads are JSON text prepared by the caller (e.g. serialised by Polars in one go).
+:func:`insert_documents` classifies a whole batch with one look-up of its guids, one ``INSERT … ON
+CONFLICT DO NOTHING RETURNING`` and one look-up of the business keys of the rows that were not inserted,
+so a batch with duplicates in it is neither aborted nor processed row by row.  Payloads are JSON text
+prepared by the caller (e.g. serialised by Polars in one go).
 """
 
 from __future__ import annotations
@@ -104,15 +105,18 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
     # The guid is not a unique key of the table (module docstring): a guid already stored, or offered by
     # an earlier row of this call, is not offered again.  A row the INSERT skips (its business key is
     # taken) leaves its guid free for the next row that carries it, hence the rounds (nearly always one).
-    taken = {(kind, guid) for _, kind, guid, _ in _find_by_guid(conn, rows)}
-    inserted: dict[tuple[str, str], int] = {}
+    # ``by_guid`` holds every stored document with one of these guids: those found now, then each one the
+    # INSERT returns (the write lock keeps anyone else from adding one meanwhile).
+    by_guid: dict[tuple[str, str], tuple[int, str, str]] = {
+        (kind, guid): (id_, guid, key) for id_, kind, guid, key in _find_by_guid(conn, rows)
+    }
     new_rows: set[int] = set()
     pending = list(range(len(rows)))
     while True:
         offered: dict[tuple[str, str], int] = {}
         for index in pending:
             ident = (rows[index].kind, rows[index].guid)
-            if ident not in taken and ident not in offered:
+            if ident not in by_guid and ident not in offered:
                 offered[ident] = index
         if not offered:
             break
@@ -125,17 +129,14 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
             returning=[document.c.id, document.c.kind, document.c.guid],
         )
         for id_, kind, guid in returned:
-            inserted[(kind, guid)] = id_
-            taken.add((kind, guid))
-            new_rows.add(offered[(kind, guid)])
+            index = offered[(kind, guid)]
+            by_guid[(kind, guid)] = (id_, guid, rows[index].business_key)
+            new_rows.add(index)
         chosen = set(offered.values())
         pending = [index for index in pending if index not in chosen]
     others = [row for index, row in enumerate(rows) if index not in new_rows]
 
-    # Look up what those ran into (rows inserted by this call included), by guid and by business key.
-    by_guid: dict[tuple[str, str], tuple[int, str, str]] = {
-        (kind, guid): (id_, guid, key) for id_, kind, guid, key in _find_by_guid(conn, others)
-    }
+    # Look up what the others ran into by business key (rows inserted by this call included).
     by_key: dict[tuple[str, str], tuple[int, str, str]] = {}
     cols = (document.c.id, document.c.kind, document.c.guid, document.c.business_key)
     for kind in sorted({row.kind for row in others}):
@@ -150,7 +151,7 @@ def insert_documents(conn: Connection, rows: Sequence[NewDocument]) -> list[Inse
     for index, row in enumerate(rows):
         ident = (row.kind, row.guid)
         if index in new_rows:
-            outcomes.append(InsertOutcome(index, Outcome.NEW, inserted[ident], row.guid, row.business_key))
+            outcomes.append(InsertOutcome(index, Outcome.NEW, by_guid[ident][0], row.guid, row.business_key))
             continue
         if ident in by_guid:
             id_, guid, key = by_guid[ident]

@@ -25,7 +25,7 @@ import polars as pl
 from sqlalchemy import Connection, func, select
 
 from cbec.store._common import Upsert, bulk_insert, check_len, chunks, utcnow
-from cbec.store.bulk import insert_frame, sqlite_time
+from cbec.store.bulk import frame_rows, insert_frame, sqlite_time
 from cbec.store.db import driver_cursor, fetch_rows
 from cbec.store.schema import QUOTA_MOVEMENT_KINDS, quota, quota_movement
 
@@ -177,5 +177,5 @@ def apply_frame(conn: Connection, frame: pl.DataFrame) -> int:
         .with_columns(sqlite_time(pl.lit(now)).alias("updated_at"))
     )
     with driver_cursor(conn) as cursor:
-        cursor.executemany(_ADD_TO_TOTAL_SQLITE, totals.iter_rows())
+        cursor.executemany(_ADD_TO_TOTAL_SQLITE, frame_rows(totals))
     return new.height

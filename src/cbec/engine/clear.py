@@ -13,7 +13,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +31,7 @@ from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_b
 from cbec.engine.pipeline import batches_of, decode_ahead, spawn_pool
 from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.engine.step import StepResult, StepState, run_step
-from cbec.messages.columns import ColumnBatch, decode_batch, findings_of
+from cbec.messages.columns import ColumnBatch, concat_batches, decode_batch, findings_of
 from cbec.messages.format_receipt import build_format_receipt
 from cbec.messages.spec import message_spec
 from cbec.params.dated import ParameterSet
@@ -224,15 +224,42 @@ class _Batch:
     now: datetime
     inbox_ids: dict[int, int]
     skip: set[int]
+    arrived: dict[int, datetime] = field(default_factory=dict)
+    """When each message reached the inbox, where that is not ``now`` (batches cleared as one)."""
+
+
+def _merged(parts: list[_Batch]) -> _Batch:
+    """Batches taken in one after the other, as one batch: cleared at the last one's time, each message
+    keeping the time it arrived."""
+    if len(parts) == 1:
+        return parts[0]
+    inbox_ids: dict[int, int] = {}
+    skip: set[int] = set()
+    arrived: dict[int, datetime] = {}
+    start = 0
+    for part in parts:
+        inbox_ids.update((start + i, id_) for i, id_ in part.inbox_ids.items())
+        skip.update(start + i for i in part.skip)
+        arrived.update((start + i, part.arrived.get(i, part.now)) for i in range(len(part.blobs)))
+        start += len(part.blobs)
+    now = parts[-1].now
+    return _Batch(
+        concat_batches([p.batch for p in parts]),
+        [blob for p in parts for blob in p.blobs],
+        now,
+        inbox_ids,
+        skip,
+        {i: at for i, at in arrived.items() if at != now},
+    )
 
 
 _Prepared = tuple[StepResult, list[outbox_repo.Receipt], _ReadState, _DocumentRows]
 
 
-#: Batches cleared in one transaction by ``clear_stream``.  The document table's unique keys are random
-#: (guids, business keys), so each commit rewrites about every page of those indexes once the store is
-#: larger than a batch; fewer, larger commits write each page once for several batches' rows.  Larger
-#: decoding batches would do the same but delay the first step and leave the workers idle at the end.
+#: Decoded batches joined and cleared as one, in one transaction, by ``clear_stream``.  Each commit rewrites
+#: every index page its rows touch (the guid index is random), and each step pays a fixed cost, so fewer,
+#: larger commits and steps write each page and pay that cost once for several batches.  Larger decoding
+#: batches would do the same but delay the first step and leave the workers idle at the end.
 BATCHES_PER_COMMIT: Final = 4
 
 
@@ -285,28 +312,8 @@ class Clearer:
         guids = {r.guid for r in rows}
         batch = decode_batch([r.raw for r in raws])
         docs = from_batch(batch, received_at=datetime(1970, 1, 1), seq_base=-(10**12))
-        # each document keeps the time its message arrived (the expiry of incomplete sets runs from it)
         arrived = {i: r.received_at.astimezone(UTC).replace(tzinfo=None) for i, r in enumerate(raws)}
-        docs = Documents(
-            *(
-                frame.with_columns(
-                    pl.col("_msg")
-                    .replace_strict(arrived, return_dtype=pl.Datetime("us"))
-                    .alias("received_at")
-                )
-                if frame.height
-                else frame
-                for frame in (
-                    docs.orders,
-                    docs.order_lines,
-                    docs.payments,
-                    docs.waybills,
-                    docs.lists,
-                    docs.list_lines,
-                )
-            )
-        )
-        return self._with_buyer_keys(_filter_guids(docs, guids))
+        return self._with_buyer_keys(_filter_guids(_with_arrival(docs, arrived), guids))
 
     # --- one batch --------------------------------------------------------------------------------------
     def clear_batch(
@@ -320,9 +327,7 @@ class Clearer:
         """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
         ``decoded`` is the batch already decoded and ``packed`` each message compressed with its digest
         (:func:`cbec.store.inbox.pack`), both done by a worker process."""
-        return self._process_group(
-            [self._take_in(named, stored_ids=stored_ids, decoded=decoded, packed=packed)]
-        )[0]
+        return self._process(self._take_in(named, stored_ids=stored_ids, decoded=decoded, packed=packed))
 
     def _take_in(
         self,
@@ -420,15 +425,18 @@ class Clearer:
         for part, ready in decode_ahead(batches, pool=pool, ahead=ahead, keys=self.data_keys):
             group.append(self._take_in(part, decoded=ready.batch, packed=ready.packed))
             if len(group) == per_commit:
-                self._clear_group(group, progress)
-                group = []
+                merged = _merged(group)
+                group.clear()  # the parts' frames go as soon as they are joined, not after the clearing
+                del part, ready
+                self._clear_merged(merged, progress)
+                del merged  # nor while the next group is taken in
         if group:
-            self._clear_group(group, progress)
+            self._clear_merged(_merged(group), progress)
 
-    def _clear_group(self, group: list[_Batch], progress: Callable[[int], None] | None) -> None:
-        self._process_group(group)
+    def _clear_merged(self, merged: _Batch, progress: Callable[[int], None] | None) -> None:
+        self._process(merged)
         if progress is not None:
-            progress(sum(len(b.blobs) for b in group))
+            progress(len(merged.blobs))
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
@@ -443,49 +451,46 @@ class Clearer:
             self.clear_batch([(r.guid, r.raw) for r in part], stored_ids=[r.id for r in part])
         return self.summary
 
-    def _process_group(self, group: list[_Batch]) -> list[StepResult]:
-        """2. Clear batches taken in (:meth:`_take_in`) in one transaction, one step after the other.
+    def _process(self, b: _Batch) -> StepResult:
+        """2. Clear a batch taken in (:meth:`_take_in`) in one transaction: step, then store it all.
 
-        One transaction for several batches: SQLite writes each changed page of the documents' random-key
-        indexes once per commit, whatever the number of rows that changed it (see ``clear_stream``).  If
-        any batch fails, none is written, and all stay in the inbox to be processed again.
+        ``clear_stream`` hands several batches at once, as one (:func:`_merged`): SQLite writes each
+        changed page of the random-key indexes once per commit, whatever the number of rows that changed
+        it, and the step's fixed cost is paid once.  If it fails, nothing is written, and every message
+        stays in the inbox to be processed again.
         """
-        taken = [self._documents(b) for b in group]
+        docs, refused, not_import = self._documents(b)
         waiting_before = self.waiting
-        done: list[tuple[StepResult, list[tuple[int, outbox_repo.Receipt]], dict[str, int]]] = []
         try:
             # What the step reads (business keys already declared, the buyers' quota used, the list-number
             # counter) must not change before its results are written, even with several clearing
             # processes.  Strict (``cbec clear``): one transaction from the first read to the last write
             # (SQLite: the write lock is taken at BEGIN; PostgreSQL: rows locked).  Optimistic (the
-            # service's single clearer, one batch at a time): read and step without the write lock, then,
-            # holding it, read again and write only if nothing changed (else step again under the lock);
-            # the API's inbox writes then wait only for the writes.
-            prepared = self._prepare(group[0], taken[0]) if self.optimistic and len(group) == 1 else None
+            # service's single clearer): read and step without the write lock, then, holding it, read
+            # again and write only if nothing changed (else step again under the lock); the API's inbox
+            # writes then wait only for the writes.
+            prepared = self._prepare(b, (docs, refused, not_import)) if self.optimistic else None
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     # one clearing transaction at a time, as SQLite's single writer gives: the quota of a
                     # buyer who has no row yet cannot be locked, so two clearers could both admit up to the
                     # limit
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLEARING_LOCK})
-                for b, (docs, refused, not_import) in zip(group, taken, strict=True):
-                    done.append(self._clear_in(conn, b, docs, refused, not_import, prepared))
-                    self.waiting = done[-1][0].waiting  # the next batch of the group steps after this one
+                result, queued, after_counts = self._clear_in(conn, b, docs, refused, not_import, prepared)
+                self.waiting = result.waiting
         except BaseException:
             self.waiting = waiting_before
             raise
         finally:  # written, or rolled back and left in the inbox: no longer in flight either way
-            for b in group:
-                self._in_flight.difference_update(b.inbox_ids.values())
-        for result, queued, after_counts in done:
-            if self.outbox is not None:
-                self._write_files(queued)
-                if not self.background_delivery:
-                    self.flush()
-            self._count(result)
-            for name, n in after_counts.items():
-                self.summary.applications[name] = self.summary.applications.get(name, 0) + n
-        return [result for result, _, _ in done]
+            self._in_flight.difference_update(b.inbox_ids.values())
+        if self.outbox is not None:
+            self._write_files(queued)
+            if not self.background_delivery:
+                self.flush()
+        self._count(result)
+        for name, n in after_counts.items():
+            self.summary.applications[name] = self.summary.applications.get(name, 0) + n
+        return result
 
     def _documents(self, b: _Batch) -> tuple[Documents, set[int], set[int]]:
         """The batch's documents, with the messages refused before clearance and those not imports."""
@@ -498,7 +503,10 @@ class Clearer:
         )
         self.summary.refused_messages += len(refused)
         docs = self._with_buyer_keys(
-            from_batch(batch, received_at=b.now, seq_base=self.seq, rejected=skip | refused | not_import)
+            _with_arrival(
+                from_batch(batch, received_at=b.now, seq_base=self.seq, rejected=skip | refused | not_import),
+                b.arrived,
+            )
         )
         self.seq += 10**9
         return docs, refused, not_import
@@ -513,7 +521,7 @@ class Clearer:
         copies = self._receipt_copies(result, docs, b.inbox_ids)
         receipts_now = self._receipt_messages(result, b.batch, b.blobs, docs, refused, b.now, copies)
         # the rows to write are worked out before the lock too: the lock is held for writing only
-        return (result, receipts_now, seen, self._document_rows(docs, result, b.inbox_ids, b.now))
+        return (result, receipts_now, seen, self._document_rows(docs, result, b.inbox_ids))
 
     def _clear_in(
         self,
@@ -549,7 +557,7 @@ class Clearer:
         counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
         batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
         if rows is None:  # stepped under the lock
-            rows = self._document_rows(docs, result, inbox_ids, now)
+            rows = self._document_rows(docs, result, inbox_ids)
         self._store_documents(conn, rows)
         insert_frame(conn, decision_table, self._decisions(result, batch_id, now))
         ledger_engine.apply_step(  # bonded ledgers: write-offs of released 1210 lists, held lines
@@ -724,9 +732,7 @@ class Clearer:
         documents_repo.insert_frame_documents(conn, new)
         documents_repo.set_statuses(conn, decided_before)
 
-    def _document_rows(
-        self, docs: Documents, result: StepResult, inbox_ids: dict[int, int], now: datetime
-    ) -> _DocumentRows:
+    def _document_rows(self, docs: Documents, result: StepResult, inbox_ids: dict[int, int]) -> _DocumentRows:
         """The keys and status of every new document (the inbox holds the document itself), and the new
         status of documents that waited in earlier batches and are decided now."""
         final = (
@@ -738,7 +744,6 @@ class Clearer:
             {"_msg": list(inbox_ids), "inbox_id": list(inbox_ids.values())},
             schema={"_msg": pl.Int64(), "inbox_id": pl.Int64()},
         )
-        at = pl.lit(now.replace(tzinfo=UTC)).dt.convert_time_zone("UTC")
         frames = []
         for kind in ("orders", "payments", "waybills", "lists"):
             frame: pl.DataFrame = getattr(docs, kind)
@@ -750,16 +755,16 @@ class Clearer:
                 (pl.col(name) if kind == "lists" else pl.lit(None, pl.String)).alias(column)
                 for column, name in LIST_NUMBERS
             ]
-            status = frame.select("guid", key, pl.col("_msg").cast(pl.Int64), "appType", *numbers).join(
-                final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left"
-            )
+            status = frame.select(
+                "guid", key, pl.col("_msg").cast(pl.Int64), "appType", "received_at", *numbers
+            ).join(final.filter(pl.col("kind") == kind).drop("kind"), on="guid", how="left")
             frames.append(
                 status.join(inbox_of, on="_msg", how="left").select(
                     pl.lit(KIND_NAMES[kind]).alias("kind"),
                     "guid",
                     pl.col(key).alias("business_key"),
                     "inbox_id",
-                    at.alias("received_at"),
+                    pl.col("received_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
                     pl.col("status").fill_null(D.WAITING).cast(pl.Int64),
                     pl.col("appType").fill_null("1").alias("app_type"),
                     *(column for column, _ in LIST_NUMBERS),
@@ -1064,6 +1069,23 @@ def _keys(frame: pl.DataFrame, kind: str) -> list[str]:
         return []
     col = {"lists": "list_key", "waybills": "waybill_key"}.get(kind, "order_key")
     return frame[col].unique().to_list()
+
+
+def _with_arrival(docs: Documents, arrived: dict[int, datetime]) -> Documents:
+    """Each document with the time its message reached the inbox (the expiry of incomplete sets runs from
+    it): ``arrived`` maps batch positions to that time, for the messages whose ``received_at`` differs."""
+    if not arrived:
+        return docs
+
+    def timed(frame: pl.DataFrame) -> pl.DataFrame:
+        if not frame.height:
+            return frame
+        at = pl.col("_msg").replace_strict(
+            arrived, default=pl.col("received_at"), return_dtype=pl.Datetime("us")
+        )
+        return frame.with_columns(at.alias("received_at"))
+
+    return Documents(*(timed(getattr(docs, f.name)) for f in fields(Documents)))
 
 
 def _filter_guids(docs: Documents, guids: set[str]) -> Documents:

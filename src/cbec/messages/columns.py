@@ -9,8 +9,8 @@ table, and every error and warning the ``findings`` table.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -79,6 +79,42 @@ class ColumnBatch:
         self.findings = frame_from_ipc(state["findings"])
         self.raw = state["raw"]
         self.envelopes = state["envelopes"]
+
+
+def concat_batches(batches: Sequence[ColumnBatch]) -> ColumnBatch:
+    """Batches decoded apart (in worker processes) as one, in order: each one's messages follow the last's.
+
+    The clearer decodes in small batches, so that both cores start early, and clears several at once, so
+    that the rules run over larger frames; every message position (``_msg``, ``RawMessage.index``, the
+    envelopes' keys) is shifted by the messages of the batches before it.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    offsets = []
+    start = 0
+    for b in batches:
+        offsets.append(start)
+        start += len(b.raw)
+
+    def shifted(frame: pl.DataFrame, offset: int) -> pl.DataFrame:
+        return frame.with_columns((pl.col("_msg") + offset).cast(pl.Int32)) if offset else frame
+
+    def joined(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+    keys = dict.fromkeys(key for b in batches for key in b.tables)
+    return ColumnBatch(
+        messages=joined([shifted(b.messages, o) for b, o in zip(batches, offsets, strict=True)]),
+        tables={
+            key: joined(
+                [shifted(b.tables[key], o) for b, o in zip(batches, offsets, strict=True) if key in b.tables]
+            )
+            for key in keys
+        },
+        findings=joined([shifted(b.findings, o) for b, o in zip(batches, offsets, strict=True)]),
+        raw=[replace(r, index=r.index + o) for b, o in zip(batches, offsets, strict=True) for r in b.raw],
+        envelopes={i + o: e for b, o in zip(batches, offsets, strict=True) for i, e in b.envelopes.items()},
+    )
 
 
 def frame_to_ipc(frame: pl.DataFrame) -> bytes:

@@ -1,9 +1,10 @@
-"""``clear_stream`` clears several batches in one transaction: the store must end as if each had its own.
+"""``clear_stream`` decodes small batches and clears them several at a time, as one batch.
 
-The reference is the same messages cleared batch by batch with ``clear_batch`` (one transaction each).  The
-corpus has repeat buyers (quota carried from batch to batch), duplicates, documents arriving in later
-batches and the default planted faults; small batches make every one of those cross a batch boundary, inside
-a group and between groups.
+The store must end as if those messages had come as one batch: the reference is the same messages cleared
+with ``clear_batch``, ``BATCH * PER_COMMIT`` at a time (one transaction each), so the grouping is only a
+matter of how the work is split, not of what is decided.  The corpus has repeat buyers (quota carried from
+batch to batch), duplicates, documents arriving in later batches and the default planted faults; small
+batches make every one of those cross a boundary, inside a group and between groups.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _one_after_the_other(
     named: list[tuple[str, bytes]], root: Path
 ) -> tuple[dict[str, list[Any]], ClearSummary]:
     clearer = _clearer(root)
-    for start in range(0, len(named), BATCH):
-        clearer.clear_batch(named[start : start + BATCH])
+    for start in range(0, len(named), BATCH * PER_COMMIT):
+        clearer.clear_batch(named[start : start + BATCH * PER_COMMIT])
     clearer.flush()
     return _contents(clearer.engine), clearer.summary
 
@@ -82,7 +83,7 @@ def _same(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> None:
         assert a[name] == b[name], name
 
 
-def test_batches_cleared_together_equal_one_batch_after_the_other(
+def test_batches_cleared_together_equal_one_batch_of_them_all(
     corpus: list[tuple[str, bytes]], tmp_path: Path
 ) -> None:
     expected, reference = _one_after_the_other(corpus, tmp_path / "a")
@@ -111,8 +112,8 @@ def test_a_message_sent_again_in_the_next_batch_is_cleared_once(
 def test_a_failed_group_is_cleared_whole_by_the_next_run(
     corpus: list[tuple[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch that fails rolls its whole group back; the messages wait in the inbox, and the next run
-    (as after a crash) clears them to the same end as an undisturbed run."""
+    """A group that fails is rolled back whole; its messages wait in the inbox, and the next run (as after
+    a crash) clears them to the same end as an undisturbed run."""
     expected, _ = _one_after_the_other(corpus, tmp_path / "a")
     clearer = _clearer(tmp_path / "b")
     calls = 0
@@ -121,7 +122,7 @@ def test_a_failed_group_is_cleared_whole_by_the_next_run(
     def fail_in_the_second_group(self: Clearer, *args: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls == PER_COMMIT + 2:
+        if calls == 2:
             raise RuntimeError("planted failure")
         return clear_in(self, *args)
 
@@ -129,8 +130,10 @@ def test_a_failed_group_is_cleared_whole_by_the_next_run(
     with pytest.raises(RuntimeError, match="planted failure"):
         clearer.clear_stream(corpus, batch_messages=BATCH, workers=0, batches_per_commit=PER_COMMIT)
     with clearer.engine.connect() as conn:
-        written = conn.execute(text("SELECT count(*) FROM batch")).scalar_one()
-    assert written == PER_COMMIT  # the first group only: none of the second's batches was kept
+        written = conn.execute(text("SELECT messages FROM batch")).scalars().all()
+        waiting = conn.execute(text("SELECT count(*) FROM inbox WHERE status = 'accepted'")).scalar_one()
+    assert written == [BATCH * PER_COMMIT]  # the first group only, as one batch: none of the second's kept
+    assert waiting >= BATCH * PER_COMMIT  # the second group's messages, taken in before it failed
     monkeypatch.undo()
     again = _clearer(tmp_path / "b")
     again.clear_stream(corpus, batch_messages=BATCH, workers=0, batches_per_commit=PER_COMMIT)

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
+from itertools import pairwise
 
 import polars as pl
 import pytest
 from lxml import etree
 
-from cbec.messages.columns import ColumnBatch, decode_batch
+from cbec.messages.columns import ColumnBatch, concat_batches, decode_batch
+from cbec.messages.envelope import wrap
 from cbec.messages.spec import message_spec
 
 BATCH = ["CEB311", "CEB621", "CEB311", "CEB411", "CEB507", "CEB711", "CEB312", "CEB303"]
@@ -233,3 +235,30 @@ def test_empty_batch() -> None:
     assert batch.tables == {}
     assert batch.messages.height == 0 and batch.findings.height == 0
     assert batch.rejected() == set()
+
+
+@pytest.mark.parametrize("cuts", [(1,), (3, 4), (2, 5, 9), (1, 2, 3, 4, 5, 6, 7, 8, 9)])
+def test_batches_decoded_apart_and_joined_equal_one_batch(items: list[bytes], cuts: tuple[int, ...]) -> None:
+    """The clearer decodes small batches in worker processes and clears several as one
+    (``concat_batches``): every position must come out as if the messages had been decoded together."""
+    enveloped = wrap(items[2], msg_type="CEB311Message", sender_id="DXPENT0000000001")
+    messages = [
+        *items,
+        b"<not-xml",
+        items[1].replace(b"<ceb:currency>142<", b"<ceb:currency>999<"),
+        enveloped,
+    ]
+    bounds = [0, *cuts, len(messages)]
+    parts = [decode_batch(messages[a:b]) for a, b in pairwise(bounds)]
+    whole = decode_batch(messages)
+    joined = concat_batches(parts)
+    assert joined.messages.equals(whole.messages)
+    assert set(joined.tables) == set(whole.tables)
+    for key, table in whole.tables.items():
+        assert joined.tables[key].equals(table), key
+    assert joined.findings.equals(whole.findings)
+    assert whole.findings.height and joined.rejected() == whole.rejected()
+    assert [(r.index, r.message_type, r.guid) for r in joined.raw] == [
+        (r.index, r.message_type, r.guid) for r in whole.raw
+    ]
+    assert joined.envelopes.keys() == whole.envelopes.keys() == {len(messages) - 1}

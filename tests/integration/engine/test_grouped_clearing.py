@@ -138,3 +138,25 @@ def test_a_failed_group_is_cleared_whole_by_the_next_run(
     again = _clearer(tmp_path / "b")
     again.clear_stream(corpus, batch_messages=BATCH, workers=0, batches_per_commit=PER_COMMIT)
     _same(expected, _contents(again.engine))
+
+
+def test_each_document_keeps_the_time_its_message_arrived(
+    corpus: list[tuple[str, bytes]], tmp_path: Path
+) -> None:
+    """Batches joined into one are cleared at the last one's time, but the expiry of an incomplete set runs
+    from when its documents arrived: each document row carries its own message's inbox time."""
+    clearer = _clearer(tmp_path)
+    clearer.now = None  # the real clock: each batch is taken in at its own moment
+    clearer.clear_stream(corpus, batch_messages=BATCH, workers=0, batches_per_commit=PER_COMMIT)
+    with clearer.engine.connect() as conn:
+        times = conn.execute(text("SELECT count(DISTINCT received_at) FROM inbox")).scalar_one()
+        groups = conn.execute(text("SELECT count(*) FROM batch")).scalar_one()
+        stored = conn.execute(text("SELECT count(*) FROM document")).scalar_one()
+        other = conn.execute(
+            text(
+                "SELECT count(*) FROM document d JOIN inbox i ON i.id = d.inbox_id "
+                "WHERE d.received_at != i.received_at"
+            )
+        ).scalar_one()
+    assert times > groups  # the batches of a group did arrive at different times
+    assert stored and other == 0

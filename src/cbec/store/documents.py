@@ -292,7 +292,9 @@ def insert_frame_documents(conn: Connection, frame: pl.DataFrame) -> int:
     # in the order of the random index: each new number then lands beside the one inserted before it, so
     # its pages are visited once in turn rather than at random (the business keys grow with time anyway)
     numbered = frame.with_columns(guid_hashes(frame["guid"]).alias("guid_hash")).sort("guid_hash")
-    return insert_frame(conn, document, numbered, ignore_conflicts=True)
+    # ids in any order: they follow the numbers already, not the arrival (the lists alone carry the parcel's
+    # numbers, so the other kinds go in without those NULL columns)
+    return insert_frame(conn, document, numbered, ignore_conflicts=True, any_order=True)
 
 
 def set_statuses(conn: Connection, frame: pl.DataFrame) -> int:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    from cbec.engine.clear import BATCHES_PER_COMMIT, Clearer, iter_inputs, make_tax
+    from cbec.engine.clear import BATCHES_PER_COMMIT, Clearer, iter_inputs, iter_message_files, make_tax
     from cbec.engine.normalize import empty_documents, from_batch
     from cbec.engine.pipeline import default_workers
     from cbec.engine.step import StepState, run_step
@@ -130,7 +130,7 @@ def main() -> int:
             t, cpu = time.perf_counter(), time.process_time()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             clearer.clear_stream(
-                iter_inputs(corpus),
+                iter_message_files(corpus),  # as `cbec clear` does: the workers read the files
                 batch_messages=args.batch,
                 workers=workers,
                 batches_per_commit=args.per_commit or BATCHES_PER_COMMIT,

@@ -316,7 +316,7 @@ def clear(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Clear CEB import messages: match, check, tax, quota, decide, store, and write the receipts."""
-    from cbec.engine.clear import Clearer, count_inputs, iter_inputs
+    from cbec.engine.clear import Clearer, count_inputs, iter_message_files
     from cbec.engine.pipeline import default_workers
     from cbec.params import default_parameters
     from cbec.params.hs import load_cbec_hs
@@ -340,7 +340,7 @@ def clear(
     with _progress() as progress:
         task = progress.add_task("clearing messages", total=count_inputs(path))
         clearer.clear_stream(
-            iter_inputs(path),
+            iter_message_files(path),  # the decoding workers read the files themselves
             batch_messages=batch,
             workers=default_workers() if workers is None else workers,
             progress=lambda n: progress.advance(task, n),

@@ -10,8 +10,7 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 
 from __future__ import annotations
 
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -26,9 +25,13 @@ from cbec.engine import aftercare, export_returns, warehouse
 from cbec.engine import export as export_engine
 from cbec.engine import ledger as ledger_engine
 from cbec.engine.buyer_key import buyer_keys, secret_for
+from cbec.engine.inputs import MessageFile, read_messages
+from cbec.engine.inputs import count_inputs as count_inputs  # re-exported: callers import them from here
+from cbec.engine.inputs import iter_inputs as iter_inputs
+from cbec.engine.inputs import iter_message_files as iter_message_files
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
-from cbec.engine.pipeline import batches_of, decode_ahead, spawn_pool
+from cbec.engine.pipeline import Named, Prepared, batches_of, decode_ahead, spawn_pool
 from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.engine.step import StepResult, StepState, run_step
 from cbec.messages.columns import ColumnBatch, concat_batches, decode_batch, findings_of
@@ -67,36 +70,6 @@ RECEIPT_TYPES = {
 #: PostgreSQL advisory-lock key held by each clearing transaction (an arbitrary constant of cbec's).
 CLEARING_LOCK = 0x63626563_0002
 IMPORT_TYPES = {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
-
-
-def count_inputs(path: Path) -> int:
-    """How many messages :func:`iter_inputs` will give, without reading them (for progress bars)."""
-    if path.is_dir():
-        return sum(1 for _ in path.rglob("*.xml"))
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            return sum(1 for n in zf.namelist() if n.lower().endswith(".xml"))
-    return 1
-
-
-def _arrival(name: str) -> tuple[str, str]:
-    """Files are taken in the order of their names across sub-folders (then by folder), so a corpus whose
-    files are numbered in arrival order, e.g. ``CEB311Message/0000007.xml``, is cleared in that order."""
-    return name.rsplit("/", 1)[-1], name
-
-
-def iter_inputs(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every .xml file under a directory, or in a zip archive, in arrival (name) order."""
-    if path.is_dir():
-        names = sorted((p.relative_to(path).as_posix() for p in path.rglob("*.xml")), key=_arrival)
-        for name in names:
-            yield name, (path / name).read_bytes()
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for name in sorted((n for n in zf.namelist() if n.lower().endswith(".xml")), key=_arrival):
-                yield name, zf.read(name)
-    else:
-        yield path.name, path.read_bytes()
 
 
 @dataclass
@@ -220,7 +193,9 @@ class _Batch:
     """A batch taken in: its messages (in the inbox under ``inbox_ids``) and the repeats to ``skip``."""
 
     batch: ColumnBatch
-    blobs: list[bytes]
+    size: int
+    refused: dict[int, bytes]
+    """The bytes of the messages refused at decoding, by position (their CEB900 answer echoes them)."""
     now: datetime
     inbox_ids: dict[int, int]
     skip: set[int]
@@ -234,18 +209,21 @@ def _merged(parts: list[_Batch]) -> _Batch:
     if len(parts) == 1:
         return parts[0]
     inbox_ids: dict[int, int] = {}
+    refused: dict[int, bytes] = {}
     skip: set[int] = set()
     arrived: dict[int, datetime] = {}
     start = 0
     for part in parts:
         inbox_ids.update((start + i, id_) for i, id_ in part.inbox_ids.items())
+        refused.update((start + i, raw) for i, raw in part.refused.items())
         skip.update(start + i for i in part.skip)
-        arrived.update((start + i, part.arrived.get(i, part.now)) for i in range(len(part.blobs)))
-        start += len(part.blobs)
+        arrived.update((start + i, part.arrived.get(i, part.now)) for i in range(part.size))
+        start += part.size
     now = parts[-1].now
     return _Batch(
         concat_batches([p.batch for p in parts]),
-        [blob for p in parts for blob in p.blobs],
+        start,
+        refused,
         now,
         inbox_ids,
         skip,
@@ -317,35 +295,33 @@ class Clearer:
 
     # --- one batch --------------------------------------------------------------------------------------
     def clear_batch(
-        self,
-        named: list[tuple[str, bytes]],
-        *,
-        stored_ids: list[int] | None = None,
-        decoded: ColumnBatch | None = None,
-        packed: list[tuple[bytes, str]] | None = None,
+        self, named: list[tuple[str, bytes]], *, stored_ids: list[int] | None = None
     ) -> StepResult | None:
-        """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay);
-        ``decoded`` is the batch already decoded and ``packed`` each message compressed with its digest
-        (:func:`cbec.store.inbox.pack`), both done by a worker process."""
-        return self._process(self._take_in(named, stored_ids=stored_ids, decoded=decoded, packed=packed))
+        """Clear one batch; ``stored_ids`` says the messages are already in the inbox (a replay)."""
+        return self._process(self._take_in(named, stored_ids=stored_ids))
 
     def _take_in(
         self,
-        named: list[tuple[str, bytes]],
+        named: Sequence[tuple[str, bytes | MessageFile]],
         *,
         stored_ids: list[int] | None = None,
-        decoded: ColumnBatch | None = None,
-        packed: list[tuple[bytes, str]] | None = None,
+        prepared: Prepared | None = None,
     ) -> _Batch:
-        """1. The batch's messages committed to the inbox (unless ``stored_ids``: a replay), repeats noted."""
+        """1. The batch's messages committed to the inbox (unless ``stored_ids``: a replay), repeats noted.
+
+        ``prepared``: the batch decoded, each message compressed with its digest
+        (:func:`cbec.store.inbox.pack`) and the refused ones' bytes, all done by a worker process, which
+        read the messages itself (the bytes of the others never reach this process)."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
-        blobs = [b for _, b in named]
-        batch = decoded if decoded is not None else decode_batch(blobs)
+        if prepared is None:
+            blobs = read_messages([item for _, item in named])
+            batch = decode_batch(blobs)
+            refused = {i: blobs[i] for i in batch.rejected()}
+            if stored_ids is not None:
+                return _Batch(batch, len(blobs), refused, now, dict(enumerate(stored_ids)), set())
+            prepared = Prepared(batch, [inbox_repo.pack(data, self.data_keys) for data in blobs], refused)
+        batch, packed = prepared.batch, prepared.packed
         meta = batch.messages
-        if stored_ids is not None:
-            return _Batch(batch, blobs, now, {i: stored_ids[i] for i in range(len(blobs))}, set())
-        if packed is None:
-            packed = [inbox_repo.pack(data, self.data_keys) for data in blobs]
         items = []
         for row, (stored, digest) in zip(meta.iter_rows(named=True), packed, strict=True):
             items.append(
@@ -377,11 +353,11 @@ class Clearer:
         self.summary.repeated_messages += len(skip)
         inbox_ids = {o.index: o.id for o in accepted}
         self._in_flight.update(inbox_ids.values())
-        return _Batch(batch, blobs, now, inbox_ids, skip)
+        return _Batch(batch, len(packed), prepared.refused, now, inbox_ids, skip)
 
     def clear_stream(
         self,
-        named: Iterable[tuple[str, bytes]],
+        named: Iterable[tuple[str, bytes | MessageFile]],
         *,
         batch_messages: int = 500,
         workers: int = 0,
@@ -413,7 +389,7 @@ class Clearer:
 
     def _clear_batches(
         self,
-        batches: Iterable[list[tuple[str, bytes]]],
+        batches: Iterable[Named],
         pool: ProcessPoolExecutor | None,
         workers: int,
         progress: Callable[[int], None] | None,
@@ -423,7 +399,7 @@ class Clearer:
         ahead = max(workers, per_commit) if workers else 0
         group: list[_Batch] = []
         for part, ready in decode_ahead(batches, pool=pool, ahead=ahead, keys=self.data_keys):
-            group.append(self._take_in(part, decoded=ready.batch, packed=ready.packed))
+            group.append(self._take_in(part, prepared=ready))
             if len(group) == per_commit:
                 merged = _merged(group)
                 group.clear()  # the parts' frames go as soon as they are joined, not after the clearing
@@ -436,7 +412,7 @@ class Clearer:
     def _clear_merged(self, merged: _Batch, progress: Callable[[int], None] | None) -> None:
         self._process(merged)
         if progress is not None:
-            progress(len(merged.blobs))
+            progress(merged.size)
 
     def replay(self, *, batch_messages: int = 200) -> ClearSummary:
         """Clear every inbox message not yet processed, in arrival order (after ``cbec.store.rebuild``, all).
@@ -494,12 +470,12 @@ class Clearer:
 
     def _documents(self, b: _Batch) -> tuple[Documents, set[int], set[int]]:
         """The batch's documents, with the messages refused before clearance and those not imports."""
-        batch, blobs, skip = b.batch, b.blobs, b.skip
+        batch, skip = b.batch, b.skip
         meta = batch.messages
-        self.summary.messages += len(blobs)
+        self.summary.messages += b.size
         refused = batch.rejected() - skip
         not_import = (
-            {i for i in range(len(blobs)) if meta["message_type"][i] not in IMPORT_TYPES} - skip - refused
+            {i for i in range(b.size) if meta["message_type"][i] not in IMPORT_TYPES} - skip - refused
         )
         self.summary.refused_messages += len(refused)
         docs = self._with_buyer_keys(
@@ -519,7 +495,7 @@ class Clearer:
             seen = self._read_state(conn, docs, lock=False)
         result = self._step(docs, seen, b.now)
         copies = self._receipt_copies(result, docs, b.inbox_ids)
-        receipts_now = self._receipt_messages(result, b.batch, b.blobs, docs, refused, b.now, copies)
+        receipts_now = self._receipt_messages(result, b.batch, b.refused, docs, refused, b.now, copies)
         # the rows to write are worked out before the lock too: the lock is held for writing only
         return (result, receipts_now, seen, self._document_rows(docs, result, b.inbox_ids))
 
@@ -533,7 +509,7 @@ class Clearer:
         prepared: _Prepared | None,
     ) -> tuple[StepResult, list[tuple[int, outbox_repo.Receipt]], dict[str, int]]:
         """One batch, inside the clearing transaction: step (or take the optimistic step), then store."""
-        batch, blobs, now, inbox_ids, skip = b.batch, b.blobs, b.now, b.inbox_ids, b.skip
+        batch, now, inbox_ids, skip = b.batch, b.now, b.inbox_ids, b.skip
         self.waiting_before_docs = self.waiting
         rows: _DocumentRows | None = None
         state = self._read_state(conn, docs, seen=prepared[2] if prepared is not None else None)
@@ -552,10 +528,10 @@ class Clearer:
                 self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-receipts")
             copies = self._receipt_copies(result, docs, inbox_ids, conn)
             rendering = self._encoder.submit(
-                self._receipt_messages, result, batch, blobs, docs, refused, now, copies
+                self._receipt_messages, result, batch, b.refused, docs, refused, now, copies
             )
         counters.advance(conn, counters.INVT_NO, result.next_invt_seq - 1 - state.invt_before)
-        batch_id = batches_repo.start(conn, note=f"{len(blobs)} messages")
+        batch_id = batches_repo.start(conn, note=f"{b.size} messages")
         if rows is None:  # stepped under the lock
             rows = self._document_rows(docs, result, inbox_ids)
         self._store_documents(conn, rows)
@@ -605,8 +581,8 @@ class Clearer:
         receipts = (rendering.result() if rendering is not None else rendered) + after_receipts
         self._mark_written(conn)
         queued = outbox_repo.enqueue_returning(conn, receipts, batch_id=batch_id)
-        inbox_repo.mark_processed(conn, [inbox_ids[i] for i in range(len(blobs)) if i not in skip], batch_id)
-        batches_repo.finish(conn, batch_id, len(blobs))
+        inbox_repo.mark_processed(conn, [inbox_ids[i] for i in range(b.size) if i not in skip], batch_id)
+        batches_repo.finish(conn, batch_id, b.size)
         return result, queued, after_counts
 
     # --- delivery: receipt files written after the commit, marked delivered once written ---------------
@@ -858,7 +834,7 @@ class Clearer:
         self,
         result: StepResult,
         batch: ColumnBatch,
-        blobs: list[bytes],
+        raw: dict[int, bytes],
         docs: Documents,
         refused: set[int],
         now: datetime,
@@ -879,15 +855,15 @@ class Clearer:
         # a worker process writes the XML, when there is one, while this thread answers the refused messages
         pool = self._renderers
         pending = pool.submit(render, work) if pool is not None and not work.empty else None
-        refusals = [self._format_receipt(batch, blobs, i) for i in sorted(refused)]
+        refusals = [self._format_receipt(batch, raw[i], i) for i in sorted(refused)]
         return (pending.result() if pending is not None else render(work)) + refusals
 
     @staticmethod
-    def _format_receipt(batch: ColumnBatch, blobs: list[bytes], i: int) -> outbox_repo.Receipt:
+    def _format_receipt(batch: ColumnBatch, raw: bytes, i: int) -> outbox_repo.Receipt:
         """The CEB900 answer to a message refused before clearance, to its sender."""
         errors = [f for f in findings_of(batch, i) if f.severity == "error"]
         # the original is echoed with its personal fields masked: the sender has it, nobody else needs it
-        xml = build_format_receipt(errors, mask_xml_bytes(blobs[i]), message_type=batch.raw[i].message_type)
+        xml = build_format_receipt(errors, mask_xml_bytes(raw), message_type=batch.raw[i].message_type)
         sender = str(batch.messages["copCode"][i] or "unknown")  # the outbox refuses ""
         return outbox_repo.Receipt(
             message_type="CEB900Message",

@@ -24,11 +24,13 @@ from typing import Any, Final
 
 from cbec._parent import exit_with_parent
 from cbec._threads import POLARS_THREADS_ENV
+from cbec.engine.inputs import MessageFile, read_messages
 from cbec.messages.columns import ColumnBatch, decode_batch
 from cbec.privacy.keys import DataKeyError, Keyring
 from cbec.store.inbox import pack
 
-Named = list[tuple[str, bytes]]
+Named = list[tuple[str, bytes | MessageFile]]
+"""A batch of messages, each named and given as its bytes or as where it lies (read by the decoder)."""
 
 
 def default_workers() -> int:
@@ -37,7 +39,7 @@ def default_workers() -> int:
     return cores if cores > 1 else 0
 
 
-def batches_of(named: Iterable[tuple[str, bytes]], size: int) -> Iterator[Named]:
+def batches_of(named: Iterable[tuple[str, bytes | MessageFile]], size: int) -> Iterator[Named]:
     it = iter(named)
     while part := list(islice(it, size)):
         yield part
@@ -51,6 +53,8 @@ class Prepared:
 
     batch: ColumnBatch
     packed: list[tuple[bytes, str]]
+    refused: dict[int, bytes]
+    """The bytes of the messages refused at decoding (their CEB900 answer echoes them), by position."""
 
 
 _worker_keys: Keyring | None = None
@@ -63,11 +67,13 @@ def _init_worker(keys: Keyring | None) -> None:
     exit_with_parent()
 
 
-def _prepare(blobs: list[bytes], keys: Keyring | None = None) -> Prepared:
+def _prepare(items: list[bytes | MessageFile], keys: Keyring | None = None) -> Prepared:
     keys = keys if keys is not None else _worker_keys
     if keys is None:  # the inbox holds messages encrypted only (docs/privacy.md)
         raise DataKeyError("no data key to seal inbox messages with / 没有加密收件箱报文的数据密钥")
-    return Prepared(decode_batch(blobs), [pack(b, keys) for b in blobs])
+    blobs = read_messages(items)
+    batch = decode_batch(blobs)
+    return Prepared(batch, [pack(b, keys) for b in blobs], {i: blobs[i] for i in sorted(batch.rejected())})
 
 
 #: Polars threads in each worker process (see :class:`_WorkerProcess`); ``POLARS_MAX_THREADS`` set by the
@@ -126,11 +132,11 @@ def decode_ahead(
     """
     if pool is None:
         for named in batches:
-            yield named, _prepare([b for _, b in named], keys)
+            yield named, _prepare([item for _, item in named], keys)
         return
     pending: deque[tuple[Named, Future[Prepared]]] = deque()
     for named in batches:
-        pending.append((named, pool.submit(_prepare, [b for _, b in named])))
+        pending.append((named, pool.submit(_prepare, [item for _, item in named])))
         if len(pending) > ahead:
             done, future = pending.popleft()
             yield done, future.result()

@@ -10,13 +10,14 @@ random root guid.
 from __future__ import annotations
 
 import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import select
 
-from cbec.engine.clear import Clearer, iter_inputs
+from cbec.engine.clear import Clearer, iter_inputs, iter_message_files
 from cbec.engine.pipeline import spawn_pool
 from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.params import default_parameters
@@ -34,12 +35,16 @@ FORMAT_RETURN = (
 )
 
 
-def _queued(corpus: Path, root: Path, workers: int) -> list[tuple[str, str, str, int, bytes]]:
+def _queued(
+    corpus: Path, root: Path, workers: int, *, as_files: bool = False
+) -> list[tuple[str, str, str, int, bytes]]:
     engine = connect(f"sqlite:///{root / 'cbec.db'}")
     clearer = Clearer(
         engine, params=default_parameters(), hs=load_cbec_hs().frame(), outbox=root / "outbox", now=NOW
     )
-    clearer.clear_stream(iter_inputs(corpus), batch_messages=60, workers=workers)
+    # as bytes read here, or as files (or zip members) the decoding workers read themselves
+    named = iter_message_files(corpus) if as_files else iter_inputs(corpus)
+    clearer.clear_stream(named, batch_messages=60, workers=workers)
     with engine.connect() as conn:
         rows = conn.execute(select(receipt).order_by(receipt.c.id)).all()
     engine.dispose()
@@ -69,6 +74,15 @@ def test_worker_rendered_receipts_equal_in_process_ones(tmp_path: Path) -> None:
     assert {"CEB312Message", "CEB412Message", "CEB512Message", "CEB622Message", "CEB816Message"} <= types
     assert "CEB900Message" in types  # the refused messages' format receipts, written in the clearing process
     assert by_workers == in_process
+    # the workers read the files themselves, and send back the bytes of the refused ones only (which the
+    # CEB900 echoes): the same receipts, from a directory and from a zip archive
+    archive = tmp_path / "in.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(corpus.rglob("*.xml")):
+            zf.write(path, path.relative_to(corpus).as_posix())
+    for source, name in ((corpus, "files"), (archive, "zip")):
+        (tmp_path / name).mkdir()
+        assert _queued(source, tmp_path / name, workers=2, as_files=True) == in_process, name
 
 
 def test_receipt_work_survives_the_trip_to_a_worker() -> None:

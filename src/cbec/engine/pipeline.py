@@ -60,9 +60,17 @@ class Prepared:
 _worker_keys: Keyring | None = None
 
 
+#: How much lower the workers' scheduling priority is than the clearing process's (``nice``).  The clearing
+#: process is the one that sets the pace (it alone writes the store); with two workers and it on two cores,
+#: each got about two thirds of a core whenever all three were busy.  Lower-priority workers take what the
+#: clearing process leaves, which is enough: they need less CPU than it does (docs/benchmarks.md, session 14).
+WORKER_NICENESS: Final = 10
+
+
 def _init_worker(keys: Keyring | None) -> None:
     global _worker_keys
     _worker_keys = keys
+    os.nice(WORKER_NICENESS)
     # killed outright, the clearing process closes nothing: without this its workers waited for ever
     exit_with_parent()
 

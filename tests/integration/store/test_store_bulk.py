@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select, text
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select, text
 
 from cbec.store.bulk import insert_frame
 from cbec.store.schema import Id, UtcDateTime
@@ -27,7 +27,7 @@ probe = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(20), nullable=False),
     Column("note", String(20), nullable=True),
-    Column("amount", Integer, nullable=True),
+    Column("amount", BigInteger, nullable=True),
     Column("label", String(20), nullable=True, server_default=text("'default'")),
     Column("at", UtcDateTime(), nullable=True),
 )

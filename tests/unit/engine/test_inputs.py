@@ -53,7 +53,7 @@ def test_files_read_as_the_bytes_given(kind: str, request: pytest.FixtureRequest
 
 
 def test_bytes_and_places_mixed(archive: Path, folder: Path) -> None:
-    items = [
+    items: list[bytes | MessageFile] = [
         b"<x/>",
         MessageFile(str(archive), "CEB311Message/00000001.xml"),
         MessageFile(str(folder / "CEB621Message/00000002.xml")),

@@ -31,7 +31,7 @@ from cbec.engine.inputs import iter_inputs as iter_inputs
 from cbec.engine.inputs import iter_message_files as iter_message_files
 from cbec.engine.lists import deliver, write_receipt_file
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
-from cbec.engine.pipeline import Named, Prepared, batches_of, decode_ahead, spawn_pool
+from cbec.engine.pipeline import Named, Prepared, batches_of, decode_ahead, prepare, refused_bytes, spawn_pool
 from cbec.engine.receipt_render import ReceiptWork, render, root_guid
 from cbec.engine.step import StepResult, StepState, run_step
 from cbec.messages.columns import ColumnBatch, concat_batches, decode_batch, findings_of
@@ -313,13 +313,14 @@ class Clearer:
         (:func:`cbec.store.inbox.pack`) and the refused ones' bytes, all done by a worker process, which
         read the messages itself (the bytes of the others never reach this process)."""
         now = self.now or datetime.now(UTC).replace(tzinfo=None)
-        if prepared is None:
+        if stored_ids is not None:  # a replay: the messages are in the inbox already, nothing to pack
             blobs = read_messages([item for _, item in named])
             batch = decode_batch(blobs)
-            refused = {i: blobs[i] for i in batch.rejected()}
-            if stored_ids is not None:
-                return _Batch(batch, len(blobs), refused, now, dict(enumerate(stored_ids)), set())
-            prepared = Prepared(batch, [inbox_repo.pack(data, self.data_keys) for data in blobs], refused)
+            return _Batch(
+                batch, len(blobs), refused_bytes(batch, blobs), now, dict(enumerate(stored_ids)), set()
+            )
+        if prepared is None:
+            prepared = prepare([item for _, item in named], self.data_keys)
         batch, packed = prepared.batch, prepared.packed
         meta = batch.messages
         items = []

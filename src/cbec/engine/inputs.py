@@ -17,12 +17,7 @@ from pathlib import Path
 
 def count_inputs(path: Path) -> int:
     """How many messages :func:`iter_inputs` will give, without reading them (for progress bars)."""
-    if path.is_dir():
-        return sum(1 for _ in path.rglob("*.xml"))
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            return sum(1 for n in zf.namelist() if n.lower().endswith(".xml"))
-    return 1
+    return sum(1 for _ in iter_message_files(path))
 
 
 def _arrival(name: str) -> tuple[str, str]:

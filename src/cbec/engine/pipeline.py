@@ -75,13 +75,19 @@ def _init_worker(keys: Keyring | None) -> None:
     exit_with_parent()
 
 
-def _prepare(items: list[bytes | MessageFile], keys: Keyring | None = None) -> Prepared:
+def prepare(items: list[bytes | MessageFile], keys: Keyring | None = None) -> Prepared:
+    """A batch read, decoded and packed for the inbox (in a worker, with the key its initialiser got)."""
     keys = keys if keys is not None else _worker_keys
     if keys is None:  # the inbox holds messages encrypted only (docs/privacy.md)
         raise DataKeyError("no data key to seal inbox messages with / 没有加密收件箱报文的数据密钥")
     blobs = read_messages(items)
     batch = decode_batch(blobs)
-    return Prepared(batch, [pack(b, keys) for b in blobs], {i: blobs[i] for i in sorted(batch.rejected())})
+    return Prepared(batch, [pack(b, keys) for b in blobs], refused_bytes(batch, blobs))
+
+
+def refused_bytes(batch: ColumnBatch, blobs: list[bytes]) -> dict[int, bytes]:
+    """The bytes of the batch's messages refused at decoding, by position (:attr:`Prepared.refused`)."""
+    return {i: blobs[i] for i in sorted(batch.rejected())}
 
 
 #: Polars threads in each worker process (see :class:`_WorkerProcess`); ``POLARS_MAX_THREADS`` set by the
@@ -140,11 +146,11 @@ def decode_ahead(
     """
     if pool is None:
         for named in batches:
-            yield named, _prepare([item for _, item in named], keys)
+            yield named, prepare([item for _, item in named], keys)
         return
     pending: deque[tuple[Named, Future[Prepared]]] = deque()
     for named in batches:
-        pending.append((named, pool.submit(_prepare, [item for _, item in named])))
+        pending.append((named, pool.submit(prepare, [item for _, item in named])))
         if len(pending) > ahead:
             done, future = pending.popleft()
             yield done, future.result()

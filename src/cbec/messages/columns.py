@@ -90,10 +90,10 @@ def concat_batches(batches: Sequence[ColumnBatch]) -> ColumnBatch:
     """
     if len(batches) == 1:
         return batches[0]
-    offsets = []
+    placed: list[tuple[ColumnBatch, int]] = []  # each batch with the position of its first message
     start = 0
     for b in batches:
-        offsets.append(start)
+        placed.append((b, start))
         start += len(b.raw)
 
     def shifted(frame: pl.DataFrame, offset: int) -> pl.DataFrame:
@@ -104,16 +104,13 @@ def concat_batches(batches: Sequence[ColumnBatch]) -> ColumnBatch:
 
     keys = dict.fromkeys(key for b in batches for key in b.tables)
     return ColumnBatch(
-        messages=joined([shifted(b.messages, o) for b, o in zip(batches, offsets, strict=True)]),
+        messages=joined([shifted(b.messages, o) for b, o in placed]),
         tables={
-            key: joined(
-                [shifted(b.tables[key], o) for b, o in zip(batches, offsets, strict=True) if key in b.tables]
-            )
-            for key in keys
+            key: joined([shifted(b.tables[key], o) for b, o in placed if key in b.tables]) for key in keys
         },
-        findings=joined([shifted(b.findings, o) for b, o in zip(batches, offsets, strict=True)]),
-        raw=[replace(r, index=r.index + o) for b, o in zip(batches, offsets, strict=True) for r in b.raw],
-        envelopes={i + o: e for b, o in zip(batches, offsets, strict=True) for i, e in b.envelopes.items()},
+        findings=joined([shifted(b.findings, o) for b, o in placed]),
+        raw=[replace(r, index=r.index + o) for b, o in placed for r in b.raw],
+        envelopes={i + o: e for b, o in placed for i, e in b.envelopes.items()},
     )
 
 

@@ -11,6 +11,7 @@ never processed twice.  Documents still waiting for their partners are rebuilt a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from cbec.engine.inputs import MessageFile, read_messages
 from cbec.engine.inputs import count_inputs as count_inputs  # re-exported: callers import them from here
 from cbec.engine.inputs import iter_inputs as iter_inputs
 from cbec.engine.inputs import iter_message_files as iter_message_files
-from cbec.engine.lists import deliver, write_receipt_file
+from cbec.engine.lists import deliver, receipt_file, write_receipt_files
 from cbec.engine.normalize import Documents, empty_documents, empty_kind, from_batch
 from cbec.engine.pipeline import Named, Prepared, batches_of, decode_ahead, prepare, refused_bytes, spawn_pool
 from cbec.engine.receipt_render import ReceiptWork, render, root_guid
@@ -379,6 +380,7 @@ class Clearer:
         try:
             batches = batches_of(named, batch_messages)
             self._clear_batches(batches, pool, workers, progress, batches_per_commit)
+            futures.wait(self._written)  # the workers' receipt files, before the pool goes
         finally:
             self._in_flight.clear()  # batches taken in but not cleared stay in the inbox for the next run
             self._renderers = None
@@ -593,10 +595,14 @@ class Clearer:
             return
         outbox = self.outbox
 
+        files = [receipt_file(id_, r) for id_, r in queued]
+        if self.background_delivery and self._renderers is not None:
+            # the receipt workers write them, after this commit: the XML is unpacked and written there
+            self._written.append(self._renderers.submit(write_receipt_files, outbox, files))
+            return
+
         def write() -> list[int]:
-            for _, r in queued:
-                write_receipt_file(outbox, r)
-            return [id_ for id_, _ in queued]
+            return write_receipt_files(outbox, files)
 
         if self.background_delivery:
             if self._writer is None:
@@ -609,6 +615,8 @@ class Clearer:
         """Record the delivery of every receipt file written so far (in the caller's transaction)."""
         still = []
         for future in self._written:
+            if future.cancelled():
+                continue  # a worker's writes cancelled by a failing run: flush's deliver() writes them
             if wait or future.done():
                 self._done_ids.extend(future.result())
             else:

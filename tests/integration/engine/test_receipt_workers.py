@@ -48,8 +48,13 @@ def _queued(
     with engine.connect() as conn:
         rows = conn.execute(select(receipt).order_by(receipt.c.id)).all()
     engine.dispose()
+    # every receipt was written to its file (by the workers, when there are some) and recorded delivered
+    files = sorted((root / "outbox").rglob("*.xml"))
+    assert len(files) == len(rows)
     out = []
     for r in rows:
+        assert r.delivered_at is not None
+        assert (root / "outbox" / r.recipient / f"{r.message_type}-{r.doc_guid}.xml").read_bytes() == r.xml
         assert r.doc_guid == root_guid(r.xml)
         # the root guid (the first: a CEB900 echoes its message's own after it) is random
         xml = ROOT_GUID.sub(b'guid=""', r.xml, count=1)

@@ -157,16 +157,16 @@ def demo(
             sent[0] += len(run)
             sent[1] += sum(len(DOC_GUID.findall(m)) for m in run)
 
-        held, moved = 0, None
-        for i, run in enumerate(runs):
+        imports, *later = runs
+        send(imports)
+        # the held lists are counted and replenished once the imports are cleared, before the day's
+        # returns: a return of the short item's released list gives its stock back and would release the
+        # held one by itself
+        with engine.begin() as conn:
+            held = len({h.list_key for h in ledgers_repo.open_holds(conn)})
+            moved = replenish(conn, stocking, at=datetime.now(UTC))
+        for run in later:
             send(run)
-            if i == 0:
-                # the held lists are counted and replenished once the imports are cleared, before the
-                # day's returns: a return of the short item's released list gives its stock back and would
-                # release the held one by itself
-                with engine.begin() as conn:
-                    held = len({h.list_key for h in ledgers_repo.open_holds(conn)})
-                    moved = replenish(conn, stocking, at=datetime.now(UTC))
         if returns and exports > 0:
             # the day's returns, decided with the service's clock (cbec.sim.returns): import returns of
             # released lists, return master bills and export return applications, then the sites' tallies
@@ -192,7 +192,7 @@ def demo(
             + ", ".join(f"{names.get(k, k)} {v}" for k, v in sorted(by_status.items(), reverse=True))
         )
     _returns_summary(engine)
-    if stocking.short is not None and moved is not None:
+    if stocking.short is not None:
         _out.print(
             f"保税账册 bonded ledgers: {held} lists held (账册料号余额不足, item {stocking.short[1]} of "
             f"{stocking.short[0]}); a replenishment entry (补货入区) released {len(moved.released)}"

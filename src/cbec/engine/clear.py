@@ -593,23 +593,18 @@ class Clearer:
         """Write this batch's receipts from memory; in the background when ``background_delivery``."""
         if not queued or self.outbox is None:
             return
-        outbox = self.outbox
-
         files = [receipt_file(id_, r) for id_, r in queued]
-        if self.background_delivery and self._renderers is not None:
-            # the receipt workers write them, after this commit: the XML is unpacked and written there
-            self._written.append(self._renderers.submit(write_receipt_files, outbox, files))
+        if not self.background_delivery:
+            self._done_ids.extend(write_receipt_files(self.outbox, files))
             return
-
-        def write() -> list[int]:
-            return write_receipt_files(outbox, files)
-
-        if self.background_delivery:
+        # after this commit, by the receipt workers when streaming (the XML is unpacked and written there),
+        # else by a thread of this process
+        executor: ProcessPoolExecutor | ThreadPoolExecutor | None = self._renderers
+        if executor is None:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbec-outbox")
-            self._written.append(self._writer.submit(write))
-        else:
-            self._done_ids.extend(write())
+            executor = self._writer
+        self._written.append(executor.submit(write_receipt_files, self.outbox, files))
 
     def _mark_written(self, conn: Any, *, wait: bool = False) -> None:
         """Record the delivery of every receipt file written so far (in the caller's transaction)."""
